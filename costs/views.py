@@ -1,0 +1,13 @@
+from django.shortcuts import render
+
+from deployments.models import Environment
+from platform_admin.models import PlatformSettings
+
+
+def index(request):
+    """Monthly targets per environment; actuals arrive with the billing import work."""
+    return render(
+        request,
+        "costs/index.html",
+        {"environments": Environment.objects.all(), "platform": PlatformSettings.load()},
+    )

@@ -1,0 +1,195 @@
+"""Bringing the database in line with the platform definition file.
+
+Idempotent: fields are compared first and only real changes are written and audited, so
+a second run reports nothing and writes nothing. What the database has and the file no
+longer lists is reported, never deleted (an environment may have rollout history).
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+
+from deployments.models import Environment, Service
+from deployments.platform_file import EnvironmentSpec, PlatformSpec, ServiceSpec
+from platform_admin import audit
+from platform_admin.models import PlatformSettings
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    not_in_file: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def lines(self) -> list[str]:
+        out = [f"created {name}" for name in self.created]
+        out += [f"updated {name}" for name in self.updated]
+        out += [f"unchanged {name}" for name in self.unchanged]
+        out += [f"not in file (kept, delete by hand if intended) {n}" for n in self.not_in_file]
+        return out
+
+
+def _environment_fields(spec: EnvironmentSpec) -> dict:
+    return {
+        "name": spec.name,
+        "gcp_project": spec.gcp_project,
+        "region": spec.region,
+        "requires_approval": spec.requires_approval,
+        "monthly_target": spec.monthly_target,
+        "cost_labels": dict(spec.cost_labels),
+        "slack_webhook_env": spec.slack_webhook_env,
+        "default_strategy": spec.default_strategy,
+        "canary_steps": list(spec.canary.steps),
+        "bake_seconds": spec.canary.bake_seconds,
+        "max_error_rate": spec.canary.max_error_rate,
+        "min_requests": spec.canary.min_requests,
+        "slo_p95_ms": spec.slo.p95_ms,
+        "slo_uptime": spec.slo.uptime,
+    }
+
+
+def _service_fields(spec: ServiceSpec, position: int) -> dict:
+    return {
+        "kind": spec.kind,
+        "zone": spec.zone,
+        "health_url": spec.health_url,
+        "spec": spec.sizing(),
+        "position": position,
+    }
+
+
+def _same(old, new) -> bool:
+    if isinstance(new, Decimal) or isinstance(old, Decimal):
+        return Decimal(str(old)) == Decimal(str(new))
+    return old == new
+
+
+def _apply(instance, values: dict) -> dict:
+    """Set changed attributes; return {field: [old, new]} for the audit detail."""
+    changes = {}
+    for name, new in values.items():
+        old = getattr(instance, name)
+        if not _same(old, new):
+            changes[name] = [old, new]
+            setattr(instance, name, new)
+    return changes
+
+
+@transaction.atomic
+def sync_platform(spec: PlatformSpec, actor=None) -> SyncReport:
+    """Create or update environments, services and billing settings from `spec`."""
+    report = SyncReport()
+    _sync_billing(spec, actor, report)
+    by_slug = {}
+    for position, env_spec in enumerate(spec.environments):
+        by_slug[env_spec.slug] = _sync_environment(env_spec, position, actor, report)
+    for env_spec in spec.environments:
+        _sync_promotion(by_slug[env_spec.slug], by_slug.get(env_spec.promote_from), actor, report)
+    for env in Environment.objects.exclude(slug__in=by_slug):
+        report.not_in_file.append(f"environment {env.slug}")
+    return report
+
+
+def _sync_billing(spec: PlatformSpec, actor, report: SyncReport) -> None:
+    settings_row = PlatformSettings.load()
+    changes = _apply(
+        settings_row, {"billing_account": spec.billing.account, "currency": spec.billing.currency}
+    )
+    if changes:
+        settings_row.save()
+        audit.record("platform.billing.updated", actor=actor, detail={"changes": changes})
+        report.updated.append("billing")
+    else:
+        report.unchanged.append("billing")
+
+
+def _sync_environment(spec: EnvironmentSpec, position: int, actor, report) -> Environment:
+    values = _environment_fields(spec) | {"position": position}
+    env = Environment.objects.filter(slug=spec.slug).first()
+    if env is None:
+        env = Environment.objects.create(slug=spec.slug, **values)
+        audit.record(
+            "platform.environment.created",
+            actor=actor,
+            obj=env,
+            environment=env.slug,
+            detail={"values": values},
+        )
+        report.created.append(f"environment {env.slug}")
+    else:
+        changes = _apply(env, values)
+        label = f"environment {env.slug}"
+        if changes:
+            env.save()
+            audit.record(
+                "platform.environment.updated",
+                actor=actor,
+                obj=env,
+                environment=env.slug,
+                detail={"changes": changes},
+            )
+            report.updated.append(label)
+        else:
+            report.unchanged.append(label)
+    _sync_services(env, spec.services, actor, report)
+    return env
+
+
+def _sync_services(env: Environment, specs: list[ServiceSpec], actor, report) -> None:
+    existing = {s.name: s for s in env.services.all()}
+    for position, spec in enumerate(specs):
+        values = _service_fields(spec, position)
+        label = f"service {env.slug}/{spec.name}"
+        service = existing.pop(spec.name, None)
+        if service is None:
+            service = Service.objects.create(environment=env, name=spec.name, **values)
+            audit.record(
+                "platform.service.created",
+                actor=actor,
+                obj=service,
+                environment=env.slug,
+                detail={"values": values},
+            )
+            report.created.append(label)
+            continue
+        changes = _apply(service, values)
+        if changes:
+            service.save()
+            audit.record(
+                "platform.service.updated",
+                actor=actor,
+                obj=service,
+                environment=env.slug,
+                detail={"changes": changes},
+            )
+            report.updated.append(label)
+        else:
+            report.unchanged.append(label)
+    for name in existing:
+        report.not_in_file.append(f"service {env.slug}/{name}")
+
+
+def _sync_promotion(env: Environment, source: Environment | None, actor, report) -> None:
+    if env.promote_from_id == (source.pk if source else None):
+        return
+    old = env.promote_from.slug if env.promote_from_id else ""
+    env.promote_from = source
+    env.save(update_fields=["promote_from"])
+    new = source.slug if source else ""
+    audit.record(
+        "platform.environment.updated",
+        actor=actor,
+        obj=env,
+        environment=env.slug,
+        detail={"changes": {"promote_from": [old, new]}},
+    )
+    label = f"environment {env.slug}"
+    if label not in report.updated and label not in report.created:
+        report.updated.append(label)
+        report.unchanged.remove(label)

@@ -1,0 +1,43 @@
+"""The audit page's filter form, shared by the HTML list and the CSV export."""
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from platform_admin.models import AuditEvent
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False)
+    action = forms.CharField(required=False)
+    environment = forms.CharField(required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("'since' must be on or before 'until'.")
+        return data
+
+    def filter(self, queryset=None):
+        queryset = AuditEvent.objects.all() if queryset is None else queryset
+        if not self.is_valid():
+            return queryset.none()
+        data = self.cleaned_data
+        if data["actor"]:
+            queryset = queryset.filter(actor=data["actor"])
+        if data["action"]:
+            queryset = queryset.filter(action__startswith=data["action"])
+        if data["environment"]:
+            queryset = queryset.filter(environment=data["environment"])
+        if data["since"]:
+            queryset = queryset.filter(created_at__gte=_start_of(data["since"]))
+        if data["until"]:
+            queryset = queryset.filter(created_at__lt=_start_of(data["until"]) + timedelta(days=1))
+        return queryset
+
+
+def _start_of(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.UTC)

@@ -1,0 +1,70 @@
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from deployments.models import Environment
+from deployments.platform_file import PlatformFileError, load_platform
+from deployments.sync import sync_platform
+from platform_admin.models import Role
+from platform_admin.services import grant_role
+
+# (username, [(role, environment slug or None for all)], is_superuser)
+DEMO_USERS = [
+    ("alice", [(Role.DEPLOYER, "staging"), (Role.DEPLOYER, "production")], False),
+    ("bob", [(Role.APPROVER, "production"), (Role.DEPLOYER, "staging")], False),
+    ("carol", [(Role.FINANCE, None)], False),
+    ("admin", [(Role.ADMIN, None)], True),
+]
+
+
+class Command(BaseCommand):
+    help = "Load platform.example.toml and create the demo users (DEBUG only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--platform", default=str(settings.BASE_DIR / "platform.example.toml"))
+        parser.add_argument(
+            "--password", help="use this password for every demo user (default: random)"
+        )
+
+    def handle(self, *args, platform, password, **options):
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates users with known passwords: run it with DEBUG=1.")
+        try:
+            spec = load_platform(Path(platform))
+        except PlatformFileError as exc:
+            raise CommandError(str(exc)) from exc
+        with transaction.atomic():
+            report = sync_platform(spec, actor="seed_demo")
+            credentials = self._users(password)
+        self.stdout.write(f"platform: {len(report.created)} created, {len(report.updated)} updated")
+        for username, secret in credentials:
+            shown = secret if secret else "(unchanged; pass --password to reset)"
+            self.stdout.write(f"  {username:<6} {shown}")
+
+    def _users(self, password: str | None) -> list[tuple[str, str | None]]:
+        User = get_user_model()
+        admin = None
+        out = []
+        for username, _grants, superuser in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"is_superuser": superuser, "is_staff": superuser},
+            )
+            secret = None
+            if created or password:
+                secret = password or secrets.token_urlsafe(9)
+                user.set_password(secret)
+                user.save()
+            if superuser:
+                admin = user
+            out.append((username, secret))
+        for username, grants, _ in DEMO_USERS:
+            user = User.objects.get(username=username)
+            for role, slug in grants:
+                env = Environment.objects.get(slug=slug) if slug else None
+                grant_role(admin, user, role, env)
+        return out
