@@ -119,7 +119,7 @@ def _sync_environment(spec: EnvironmentSpec, position: int, actor, report) -> En
             actor=actor,
             obj=env,
             environment=env.slug,
-            detail={"values": values},
+            detail={"values": values | {"promote_from": spec.promote_from}},
         )
         report.created.append(f"environment {env.slug}")
     else:
@@ -181,6 +181,9 @@ def _sync_promotion(env: Environment, source: Environment | None, actor, report)
     old = env.promote_from.slug if env.promote_from_id else ""
     env.promote_from = source
     env.save(update_fields=["promote_from"])
+    label = f"environment {env.slug}"
+    if label in report.created:
+        return  # its "created" event already names promote_from
     new = source.slug if source else ""
     audit.record(
         "platform.environment.updated",
@@ -189,7 +192,6 @@ def _sync_promotion(env: Environment, source: Environment | None, actor, report)
         environment=env.slug,
         detail={"changes": {"promote_from": [old, new]}},
     )
-    label = f"environment {env.slug}"
-    if label not in report.updated and label not in report.created:
+    if label not in report.updated:
         report.updated.append(label)
         report.unchanged.remove(label)

@@ -1,9 +1,8 @@
 """The audit page's filter form, shared by the HTML list and the CSV export."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django import forms
-from django.utils import timezone
 
 from platform_admin.models import AuditEvent
 
@@ -40,4 +39,4 @@ class AuditFilterForm(forms.Form):
 
 
 def _start_of(day) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.UTC)
+    return datetime.combine(day, time.min, tzinfo=UTC)

@@ -40,7 +40,7 @@ def _run(statements_by_vendor):
     def run(apps, schema_editor):
         statements = statements_by_vendor.get(schema_editor.connection.vendor, [])
         for sql in statements:
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, None)  # None: no placeholders, "%" is literal
 
     return run
 

@@ -1,0 +1,41 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from deployments.models import Environment
+from platform_admin.roles import has_role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_refuses_without_debug():
+    with pytest.raises(CommandError, match="DEBUG=1"):
+        call_command("seed_demo")
+    assert not Environment.objects.exists()
+
+
+@override_settings(DEBUG=True)
+def test_seed_demo_creates_named_users_with_their_roles(django_user_model):
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+
+    users = {u.username: u for u in django_user_model.objects.all()}
+    staging, production = (
+        Environment.objects.get(slug="staging"),
+        Environment.objects.get(slug="production"),
+    )
+    assert has_role(users["alice"], "deployer", staging) and has_role(
+        users["alice"], "deployer", production
+    )
+    assert has_role(users["bob"], "approver", production) and not has_role(
+        users["bob"], "approver", staging
+    )
+    assert has_role(users["carol"], "finance", production)
+    assert users["admin"].is_superuser
+    printed = out.getvalue()
+    for name in ("alice", "bob", "carol", "admin"):
+        line = next(line for line in printed.splitlines() if line.strip().startswith(name))
+        password = line.split()[-1]
+        assert users[name].check_password(password)

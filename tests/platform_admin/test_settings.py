@@ -1,0 +1,56 @@
+"""Start-up fails loudly on bad configuration; production settings pass `check --deploy`."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def manage(*args, **env):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_missing_secret_key_with_debug_off_fails_start_up():
+    result = manage("check", DEBUG="off")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_mistyped_boolean_fails_start_up():
+    result = manage("check", DEBUG="maybe", SECRET_KEY="x" * 60)
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_secret_key_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("k" * 20 + "Q7!zp" * 10)
+    result = manage("check", DEBUG="off", SECRET_KEY_FILE=str(secret))
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="off",
+        SECRET_KEY="p6v#Yq2!Lm9@xR4$tZ8%wK1^bN5&cH7*jD3(fG0)sA-uE=oI+pU_yT~rW",
+        ALLOWED_HOSTS="dashboard.example.com",
+        CSRF_TRUSTED_ORIGINS="https://dashboard.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
