@@ -1,0 +1,92 @@
+"""Fault profiles: how a revision or VM behaves, and injected API failures."""
+
+import re
+
+from . import det
+from .errors import ApiError
+
+HEALTHY_ERROR_RATE = 0.001
+FAULTY_TAG_ERROR_RATE = 0.05
+CLIENT_ERROR_RATE = 0.002  # 4xx: present in real traffic, never counted as server errors
+
+
+def image_tag(image: str) -> str:
+    """The tag of `repo/name:tag@sha256:...` ('' when the image has none)."""
+    ref = image.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
+def _image_matches(pattern: str, image: str) -> bool:
+    # A fault may name the full reference or only the part before the digest.
+    return image == pattern or image.split("@", 1)[0] == pattern.split("@", 1)[0] != ""
+
+
+def revision_profile(state, project: str, service: str, image: str, revision: str) -> dict:
+    """error_rate, p95_ms and ready for a revision built from `image`."""
+    profile = {
+        "error_rate": HEALTHY_ERROR_RATE,
+        # Healthy P95 between 80 and 120 ms, fixed per revision.
+        "p95_ms": 80.0 + 40.0 * det.unit("p95", project, revision),
+        "ready": True,
+    }
+    if image_tag(image).endswith("-faulty"):
+        profile["error_rate"] = FAULTY_TAG_ERROR_RATE
+    for fault in state.data["faults"]:
+        if fault.get("project") not in (None, "", project):
+            continue
+        if fault.get("service") not in (None, "", service):
+            continue
+        if _image_matches(fault.get("image", ""), image):
+            profile.update({k: fault[k] for k in ("error_rate", "p95_ms", "ready") if k in fault})
+    return profile
+
+
+def vm_healthy(state, project: str, instance: str, version: str) -> bool:
+    for fault in state.data["vm_faults"]:
+        if fault.get("project") not in (None, "", project) or fault["instance"] != instance:
+            continue
+        if fault.get("version") in (None, "", version):
+            return bool(fault.get("healthy", True))
+    return True
+
+
+def add_fault(state, fault: dict) -> dict:
+    """Register a Cloud Run fault (has `image`) or a VM fault (has `instance`)."""
+    if "instance" in fault:
+        state.data["vm_faults"].insert(0, fault)  # newest wins
+    elif "image" in fault:
+        state.data["faults"].append(fault)  # applied in order: later ones override
+    else:
+        raise ApiError(400, "A fault needs `image` (Cloud Run) or `instance` (VM).")
+    return fault
+
+
+def add_api_fault(state, fault: dict) -> dict:
+    try:
+        re.compile(fault.get("path_regex", ""))
+        status = int(fault.get("status", 503))
+    except (re.error, ValueError) as exc:
+        raise ApiError(400, f"Bad api-fault: {exc}") from exc
+    entry = {
+        "method": (fault.get("method") or "*").upper(),
+        "path_regex": fault.get("path_regex", ""),
+        "status": status,
+        "times": int(fault.get("times", 1)),
+        "message": fault.get("message", "The service is currently unavailable (injected)."),
+    }
+    state.data["api_faults"].append(entry)
+    return entry
+
+
+def take_api_fault(state, method: str, path: str) -> ApiError | None:
+    """Consume one matching injected failure, if any. gRPC calls use method 'GRPC'."""
+    with state.lock:
+        for fault in state.data["api_faults"]:
+            if fault["method"] not in ("*", method) or not re.search(fault["path_regex"], path):
+                continue
+            fault["times"] -= 1
+            if fault["times"] <= 0:
+                state.data["api_faults"].remove(fault)
+            return ApiError(fault["status"], fault["message"])
+    return None
