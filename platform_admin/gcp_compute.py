@@ -1,0 +1,175 @@
+"""Compute Engine v1 for the LiveKit VM: read it, rewrite its metadata, reset it, probe it.
+
+Mutations use the `*_unary` methods with a request id and our own wait loop on
+`ZoneOperationsClient.wait`: the library's `ExtendedOperation.result()` polls
+compute.googleapis.com even when another endpoint is configured.
+"""
+
+import time
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from google.api_core import exceptions as gexc
+
+from platform_admin import gcp
+
+OPERATION_TIMEOUT_SECONDS = 300.0  # a reset of a large VM can take a couple of minutes
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """The parts of a VM the dashboard reads and writes."""
+
+    name: str
+    zone: str
+    id: str
+    status: str
+    fingerprint: str
+    metadata: dict[str, str]
+
+
+def _types():
+    from google.cloud import compute_v1
+
+    return compute_v1
+
+
+def _state(inst, zone: str) -> InstanceState:
+    return InstanceState(
+        name=inst.name,
+        zone=zone,
+        id=str(inst.id),
+        status=inst.status,
+        fingerprint=inst.metadata.fingerprint,
+        metadata={item.key: item.value for item in inst.metadata.items},
+    )
+
+
+def get_instance(project: str, zone: str, name: str) -> InstanceState:
+    """The VM's status, metadata and the fingerprint needed to change that metadata."""
+    with gcp.translate(f"reading VM {name} in {zone}", project, api="compute"):
+        inst = gcp.instances_client().get(
+            project=project,
+            zone=zone,
+            instance=name,
+            timeout=gcp.timeout(),
+            retry=gcp.retry_policy(),
+        )
+    return _state(inst, zone)
+
+
+def wait_for_operation(project: str, zone: str, operation, what: str, timeout: float) -> None:
+    """Block until a zone operation is DONE; `GcpOperationFailed` if it ended in error."""
+    done = _types().Operation.Status.DONE
+    deadline = time.monotonic() + timeout
+    client = gcp.zone_operations_client()
+    while operation.status != done:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise gcp.GcpUnavailable(
+                f"{what} on project {project} is still running after {timeout:.0f} s "
+                f"(operation {operation.name}); look again later"
+            )
+        with gcp.translate(f"waiting for {what}", project, api="compute"):
+            try:
+                # Returns when the operation is done or after ~2 minutes, whichever first.
+                operation = client.wait(
+                    project=project,
+                    zone=zone,
+                    operation=operation.name,
+                    timeout=remaining,
+                    retry=gcp.retry_policy(remaining),
+                )
+            except (requests.exceptions.Timeout, gexc.GatewayTimeout):
+                continue  # our budget ran out mid-wait: the deadline check above reports it
+    if operation.error.errors:
+        detail = "; ".join(e.message or e.code for e in operation.error.errors)
+        raise gcp.GcpOperationFailed(f"{what} failed on project {project}: {detail}")
+
+
+def set_metadata(
+    project: str,
+    zone: str,
+    name: str,
+    items: dict[str, str],
+    fingerprint: str,
+    request_id: str,
+    timeout: float | None = None,
+) -> InstanceState:
+    """Replace the VM's metadata with `items` (the full set) and wait until applied.
+
+    `fingerprint` comes from the `InstanceState` the caller merged into; if the metadata
+    changed since, Google refuses (`GcpInvalidRequest`). `request_id` (a UUID) makes a
+    retried call harmless.
+    """
+    compute_v1 = _types()
+    body = compute_v1.Metadata(
+        fingerprint=fingerprint,
+        items=[compute_v1.Items(key=k, value=v) for k, v in items.items()],
+    )
+    what = f"setting metadata of VM {name} in {zone}"
+    with gcp.translate(what, project, api="compute"):
+        try:
+            operation = gcp.instances_client().set_metadata_unary(
+                request=compute_v1.SetMetadataInstanceRequest(
+                    project=project,
+                    zone=zone,
+                    instance=name,
+                    metadata_resource=body,
+                    request_id=request_id,
+                ),
+                timeout=gcp.timeout(),
+                retry=gcp.retry_policy(),  # safe: the request id deduplicates retries
+            )
+        except gexc.PreconditionFailed as exc:
+            raise gcp.GcpInvalidRequest(
+                f"the metadata of VM {name} on project {project} changed after it was read "
+                "(stale fingerprint): read the instance again, merge the change and retry"
+            ) from exc
+    wait_for_operation(project, zone, operation, what, timeout or OPERATION_TIMEOUT_SECONDS)
+    return get_instance(project, zone, name)
+
+
+def reset(project: str, zone: str, name: str, request_id: str, timeout: float | None = None):
+    """Hard-reset the VM (like pressing the reset button) and wait for the operation."""
+    what = f"resetting VM {name} in {zone}"
+    with gcp.translate(what, project, api="compute"):
+        operation = gcp.instances_client().reset_unary(
+            request=_types().ResetInstanceRequest(
+                project=project, zone=zone, instance=name, request_id=request_id
+            ),
+            timeout=gcp.timeout(),
+            retry=gcp.retry_policy(),  # safe: the request id deduplicates retries
+        )
+    wait_for_operation(project, zone, operation, what, timeout or OPERATION_TIMEOUT_SECONDS)
+
+
+def health_url(project: str, zone: str, name: str, configured_url: str) -> str:
+    """Where to probe the VM: the sandbox's stand-in, or the configured URL in production."""
+    endpoint = settings.GCP_API_ENDPOINT
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/sandbox/v1/health/{project}/{zone}/{name}"
+    return configured_url
+
+
+def probe_health(
+    url: str, attempts: int = 5, interval: float = 1.0, timeout: float = 5.0
+) -> tuple[bool, str]:
+    """GET `url` until it answers 2xx (True) or `attempts` run out (False).
+
+    The detail names the last status or error, for the rollout log.
+    """
+    detail = "not probed"
+    for attempt in range(1, attempts + 1):
+        try:
+            response = requests.get(url, timeout=timeout)
+        except requests.RequestException as exc:
+            detail = f"attempt {attempt}/{attempts}: {url} unreachable: {type(exc).__name__}"
+        else:
+            if 200 <= response.status_code < 300:
+                return True, f"{url} answered {response.status_code} (attempt {attempt})"
+            detail = f"attempt {attempt}/{attempts}: {url} answered {response.status_code}"
+        if attempt < attempts:
+            time.sleep(interval)
+    return False, detail
