@@ -68,8 +68,9 @@ class ServiceSpec(_Strict):
     health_url: str = ""
     tier: str = ""
     storage_gb: Decimal | None = Field(default=None, ge=0)
+    disk_gb: Decimal | None = Field(default=None, ge=0)
     high_availability: bool = False
-    egress_gib: Decimal | None = Field(default=None, ge=0)
+    egress_gib_month: Decimal | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def vm_needs_zone(self) -> "ServiceSpec":
