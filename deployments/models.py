@@ -207,6 +207,15 @@ class Rollout(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True)
     # Per service: {"stable": revision, "canary": revision} recorded as the job learns them.
     revisions = models.JSONField(default=dict, blank=True)
+    # Per service: {revision: percent} as last set by the engine; pages read this, never GCP.
+    traffic = models.JSONField(default=dict, blank=True)
+    # The state a paused rollout returns to on resume.
+    paused_from = models.CharField(max_length=20, blank=True)
+    # Start of the current step's analysis window; None = the step's traffic is not set yet.
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    # Consecutive transient Google errors; the engine backs off and gives up after a limit.
+    retries = models.PositiveIntegerField(default=0)
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -257,3 +266,23 @@ class RolloutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for CI. Only its SHA-256 is stored; the token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=80, blank=True)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

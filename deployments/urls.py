@@ -6,7 +6,12 @@ app_name = "deployments"
 urlpatterns = [
     path("", views.index, name="index"),
     path("environments/<slug:slug>/", views.environment_detail, name="environment"),
+    path("environments/<slug:slug>/history/", views.environment_history, name="history"),
+    path("environments/<slug:slug>/deploy/", views.deploy, name="deploy"),
+    path("environments/<slug:slug>/rollback/", views.rollback, name="rollback"),
     path("releases/", views.release_list, name="releases"),
     path("releases/<str:version>/", views.release_detail, name="release"),
     path("rollouts/<int:pk>/", views.rollout_detail, name="rollout"),
+    path("rollouts/<int:pk>/live/", views.rollout_live, name="rollout_live"),
+    path("rollouts/<int:pk>/<str:action>/", views.rollout_action, name="rollout_action"),
 ]

@@ -1,6 +1,17 @@
-from django.shortcuts import get_object_or_404, render
+"""Deployment pages. Thin: rules live in deployments.services, reads in deployments.live."""
 
-from deployments.models import Environment, Release, Rollout
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from deployments import services
+from deployments.errors import DeploymentError
+from deployments.live import artifact_diff, live_services
+from deployments.models import Environment, Release, Rollout, RolloutState
+from platform_admin.models import Role
+from platform_admin.roles import has_role
 
 
 def index(request):
@@ -16,12 +27,76 @@ def index(request):
 
 def environment_detail(request, slug):
     environment = get_object_or_404(Environment.objects.prefetch_related("services"), slug=slug)
-    rollouts = environment.rollouts.select_related("release", "started_by")[:20]
+    rollouts = environment.rollouts.select_related("release", "started_by")[:10]
+    succeeded = (
+        Release.objects.filter(rollouts__environment=environment, rollouts__state="succeeded")
+        .distinct()
+        .order_by("-created_at")
+    )
     return render(
         request,
         "deployments/environment.html",
-        {"environment": environment, "rollouts": rollouts},
+        {
+            "environment": environment,
+            "rollouts": rollouts,
+            "live": live_services(environment),
+            "rollback_choices": succeeded,
+            "can_deploy": has_role(request.user, Role.DEPLOYER, environment),
+        },
     )
+
+
+def environment_history(request, slug):
+    environment = get_object_or_404(Environment, slug=slug)
+    rollouts = environment.rollouts.select_related("release", "environment", "started_by")
+    page = Paginator(rollouts, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "deployments/history.html",
+        {"environment": environment, "rollouts": page.object_list, "page": page},
+    )
+
+
+def deploy(request, slug):
+    """The deploy form: pick a release, see what changes against what is live, start."""
+    environment = get_object_or_404(Environment, slug=slug)
+    releases = Release.objects.prefetch_related("artifacts")[:50]
+    version = request.POST.get("release") or request.GET.get("release") or ""
+    release = Release.objects.filter(version=version).first() if version else None
+    if request.method == "POST" and release is not None:
+        try:
+            rollout = services.start_rollout(
+                request.user, release, environment, request.POST.get("strategy", "")
+            )
+        except (DeploymentError, PermissionDenied) as exc:
+            messages.error(request, getattr(exc, "message", None) or str(exc))
+        else:
+            return redirect(rollout)
+    elif request.method == "POST":
+        messages.error(request, "Pick a release to deploy.")
+    return render(
+        request,
+        "deployments/deploy.html",
+        {
+            "environment": environment,
+            "releases": releases,
+            "release": release,
+            "diff": artifact_diff(release, environment) if release else [],
+            "strategies": Rollout.Strategy.choices,
+            "can_deploy": has_role(request.user, Role.DEPLOYER, environment),
+        },
+    )
+
+
+@require_POST
+def rollback(request, slug):
+    environment = get_object_or_404(Environment, slug=slug)
+    try:
+        rollout = services.rollback(request.user, environment, request.POST.get("release", ""))
+    except (DeploymentError, PermissionDenied) as exc:
+        messages.error(request, getattr(exc, "message", None) or str(exc))
+        return redirect(environment)
+    return redirect(rollout)
 
 
 def release_list(request):
@@ -31,14 +106,57 @@ def release_list(request):
 
 def release_detail(request, version):
     release = get_object_or_404(Release.objects.prefetch_related("artifacts"), version=version)
-    rollouts = release.rollouts.select_related("environment", "started_by")
-    return render(request, "deployments/release.html", {"release": release, "rollouts": rollouts})
+    rollouts = release.rollouts.select_related("release", "environment", "started_by")
+    return render(
+        request,
+        "deployments/release.html",
+        {
+            "release": release,
+            "rollouts": rollouts,
+            "environments": Environment.objects.all(),
+        },
+    )
+
+
+def _rollout_context(request, pk) -> dict:
+    rollout = get_object_or_404(
+        Rollout.objects.select_related("release", "environment", "started_by", "approved_by"),
+        pk=pk,
+    )
+    events = list(rollout.events.all())
+    steps = rollout.steps or [100]
+    return {
+        "rollout": rollout,
+        "events": events,
+        "analyses": [e for e in events if e.kind == "analysis"],
+        "steps": [
+            {
+                "percent": pct,
+                "current": rollout.is_active and i == rollout.step and rollout.started_at,
+                "done": i < rollout.step or rollout.state == RolloutState.SUCCEEDED,
+            }
+            for i, pct in enumerate(steps)
+        ],
+        "actions": services.allowed_actions(request.user, rollout),
+    }
 
 
 def rollout_detail(request, pk):
-    rollout = get_object_or_404(
-        Rollout.objects.select_related("release", "environment", "started_by"), pk=pk
-    )
-    return render(
-        request, "deployments/rollout.html", {"rollout": rollout, "events": rollout.events.all()}
-    )
+    return render(request, "deployments/rollout.html", _rollout_context(request, pk))
+
+
+def rollout_live(request, pk):
+    """The live part of the rollout page, polled by static/js/rollout.js."""
+    return render(request, "deployments/_rollout_live.html", _rollout_context(request, pk))
+
+
+@require_POST
+def rollout_action(request, pk, action):
+    rollout = get_object_or_404(Rollout, pk=pk)
+    try:
+        services.apply_action(request.user, rollout, action, request.POST.get("reason", ""))
+    except (DeploymentError, PermissionDenied) as exc:
+        messages.error(request, getattr(exc, "message", None) or str(exc))
+    else:
+        messages.success(request, f"Rollout #{rollout.pk}: {action} done.")
+    return redirect(rollout)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from deployments.api import urls as api_urls
 from platform_admin import views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit"),
     path("audit.csv", views.audit_csv, name="audit_csv"),
     path("deployments/", include("deployments.urls")),
+    path("api/v1/", api_urls()),  # token auth; each view is login_not_required
     path("health/", include("monitoring.urls")),
     path("costs/", include("costs.urls")),
     path("admin/rq/", include("django_rq.urls")),

@@ -23,3 +23,11 @@ STATE_BADGES = {
 @register.filter
 def state_badge(state: str) -> str:
     return STATE_BADGES.get(state, "")
+
+
+@register.filter
+def percent(rate) -> str:
+    """0.0312 → '3.12%' (analysis numbers are fractions)."""
+    if rate in (None, ""):
+        return "—"
+    return f"{float(rate) * 100:.2f}%"

@@ -1,0 +1,132 @@
+"""Canary analysis: the canary revision against thresholds and against the stable revision.
+
+Kayenta-style, simplified: the same window for both revisions, absolute thresholds from
+the environment (error rate, P95 SLO, minimum requests), and a "clearly worse than
+stable" test so a canary that is within the SLO but much slower or flakier still fails.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from platform_admin import gcp_monitoring
+
+PASS, FAIL, WAIT = "pass", "fail", "inconclusive"
+# "Clearly worse than stable": P95 more than 1.5× stable plus 25 ms, or an error rate
+# more than twice stable's with at least 5 errors (so one unlucky request decides nothing).
+WORSE_P95_RATIO = 1.5
+WORSE_P95_MARGIN_MS = 25.0
+WORSE_ERROR_RATIO = 2.0
+WORSE_MIN_ERRORS = 5
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_error_rate: float
+    p95_ms: float
+    min_requests: int
+
+    @classmethod
+    def of(cls, environment) -> "Thresholds":
+        return cls(
+            max_error_rate=float(environment.max_error_rate),
+            p95_ms=float(environment.slo_p95_ms),
+            min_requests=int(environment.min_requests),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    service: str
+    outcome: str  # PASS | FAIL | WAIT
+    reason: str
+    data: dict
+
+
+def _numbers(metrics) -> dict:
+    return {
+        "requests": metrics.requests,
+        "errors": metrics.errors,
+        "error_rate": round(metrics.error_rate, 6),
+        "p95_ms": None if metrics.p95_ms is None else round(metrics.p95_ms, 1),
+    }
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.1f}%"
+
+
+def judge(service: str, canary, stable, limits: Thresholds, step_pct: int) -> Verdict:
+    """Decide one service's step from the two revisions' metrics (pure: no I/O)."""
+    at = f"at step {step_pct}%"
+    reason = ""
+    outcome = PASS
+    if canary.error_rate > limits.max_error_rate and canary.requests > 0:
+        outcome = FAIL
+        reason = (
+            f"{service} canary error rate {_pct(canary.error_rate)} > "
+            f"{_pct(limits.max_error_rate)} {at}"
+        )
+    elif canary.p95_ms is not None and canary.p95_ms > limits.p95_ms:
+        outcome = FAIL
+        reason = f"{service} canary P95 {canary.p95_ms:.0f} ms > SLO {limits.p95_ms:.0f} ms {at}"
+    elif _clearly_worse_latency(canary, stable):
+        outcome = FAIL
+        reason = (
+            f"{service} canary P95 {canary.p95_ms:.0f} ms is clearly worse than stable "
+            f"{stable.p95_ms:.0f} ms {at}"
+        )
+    elif _clearly_worse_errors(canary, stable):
+        outcome = FAIL
+        reason = (
+            f"{service} canary error rate {_pct(canary.error_rate)} is clearly worse than "
+            f"stable {_pct(stable.error_rate)} {at}"
+        )
+    elif canary.requests < limits.min_requests:
+        outcome = WAIT
+        reason = (
+            f"{service} canary served {canary.requests} requests, fewer than the "
+            f"{limits.min_requests} needed {at}"
+        )
+    data = {
+        "service": service,
+        "step": step_pct,
+        "canary": _numbers(canary),
+        "stable": _numbers(stable) if stable is not None else None,
+        "thresholds": {
+            "max_error_rate": limits.max_error_rate,
+            "p95_ms": limits.p95_ms,
+            "min_requests": limits.min_requests,
+        },
+        "verdict": outcome,
+    }
+    return Verdict(service, outcome, reason or f"{service} canary healthy {at}", data)
+
+
+def _clearly_worse_latency(canary, stable) -> bool:
+    if stable is None or canary.p95_ms is None or stable.p95_ms is None or not stable.requests:
+        return False
+    return canary.p95_ms > stable.p95_ms * WORSE_P95_RATIO + WORSE_P95_MARGIN_MS
+
+
+def _clearly_worse_errors(canary, stable) -> bool:
+    if stable is None or not stable.requests or canary.errors < WORSE_MIN_ERRORS:
+        return False
+    return canary.error_rate > stable.error_rate * WORSE_ERROR_RATIO
+
+
+def analyse(
+    environment,
+    service: str,
+    canary_rev: str,
+    stable_rev: str | None,
+    start: datetime,
+    end: datetime,
+    step_pct: int,
+) -> Verdict:
+    """Read Cloud Monitoring for both revisions over [start, end] and judge the canary."""
+    project = environment.gcp_project
+    canary = gcp_monitoring.revision_metrics(project, service, canary_rev, start, end)
+    stable = None
+    if stable_rev and stable_rev != canary_rev:
+        stable = gcp_monitoring.revision_metrics(project, service, stable_rev, start, end)
+    return judge(service, canary, stable, Thresholds.of(environment), step_pct)

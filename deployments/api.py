@@ -1,0 +1,248 @@
+"""The CI API at /api/v1/ (django-ninja): bearer tokens, the same service functions as
+the pages, JSON errors with the right status. OpenAPI at /api/v1/openapi.json, docs at
+/api/v1/docs."""
+
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from ninja import NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+
+from deployments import services
+from deployments.errors import DeploymentError
+from deployments.models import Environment, Release, Rollout
+from deployments.tokens import user_for_token
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request, token):
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="platform-admin API",
+    version="1",
+    urls_namespace="api",
+    auth=BearerToken(),
+    description="Releases and rollouts for CI. Send `Authorization: Bearer <token>` "
+    "(`python manage.py create_api_token USERNAME`).",
+)
+
+
+class ErrorOut(Schema):
+    message: str
+
+
+class ReleaseIn(Schema):
+    version: str
+    notes: str = ""
+    artifacts: dict[str, str]
+
+
+class ReleaseOut(Schema):
+    version: str
+    notes: str
+    artifacts: dict[str, str]
+    url: str
+
+
+class RolloutIn(Schema):
+    release: str
+    environment: str
+    strategy: str = ""
+
+
+class RolloutCreated(Schema):
+    id: int
+    state: str
+    url: str
+
+
+class EventOut(Schema):
+    time: str
+    kind: str
+    message: str
+    data: dict
+
+
+class RolloutOut(Schema):
+    id: int
+    state: str
+    kind: str
+    strategy: str
+    release: str
+    environment: str
+    step: int
+    steps: list[int]
+    percent: int | None
+    message: str
+    traffic: dict[str, dict[str, int]]
+    url: str
+    events: list[EventOut]
+
+
+def _error(request, message: str, status: int):
+    return api.create_response(request, {"message": message}, status=status)
+
+
+@api.exception_handler(DeploymentError)
+def _deployment_error(request, exc):
+    return _error(request, exc.message, exc.status)
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request, exc):
+    return _error(request, str(exc) or "Permission denied.", 403)
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _error(request, str(exc) or "Not found.", 404)
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid(request, exc):
+    parts = []
+    for err in exc.errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return _error(request, "Invalid request: " + "; ".join(parts), 400)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return _error(request, "Send a valid API token: Authorization: Bearer <token>.", 401)
+
+
+def _absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path)
+
+
+def rollout_json(request, rollout: Rollout) -> dict:
+    steps = rollout.steps or [100]
+    return {
+        "id": rollout.pk,
+        "state": rollout.state,
+        "kind": rollout.kind,
+        "strategy": rollout.strategy,
+        "release": rollout.release.version,
+        "environment": rollout.environment.slug,
+        "step": rollout.step,
+        "steps": steps,
+        "percent": steps[min(rollout.step, len(steps) - 1)] if rollout.started_at else None,
+        "message": rollout.message,
+        "traffic": rollout.traffic,
+        "url": _absolute(request, rollout.get_absolute_url()),
+        "events": [
+            {"time": e.created_at.isoformat(), "kind": e.kind, "message": e.message, "data": e.data}
+            for e in rollout.events.all()
+        ],
+    }
+
+
+def _optional_body(request) -> dict:
+    """Action and rollback bodies are optional: CI often POSTs nothing."""
+    if request.content_type != "application/json" or not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except ValueError as exc:
+        raise DeploymentError("The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise DeploymentError("The request body must be a JSON object.")
+    return body
+
+
+def _rollout(pk: int) -> Rollout:
+    return get_object_or_404(Rollout.objects.select_related("release", "environment"), pk=pk)
+
+
+@api.post("/releases", response={201: ReleaseOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut})
+def create_release(request, payload: ReleaseIn):
+    release = services.create_release(
+        request.user, payload.version, payload.artifacts, notes=payload.notes
+    )
+    return Status(
+        201,
+        {
+            "version": release.version,
+            "notes": release.notes,
+            "artifacts": release.images(),
+            "url": _absolute(request, release.get_absolute_url()),
+        },
+    )
+
+
+@api.post("/rollouts", response={202: RolloutCreated, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut})
+def start_rollout(request, payload: RolloutIn):
+    release = Release.objects.filter(version=payload.release).first()
+    environment = Environment.objects.filter(slug=payload.environment).first()
+    if release is None:
+        raise DeploymentError(f"No release {payload.release!r}; register it first.")
+    if environment is None:
+        raise DeploymentError(f"No environment {payload.environment!r}.")
+    rollout = services.start_rollout(request.user, release, environment, payload.strategy)
+    return Status(
+        202,
+        {
+            "id": rollout.pk,
+            "state": rollout.state,
+            "url": _absolute(request, rollout.get_absolute_url()),
+        },
+    )
+
+
+@api.get("/rollouts/{rollout_id}", response={200: RolloutOut, 404: ErrorOut})
+def get_rollout(request, rollout_id: int):
+    return Status(200, rollout_json(request, _rollout(rollout_id)))
+
+
+def _action_endpoint(action: str):
+    def endpoint(request, rollout_id: int):
+        reason = str(_optional_body(request).get("reason", ""))
+        services.apply_action(request.user, _rollout(rollout_id), action, reason)
+        return Status(200, rollout_json(request, _rollout(rollout_id)))
+
+    endpoint.__name__ = f"{action}_rollout"
+    return endpoint
+
+
+for _action in services.ACTIONS:
+    api.post(
+        f"/rollouts/{{rollout_id}}/{_action}",
+        response={200: RolloutOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+        summary=f"{_action.capitalize()} a rollout",
+    )(_action_endpoint(_action))
+
+
+@api.post(
+    "/environments/{slug}/rollback",
+    response={202: RolloutCreated, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+)
+def rollback(request, slug: str):
+    environment = get_object_or_404(Environment, slug=slug)
+    version = str(_optional_body(request).get("release", ""))
+    rollout = services.rollback(request.user, environment, version)
+    return Status(
+        202,
+        {
+            "id": rollout.pk,
+            "state": rollout.state,
+            "url": _absolute(request, rollout.get_absolute_url()),
+        },
+    )
+
+
+def urls():
+    """The API's URL patterns, exempt from LoginRequiredMiddleware (tokens, not sessions)."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback.login_required = False
+    return patterns, app_name, namespace

@@ -1,0 +1,117 @@
+"""RQ entry points for deployments. Jobs get ids, never model instances.
+
+- `advance_rollout(id)` runs the engine and schedules itself for the next check
+  (RQ's scheduler: workers run `--with-scheduler`).
+- `reconcile()` re-enqueues active rollouts whose next check is overdue (a killed worker,
+  a lost Redis job) and keeps itself scheduled every RECONCILE_SECONDS.
+- `send_notification(environment_id, text)` posts to Slack with RQ retries.
+"""
+
+import logging
+from datetime import timedelta
+
+import django_rq
+from django.conf import settings
+from django.utils import timezone
+from rq import Retry
+
+from deployments.models import Environment, Rollout, RolloutState
+
+log = logging.getLogger(__name__)
+
+DEPLOY_QUEUE = "deploys"
+NOTIFY_QUEUE = "default"
+RECONCILE_JOB_ID = "deployments-reconcile"
+# A scheduled check may run this late before the reconciler steps in.
+OVERDUE_GRACE = timedelta(seconds=getattr(settings, "DEPLOYMENTS_OVERDUE_GRACE_SECONDS", 10))
+RECONCILE_SECONDS = getattr(settings, "DEPLOYMENTS_RECONCILE_SECONDS", 30)
+
+
+def _queue(name: str = DEPLOY_QUEUE):
+    return django_rq.get_queue(name)
+
+
+def enqueue_advance(rollout_id: int) -> None:
+    _queue().enqueue(advance_rollout, rollout_id, job_timeout=600)
+    ensure_reconciler()
+
+
+def schedule_advance(rollout_id: int, when) -> None:
+    if when <= timezone.now():
+        _queue().enqueue(advance_rollout, rollout_id, job_timeout=600)
+    else:
+        _queue().enqueue_at(when, advance_rollout, rollout_id, job_timeout=600)
+
+
+def advance_rollout(rollout_id: int) -> str:
+    from deployments import engine
+
+    next_at = engine.advance(rollout_id)
+    ensure_reconciler()
+    if next_at is not None:
+        schedule_advance(rollout_id, next_at)
+    return f"next check {next_at.isoformat() if next_at else 'none'}"
+
+
+def reconcile() -> int:
+    """Re-enqueue overdue active rollouts; returns how many."""
+    try:
+        overdue = list(
+            Rollout.objects.filter(
+                state__in=[
+                    RolloutState.QUEUED,
+                    RolloutState.DEPLOYING,
+                    RolloutState.CANARY,
+                    RolloutState.ROLLING_BACK,
+                ],
+                next_check_at__lt=timezone.now() - OVERDUE_GRACE,
+            ).values_list("pk", flat=True)
+        )
+        # A queued rollout whose first job was lost has no next_check_at yet.
+        overdue += list(
+            Rollout.objects.filter(
+                state=RolloutState.QUEUED,
+                next_check_at__isnull=True,
+                created_at__lt=timezone.now() - OVERDUE_GRACE,
+            ).values_list("pk", flat=True)
+        )
+        for pk in overdue:
+            log.warning("rollout %s is overdue; re-enqueueing", pk)
+            _queue().enqueue(advance_rollout, pk, job_timeout=600)
+        return len(overdue)
+    finally:
+        _schedule_reconciler(force=True)
+
+
+def ensure_reconciler() -> None:
+    """Make sure a reconcile job is waiting (cheap; called whenever a rollout moves)."""
+    _schedule_reconciler(force=False)
+
+
+def _schedule_reconciler(force: bool) -> None:
+    # A marker key with a TTL of two periods says "one is scheduled"; each run schedules
+    # the next under a fresh job id, and if a run dies the marker lapses and the next
+    # enqueue_advance/advance_rollout schedules a new one.
+    queue = _queue()
+    marker = f"{RECONCILE_JOB_ID}:scheduled"
+    ttl = max(2 * RECONCILE_SECONDS, 5)
+    if force:
+        queue.connection.set(marker, "1", ex=ttl)
+    elif not queue.connection.set(marker, "1", ex=ttl, nx=True):
+        return
+    queue.enqueue_in(timedelta(seconds=RECONCILE_SECONDS), reconcile, job_timeout=120)
+
+
+def enqueue_notification(environment_id: int, text: str) -> None:
+    _queue(NOTIFY_QUEUE).enqueue(
+        send_notification, environment_id, text, retry=Retry(max=3, interval=[1, 5, 30])
+    )
+
+
+def send_notification(environment_id: int, text: str) -> bool:
+    from deployments.notify import post_to_webhook
+
+    env = Environment.objects.filter(pk=environment_id).first()
+    if env is None:
+        return False
+    return post_to_webhook(env.slack_webhook_env, text)

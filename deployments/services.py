@@ -1,0 +1,351 @@
+"""State changes of releases and rollouts. Views, the API and jobs call these.
+
+Each function checks the actor's role, writes the change and its audit event in one
+transaction and sends side effects (the engine job, notifications) on commit.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deployments import notify
+from deployments.errors import Conflict, DeploymentError, RolloutConflict
+from deployments.models import (
+    DEPLOYABLE_KINDS,
+    Environment,
+    Release,
+    ReleaseArtifact,
+    Rollout,
+    RolloutState,
+)
+from deployments.validators import validate_image_digest, validate_semver
+from platform_admin import audit
+from platform_admin.models import Role
+from platform_admin.roles import has_role, require
+
+S = RolloutState
+ACTIONS = ("approve", "reject", "pause", "resume", "promote", "abort")
+
+
+def _enqueue_advance(rollout_id: int) -> None:
+    from deployments import jobs  # jobs imports the engine, which imports GCP adapters
+
+    transaction.on_commit(lambda: jobs.enqueue_advance(rollout_id))
+
+
+def _audit(action: str, actor, rollout: Rollout, **detail) -> None:
+    detail = {"release": rollout.release.version, "state": rollout.state, **detail}
+    audit.record(
+        action, actor=actor, obj=rollout, environment=rollout.environment.slug, detail=detail
+    )
+
+
+def _locked(rollout: Rollout | int) -> Rollout:
+    pk = rollout if isinstance(rollout, int) else rollout.pk
+    return Rollout.objects.select_for_update().select_related("release", "environment").get(pk=pk)
+
+
+def _require_state(rollout: Rollout, allowed: tuple, verb: str) -> None:
+    if rollout.state not in allowed:
+        raise DeploymentError(
+            f"Rollout #{rollout.pk} is {rollout.get_state_display().lower()}; it cannot {verb}."
+        )
+
+
+# --- releases -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_release(actor, version: str, artifacts: dict[str, str], notes: str = "") -> Release:
+    """Register a release: one image pinned by digest per service it carries."""
+    require(actor, Role.DEPLOYER, action="register releases", anywhere=True)
+    errors = _release_errors(version, artifacts)
+    if errors:
+        raise DeploymentError(" ".join(errors))
+    if Release.objects.filter(version=version).exists():
+        raise Conflict(f"Release {version} exists already; releases are immutable.")
+    release = Release.objects.create(version=version, notes=notes or "", created_by=actor)
+    ReleaseArtifact.objects.bulk_create(
+        ReleaseArtifact(release=release, service_name=name, image=image)
+        for name, image in sorted(artifacts.items())
+    )
+    audit.record("release.created", actor=actor, obj=release, detail={"artifacts": dict(artifacts)})
+    return release
+
+
+def _release_errors(version: str, artifacts: dict[str, str]) -> list[str]:
+    errors = []
+    for value, validator, label in [(version, validate_semver, "version")]:
+        try:
+            validator(value)
+        except ValidationError as exc:
+            errors.append(f"{label}: {exc.messages[0]}")
+    if not artifacts:
+        errors.append("artifacts: a release needs at least one service image.")
+    for name, image in sorted((artifacts or {}).items()):
+        try:
+            validate_image_digest(image)
+        except ValidationError as exc:
+            errors.append(f"artifacts.{name}: {exc.messages[0]}")
+    return errors
+
+
+# --- starting rollouts ----------------------------------------------------------------
+
+
+@transaction.atomic
+def start_rollout(actor, release: Release, environment: Environment, strategy: str = "") -> Rollout:
+    """Deploy `release` to `environment` (waits for approval where the environment says so)."""
+    require(actor, Role.DEPLOYER, environment, "deploy")
+    strategy = strategy or environment.default_strategy
+    if strategy not in Rollout.Strategy.values:
+        choices = ", ".join(Rollout.Strategy.values)
+        raise DeploymentError(f"Unknown strategy {strategy!r}; choose one of {choices}.")
+    _check_artifacts_fit(release, environment)
+    _check_promotion_rule(release, environment)
+    state = S.PENDING_APPROVAL if environment.requires_approval else S.QUEUED
+    steps = list(environment.canary_steps) if strategy == Rollout.Strategy.CANARY else [100]
+    rollout = _create_rollout(
+        release=release,
+        environment=environment,
+        strategy=strategy,
+        state=state,
+        steps=steps or [100],
+        started_by=actor,
+    )
+    _audit("rollout.started", actor, rollout, strategy=strategy, steps=rollout.steps)
+    if state == S.QUEUED:
+        _enqueue_advance(rollout.pk)
+        notify.rollout_message(rollout, "started")
+    else:
+        notify.rollout_message(rollout, "approval_needed")
+    return rollout
+
+
+def _create_rollout(**fields) -> Rollout:
+    environment = fields["environment"]
+    try:
+        with transaction.atomic():  # a savepoint: the outer transaction survives a conflict
+            return Rollout.objects.create(**fields)
+    except IntegrityError as exc:
+        active = Rollout.objects.filter(environment=environment, state__in=S.active()).first()
+        if active is None and "rollout_one_active_per_environment" not in str(exc):
+            raise
+        what = f" (#{active.pk}, {active.release.version}, {active.state})" if active else ""
+        raise RolloutConflict(
+            f"{environment.slug} already has an active rollout{what}; "
+            "wait for it to finish or abort it first."
+        ) from exc
+
+
+def _check_artifacts_fit(release: Release, environment: Environment) -> None:
+    deployable = set(
+        environment.services.filter(kind__in=DEPLOYABLE_KINDS).values_list("name", flat=True)
+    )
+    carried = set(release.artifacts.values_list("service_name", flat=True))
+    unknown = sorted(carried - deployable)
+    if unknown:
+        raise DeploymentError(
+            f"Release {release.version} carries {', '.join(unknown)}, which "
+            f"{environment.slug} has no deployable service for."
+        )
+
+
+def _check_promotion_rule(release: Release, environment: Environment) -> None:
+    source = environment.promote_from
+    if source is None:
+        return
+    if not Rollout.objects.filter(release=release, environment=source, state=S.SUCCEEDED).exists():
+        raise DeploymentError(
+            f"Release {release.version} has not succeeded in {source.slug} yet; "
+            f"{environment.slug} only takes releases promoted from {source.slug}."
+        )
+
+
+@transaction.atomic
+def rollback(actor, environment: Environment, version: str = "") -> Rollout:
+    """Put an earlier succeeded release back (default: the one before what is live)."""
+    require(actor, Role.DEPLOYER, environment, "roll back")
+    succeeded = list(
+        Rollout.objects.filter(environment=environment, state=S.SUCCEEDED)
+        .select_related("release")
+        .order_by("-finished_at", "-id")
+    )
+    live = succeeded[0].release if succeeded else None
+    if version:
+        target = next((r.release for r in succeeded if r.release.version == version), None)
+        if target is None:
+            raise DeploymentError(
+                f"Release {version} never succeeded in {environment.slug}; "
+                "only a release that did can be rolled back to."
+            )
+    else:
+        target = next((r.release for r in succeeded if r.release != live), None)
+        if target is None:
+            raise DeploymentError(f"{environment.slug} has no earlier succeeded release.")
+    if target == live:
+        raise DeploymentError(f"Release {target.version} is already live in {environment.slug}.")
+    rollout = _create_rollout(
+        release=target,
+        environment=environment,
+        kind=Rollout.Kind.ROLLBACK,
+        strategy=Rollout.Strategy.ALL_AT_ONCE,
+        state=S.QUEUED,
+        steps=[100],
+        started_by=actor,
+    )
+    _audit("rollout.rollback_started", actor, rollout, from_release=getattr(live, "version", ""))
+    _enqueue_advance(rollout.pk)
+    notify.rollout_message(rollout, "started")
+    return rollout
+
+
+# --- controls on a rollout ------------------------------------------------------------
+
+
+@transaction.atomic
+def approve(actor, rollout: Rollout) -> Rollout:
+    """An approver other than the starter lets a waiting rollout go."""
+    rollout = _locked(rollout)
+    require(actor, Role.APPROVER, rollout.environment, "approve rollouts")
+    if actor.pk == rollout.started_by_id:
+        raise PermissionDenied(
+            f"{actor.username} started rollout #{rollout.pk}; another approver must approve it."
+        )
+    _require_state(rollout, (S.PENDING_APPROVAL,), "be approved")
+    rollout.state = S.QUEUED
+    rollout.approved_by = actor
+    rollout.approved_at = timezone.now()
+    rollout.save(update_fields=["state", "approved_by", "approved_at"])
+    _audit("rollout.approved", actor, rollout)
+    _enqueue_advance(rollout.pk)
+    notify.rollout_message(rollout, "started")
+    return rollout
+
+
+@transaction.atomic
+def reject(actor, rollout: Rollout, reason: str) -> Rollout:
+    """An approver turns a waiting rollout down, saying why."""
+    rollout = _locked(rollout)
+    require(actor, Role.APPROVER, rollout.environment, "reject rollouts")
+    _require_state(rollout, (S.PENDING_APPROVAL,), "be rejected")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DeploymentError("Say why the rollout is rejected (reason is required).")
+    rollout.state = S.REJECTED
+    rollout.message = f"Rejected by {actor.username}: {reason}"
+    rollout.finished_at = timezone.now()
+    rollout.save(update_fields=["state", "message", "finished_at"])
+    _audit("rollout.rejected", actor, rollout, reason=reason)
+    rollout.events.create(kind="rejected", message=rollout.message)
+    notify.rollout_message(rollout, "rejected")
+    return rollout
+
+
+@transaction.atomic
+def pause(actor, rollout: Rollout) -> Rollout:
+    """Hold the canary at its current traffic split until resumed."""
+    rollout = _locked(rollout)
+    require(actor, Role.DEPLOYER, rollout.environment, "pause rollouts")
+    _require_state(rollout, (S.CANARY, S.DEPLOYING), "be paused")
+    rollout.paused_from = rollout.state
+    rollout.state = S.PAUSED
+    rollout.save(update_fields=["state", "paused_from"])
+    _audit("rollout.paused", actor, rollout)
+    rollout.events.create(kind="paused", message=f"Paused by {actor.username}.")
+    return rollout
+
+
+@transaction.atomic
+def resume(actor, rollout: Rollout) -> Rollout:
+    """Continue a paused rollout; the current step bakes again from now."""
+    rollout = _locked(rollout)
+    require(actor, Role.DEPLOYER, rollout.environment, "resume rollouts")
+    _require_state(rollout, (S.PAUSED,), "be resumed")
+    rollout.state = rollout.paused_from or S.CANARY
+    rollout.paused_from = ""
+    rollout.step_started_at = None
+    rollout.next_check_at = timezone.now()
+    rollout.save(update_fields=["state", "paused_from", "step_started_at", "next_check_at"])
+    _audit("rollout.resumed", actor, rollout)
+    rollout.events.create(kind="resumed", message=f"Resumed by {actor.username}.")
+    _enqueue_advance(rollout.pk)
+    return rollout
+
+
+@transaction.atomic
+def promote(actor, rollout: Rollout) -> Rollout:
+    """Skip the remaining canary steps: 100% on the new revisions now."""
+    rollout = _locked(rollout)
+    require(actor, Role.DEPLOYER, rollout.environment, "promote rollouts")
+    in_canary = rollout.state == S.CANARY or (
+        rollout.state == S.PAUSED and rollout.paused_from == S.CANARY
+    )
+    if not in_canary:
+        _require_state(rollout, (S.CANARY,), "be promoted")
+    rollout.state = S.CANARY
+    rollout.paused_from = ""
+    rollout.step = len(rollout.steps) - 1
+    rollout.step_started_at = None
+    rollout.next_check_at = timezone.now()
+    rollout.save(update_fields=["state", "paused_from", "step", "step_started_at", "next_check_at"])
+    _audit("rollout.promoted", actor, rollout)
+    rollout.events.create(kind="promoted", message=f"Promoted to 100% by {actor.username}.")
+    _enqueue_advance(rollout.pk)
+    return rollout
+
+
+@transaction.atomic
+def abort(actor, rollout: Rollout, reason: str = "") -> Rollout:
+    """Stop the rollout; whatever it changed goes back to the stable revisions."""
+    rollout = _locked(rollout)
+    require(actor, Role.DEPLOYER, rollout.environment, "abort rollouts")
+    _require_state(rollout, tuple(s for s in S.active() if s != S.ROLLING_BACK), "be aborted")
+    why = f": {reason.strip()}" if reason and reason.strip() else ""
+    rollout.message = f"Aborted by {actor.username}{why}"
+    rollout.aborted_by = actor
+    if rollout.state in (S.PENDING_APPROVAL, S.QUEUED):
+        rollout.state = S.ABORTED  # nothing was deployed yet
+        rollout.finished_at = timezone.now()
+    else:
+        rollout.state = S.ROLLING_BACK
+        rollout.next_check_at = timezone.now()
+        _enqueue_advance(rollout.pk)
+    rollout.save(update_fields=["state", "message", "aborted_by", "finished_at", "next_check_at"])
+    _audit("rollout.aborted", actor, rollout, reason=reason or "")
+    rollout.events.create(kind="aborted", message=rollout.message)
+    if rollout.state == S.ABORTED:
+        notify.rollout_message(rollout, "aborted")
+    return rollout
+
+
+def allowed_actions(user, rollout: Rollout) -> set[str]:
+    """The controls `user` may use on `rollout` right now (pages show only these)."""
+    env = rollout.environment
+    allowed = set()
+    state = rollout.state
+    if state == S.PENDING_APPROVAL and has_role(user, Role.APPROVER, env):
+        allowed.add("reject")
+        if user.pk != rollout.started_by_id:
+            allowed.add("approve")
+    if has_role(user, Role.DEPLOYER, env):
+        if state in (S.CANARY, S.DEPLOYING):
+            allowed.add("pause")
+        if state == S.PAUSED:
+            allowed.add("resume")
+        if state == S.CANARY or (state == S.PAUSED and rollout.paused_from == S.CANARY):
+            allowed.add("promote")
+        if rollout.is_active and state != S.ROLLING_BACK:
+            allowed.add("abort")
+    return allowed
+
+
+def apply_action(actor, rollout: Rollout, action: str, reason: str = "") -> Rollout:
+    """One entry point for the page's and the API's control buttons."""
+    if action not in ACTIONS:
+        raise DeploymentError(f"Unknown action {action!r}; choose one of {', '.join(ACTIONS)}.")
+    if action in ("reject", "abort"):
+        return {"reject": reject, "abort": abort}[action](actor, rollout, reason)
+    return {"approve": approve, "pause": pause, "resume": resume, "promote": promote}[action](
+        actor, rollout
+    )

@@ -1,0 +1,192 @@
+"""Fixtures for deployments tests: releases, a fast canary plan, the sandbox wired into
+the app, a real RQ worker subprocess and a local Slack webhook receiver."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox_fixture import platform_file, start_sandbox, stop_sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+DIGEST = "sha256:" + "a" * 64
+SANDBOX_RPS = "400"
+CURRENT_SANDBOX = None  # enough requests at 5% in a 1 s bake for min_requests=10
+
+
+def image(service: str, tag: str = "", digest_char: str = "a") -> str:
+    tag_part = f":{tag}" if tag else ""
+    return f"us-docker.pkg.dev/acme/app/{service}{tag_part}@sha256:{digest_char * 64}"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """The session sandbox, with more traffic per service than the default."""
+    server = start_sandbox(platform_file(), "--rps", SANDBOX_RPS)
+    try:
+        yield server
+    finally:
+        stop_sandbox(server.process)
+
+
+@pytest.fixture
+def make_release(db):
+    from django.contrib.auth import get_user_model
+
+    from deployments.models import Release, ReleaseArtifact
+
+    def _make(version, services=("api-server", "realtime", "agent"), tag="", digest_char="b"):
+        creator = get_user_model().objects.filter(is_superuser=True).first()
+        release = Release.objects.create(version=version, created_by=creator)
+        for name in services:
+            ReleaseArtifact.objects.create(
+                release=release, service_name=name, image=image(name, tag, digest_char)
+            )
+        return release
+
+    return _make
+
+
+@pytest.fixture
+def fast_plan(platform):
+    """Bake 1 s and 10 requests minimum in every environment."""
+    for env in platform.values():
+        env.bake_seconds = 1
+        env.min_requests = 10
+        env.save()
+    return platform
+
+
+@pytest.fixture
+def gcp(settings, sandbox):
+    """Point the app's Google clients at the (freshly reset) sandbox."""
+    from platform_admin.gcp import reset_clients
+
+    global CURRENT_SANDBOX
+    CURRENT_SANDBOX = sandbox
+    settings.GCP_API_ENDPOINT = sandbox.http_url
+    settings.GCP_GRPC_ENDPOINT = sandbox.grpc_target
+    reset_clients()
+    yield sandbox
+    reset_clients()
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    """A Slack webhook stand-in on 127.0.0.1 collecting the posted texts."""
+    received: list[str] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(json.loads(body)["text"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    monkeypatch.setenv("SLACK_WEBHOOK_STAGING", url)
+    monkeypatch.setenv("SLACK_WEBHOOK_PRODUCTION", url)
+    yield received
+    server.shutdown()
+
+
+class Worker:
+    """`manage.py rqworker deploys default --with-scheduler` against the test database."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self.log = open(REPO / "var" / f"test-worker-{os.getpid()}.log", "a")  # noqa: SIM115
+
+    def start(self) -> "Worker":
+        cmd = [sys.executable, "manage.py", "rqworker", "deploys", "default", "--with-scheduler"]
+        self.process = subprocess.Popen(
+            cmd, cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, jobs in flight are lost, the scheduler lock stays."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def redis_conn():
+    import django_rq
+
+    conn = django_rq.get_connection("deploys")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def worker(transactional_db, gcp, redis_conn, slack):
+    """A real RQ worker process; its settings shorten the reconciler's period to 2 s."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "GCP_API_ENDPOINT": gcp.http_url,
+        "GCP_GRPC_ENDPOINT": gcp.grpc_target,
+        "DJANGO_SETTINGS_MODULE": "tests.deployments.worker_settings",
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+    (REPO / "var").mkdir(exist_ok=True)
+    handle = Worker(env).start()
+    yield handle
+    handle.stop()
+    handle.log.close()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_state(rollout, states, timeout=40.0):
+    states = {states} if isinstance(states, str) else set(states)
+
+    def done():
+        rollout.refresh_from_db()
+        return rollout.state in states
+
+    wait_for(done, timeout, what=f"rollout #{rollout.pk} to reach {states}")
+    return rollout
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The named users are created per test; PBKDF2 would dominate the suite's runtime."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

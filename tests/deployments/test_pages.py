@@ -1,0 +1,94 @@
+"""Deployment pages: they render from the database and call the service functions."""
+
+from deployments.models import Rollout, RolloutEvent, RolloutState
+
+S = RolloutState
+
+
+def test_deploy_form_shows_the_diff_and_starts_a_rollout(client, alice, staging, make_release):
+    make_release("1.4.0", services=("api-server",))
+    client.force_login(alice)
+    page = client.get("/deployments/environments/staging/deploy/?release=1.4.0")
+    assert page.status_code == 200 and b"api-server" in page.content
+    response = client.post(
+        "/deployments/environments/staging/deploy/", {"release": "1.4.0", "strategy": "canary"}
+    )
+    rollout = Rollout.objects.get()
+    assert response.status_code == 302 and response["Location"] == rollout.get_absolute_url()
+
+
+def test_deploy_form_reports_a_refusal_without_changing_anything(
+    client, dave, staging, make_release
+):
+    make_release("1.4.0")
+    client.force_login(dave)
+    response = client.post(
+        "/deployments/environments/staging/deploy/", {"release": "1.4.0"}, follow=True
+    )
+    assert b"needs the deployer role on staging" in response.content
+    assert not Rollout.objects.exists()
+
+
+def test_rollout_page_shows_steps_traffic_analyses_and_allowed_controls(
+    client, alice, bob, production, make_release
+):
+    rollout = Rollout.objects.create(
+        release=make_release("1.4.0"),
+        environment=production,
+        started_by=alice,
+        state=S.CANARY,
+        steps=[5, 25, 50, 100],
+        step=1,
+        started_at="2025-01-01T00:00:00Z",
+        traffic={"api-server": {"api-server-old": 75, "api-server-1-4-0-r1": 25}},
+    )
+    RolloutEvent.objects.create(
+        rollout=rollout,
+        kind="analysis",
+        message="api-server canary healthy at step 5%",
+        data={
+            "service": "api-server",
+            "step": 5,
+            "verdict": "pass",
+            "canary": {"requests": 40, "errors": 0, "error_rate": 0.0, "p95_ms": 95.0},
+            "stable": {"requests": 760, "errors": 1, "error_rate": 0.0013, "p95_ms": 90.0},
+            "thresholds": {"max_error_rate": 0.005, "p95_ms": 200, "min_requests": 10},
+        },
+    )
+    client.force_login(alice)
+    live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
+    assert 'aria-current="step">25%' in live
+    assert "api-server-1-4-0-r1" in live and "0.50%" in live
+    assert 'data-action="pause"' in live and 'data-action="approve"' not in live
+    client.force_login(bob)  # an approver but not a deployer on production: no controls
+    live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
+    assert 'data-action="pause"' not in live
+    page = client.get(f"/deployments/rollouts/{rollout.pk}/")
+    assert b"js/rollout.js" in page.content
+
+
+def test_control_buttons_post_to_the_service_functions(client, alice, staging, make_release):
+    rollout = Rollout.objects.create(
+        release=make_release("1.4.0"), environment=staging, started_by=alice, state=S.CANARY
+    )
+    client.force_login(alice)
+    client.post(f"/deployments/rollouts/{rollout.pk}/pause/")
+    rollout.refresh_from_db()
+    assert rollout.state == S.PAUSED
+
+
+def test_environment_release_and_history_pages_render(client, alice, staging, make_release):
+    release = make_release("1.4.0")
+    Rollout.objects.create(
+        release=release,
+        environment=staging,
+        started_by=alice,
+        state=S.SUCCEEDED,
+        revisions={"api-server": {"canary": "api-server-1-4-0-r9"}},
+        traffic={"api-server": {"api-server-1-4-0-r9": 100}},
+    )
+    client.force_login(alice)
+    env_page = client.get("/deployments/environments/staging/").content.decode()
+    assert "api-server-1-4-0-r9" in env_page and "1.4.0" in env_page
+    assert client.get("/deployments/environments/staging/history/").status_code == 200
+    assert client.get("/deployments/releases/1.4.0/").status_code == 200
