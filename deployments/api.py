@@ -46,6 +46,11 @@ class ReleaseIn(Schema):
     artifacts: dict[str, str]
 
 
+class ReleasePatch(Schema):
+    notes: str | None = None
+    artifacts: dict[str, str] | None = None
+
+
 class ReleaseOut(Schema):
     version: str
     notes: str
@@ -169,15 +174,29 @@ def create_release(request, payload: ReleaseIn):
     release = services.create_release(
         request.user, payload.version, payload.artifacts, notes=payload.notes
     )
-    return Status(
-        201,
-        {
-            "version": release.version,
-            "notes": release.notes,
-            "artifacts": release.images(),
-            "url": _absolute(request, release.get_absolute_url()),
-        },
+    return Status(201, _release_json(request, release))
+
+
+@api.patch(
+    "/releases/{version}",
+    response={200: ReleaseOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+)
+def update_release(request, version: str, payload: ReleasePatch):
+    """Correct a release's notes or images; refused (409) once any rollout has used it."""
+    release = get_object_or_404(Release, version=version)
+    release = services.update_release(
+        request.user, release, notes=payload.notes, artifacts=payload.artifacts
     )
+    return Status(200, _release_json(request, release))
+
+
+def _release_json(request, release: Release) -> dict:
+    return {
+        "version": release.version,
+        "notes": release.notes,
+        "artifacts": release.images(),
+        "url": _absolute(request, release.get_absolute_url()),
+    }
 
 
 @api.post("/rollouts", response={202: RolloutCreated, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut})

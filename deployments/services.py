@@ -73,6 +73,42 @@ def create_release(actor, version: str, artifacts: dict[str, str], notes: str = 
     return release
 
 
+@transaction.atomic
+def update_release(
+    actor, release: Release, *, notes: str | None = None, artifacts: dict[str, str] | None = None
+) -> Release:
+    """Correct a release nothing has used yet. Once a rollout takes it (even one waiting
+    for approval: the approver reviews exactly these digests) it is immutable."""
+    require(actor, Role.DEPLOYER, action="edit releases", anywhere=True)
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    used_in = release.rollouts.exclude(state=S.REJECTED).values_list("environment__slug", flat=True)
+    if used_in:
+        raise Conflict(
+            f"Release {release.version} has been deployed ({', '.join(sorted(set(used_in)))}); "
+            "deployed releases are immutable. Register a new version instead."
+        )
+    changes = {}
+    if artifacts is not None:
+        errors = _release_errors(release.version, artifacts)
+        if errors:
+            raise DeploymentError(" ".join(errors))
+        old = release.images()
+        if old != artifacts:
+            release.artifacts.all().delete()
+            ReleaseArtifact.objects.bulk_create(
+                ReleaseArtifact(release=release, service_name=name, image=image)
+                for name, image in sorted(artifacts.items())
+            )
+            changes["artifacts"] = [old, dict(artifacts)]
+    if notes is not None and notes != release.notes:
+        changes["notes"] = [release.notes, notes]
+        release.notes = notes
+        release.save(update_fields=["notes"])
+    if changes:
+        audit.record("release.updated", actor=actor, obj=release, detail={"changes": changes})
+    return release
+
+
 def _release_errors(version: str, artifacts: dict[str, str]) -> list[str]:
     errors = []
     for value, validator, label in [(version, validate_semver, "version")]:

@@ -127,3 +127,17 @@ def test_openapi_document_is_served(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/rollouts/{rollout_id}/approve" in paths and "/api/v1/releases" in paths
+
+
+def test_a_release_is_corrected_over_the_api_until_it_is_deployed(as_user, alice, staging):
+    api = as_user(alice)
+    api("post", "/releases", {"version": "1.4.0", "artifacts": _artifacts()})
+    fixed = {"api-server": image("api-server", "fixed")}
+
+    patched = api("patch", "/releases/1.4.0", {"notes": "hotfix", "artifacts": fixed})
+    assert patched.status_code == 200 and patched.json()["artifacts"] == fixed
+
+    api("post", "/rollouts", {"release": "1.4.0", "environment": "staging"})
+    refused = api("patch", "/releases/1.4.0", {"notes": "again"})
+    assert refused.status_code == 409 and "immutable" in refused.json()["message"]
+    assert api("patch", "/releases/9.9.9", {"notes": "x"}).status_code == 404
