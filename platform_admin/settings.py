@@ -139,6 +139,16 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = False
 
+# Rollouts: how often the reconciler looks for rollouts whose next check is overdue (a
+# killed worker, a lost job), and how late a check may be before it counts as overdue.
+DEPLOYMENTS_RECONCILE_SECONDS = env_int("DEPLOYMENTS_RECONCILE_SECONDS", 30)
+DEPLOYMENTS_OVERDUE_GRACE_SECONDS = env_int("DEPLOYMENTS_OVERDUE_GRACE_SECONDS", 10)
+# Health probe of a VM after its deploy (LiveKit): attempts × interval bounds the wait.
+VM_HEALTH_ATTEMPTS = env_int("VM_HEALTH_ATTEMPTS", 12)
+VM_HEALTH_INTERVAL_SECONDS = env_int("VM_HEALTH_INTERVAL_SECONDS", 5)
+# The dashboard's public address, for absolute links in Slack messages.
+SITE_URL = (env_str("SITE_URL", "") or "").rstrip("/")
+
 # Google Cloud: unset = the real Google endpoints with Application Default Credentials.
 # Set both to the sandbox (see sandbox/README.md) for the demo and the tests.
 GCP_API_ENDPOINT = env_str("GCP_API_ENDPOINT") or None
