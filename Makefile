@@ -26,7 +26,7 @@ test: export NO_GCE_CHECK = true
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) manage.py check
-	$(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
 lint: $(STAMP)
