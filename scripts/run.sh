@@ -29,8 +29,9 @@ if [ -z "${REDIS_URL:-}" ]; then
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
-if [ -z "${GCP_API_ENDPOINT:-}" ] && [ -f sandbox/__main__.py ]; then
-  $PY -m sandbox --http 127.0.0.1:8085 --grpc 127.0.0.1:8086 \
+if [ -z "${GCP_API_ENDPOINT:-}" ]; then
+  # 200 requests/s per service: enough for a 5% canary to reach min_requests in a demo bake.
+  $PY -m sandbox --http 127.0.0.1:8085 --grpc 127.0.0.1:8086 --rps 200 \
     --platform platform.example.toml --state var/sandbox.json &
   pids+=($!)
   export GCP_API_ENDPOINT=http://127.0.0.1:8085 GCP_GRPC_ENDPOINT=127.0.0.1:8086

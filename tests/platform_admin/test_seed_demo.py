@@ -39,3 +39,14 @@ def test_seed_demo_creates_named_users_with_their_roles(django_user_model):
         line = next(line for line in printed.splitlines() if line.strip().startswith(name))
         password = line.split()[-1]
         assert users[name].check_password(password)
+
+
+@override_settings(DEBUG=True)
+def test_seed_demo_shortens_canary_bakes_and_audits_it():
+    from platform_admin.models import AuditEvent
+
+    call_command("seed_demo", "--bake-seconds", "12", stdout=StringIO())
+
+    assert set(Environment.objects.values_list("bake_seconds", flat=True)) == {12}
+    changed = AuditEvent.objects.filter(detail__reason="demo").values_list("environment", flat=True)
+    assert sorted(changed) == ["production", "staging"]

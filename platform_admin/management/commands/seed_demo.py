@@ -9,6 +9,7 @@ from django.db import transaction
 from deployments.models import Environment
 from deployments.platform_file import PlatformFileError, load_platform
 from deployments.sync import sync_platform
+from platform_admin import audit
 from platform_admin.models import Role
 from platform_admin.services import grant_role
 
@@ -29,8 +30,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", help="use this password for every demo user (default: random)"
         )
+        parser.add_argument(
+            "--bake-seconds",
+            type=int,
+            default=15,
+            help="canary bake time for the demo (the platform file's real values are minutes)",
+        )
 
-    def handle(self, *args, platform, password, **options):
+    def handle(self, *args, platform, password, bake_seconds, **options):
         if not settings.DEBUG:
             raise CommandError("seed_demo creates users with known passwords: run it with DEBUG=1.")
         try:
@@ -39,11 +46,26 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         with transaction.atomic():
             report = sync_platform(spec, actor="seed_demo")
+            self._demo_bake_times(bake_seconds)
             credentials = self._users(password)
         self.stdout.write(f"platform: {len(report.created)} created, {len(report.updated)} updated")
         for username, secret in credentials:
             shown = secret if secret else "(unchanged; pass --password to reset)"
             self.stdout.write(f"  {username:<6} {shown}")
+
+    def _demo_bake_times(self, seconds: int) -> None:
+        """Short bakes so a demo canary finishes in about a minute; audited like any change."""
+        for env in Environment.objects.exclude(bake_seconds=seconds):
+            old, env.bake_seconds = env.bake_seconds, seconds
+            env.save(update_fields=["bake_seconds"])
+            audit.record(
+                "platform.environment.updated",
+                actor="seed_demo",
+                obj=env,
+                environment=env.slug,
+                detail={"changes": {"bake_seconds": [old, seconds]}, "reason": "demo"},
+            )
+            self.stdout.write(f"demo: {env.slug} canary bake time {old} s -> {seconds} s")
 
     def _users(self, password: str | None) -> list[tuple[str, str | None]]:
         User = get_user_model()
