@@ -10,6 +10,7 @@ urlpatterns = [
     path("environments/<slug:slug>/deploy/", views.deploy, name="deploy"),
     path("environments/<slug:slug>/rollback/", views.rollback, name="rollback"),
     path("releases/", views.release_list, name="releases"),
+    path("releases/new/", views.release_new, name="release_new"),
     path("releases/<str:version>/", views.release_detail, name="release"),
     path("rollouts/<int:pk>/", views.rollout_detail, name="rollout"),
     path("rollouts/<int:pk>/live/", views.rollout_live, name="rollout_live"),

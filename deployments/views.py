@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from deployments import services
 from deployments.errors import DeploymentError
+from deployments.forms import ReleaseForm
 from deployments.live import artifact_diff, live_services
 from deployments.models import Environment, Release, Rollout, RolloutState
 from platform_admin.models import Role
@@ -97,6 +98,25 @@ def rollback(request, slug):
         messages.error(request, getattr(exc, "message", None) or str(exc))
         return redirect(environment)
     return redirect(rollout)
+
+
+def release_new(request):
+    """Register a release from the browser: a version and one image digest per service."""
+    form = ReleaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            release = services.create_release(
+                request.user,
+                form.cleaned_data["version"],
+                form.artifacts(),
+                notes=form.cleaned_data["notes"],
+            )
+        except (DeploymentError, PermissionDenied) as exc:
+            form.add_error(None, getattr(exc, "message", None) or str(exc))
+        else:
+            messages.success(request, f"Release {release.version} registered.")
+            return redirect(release)
+    return render(request, "deployments/release_new.html", {"form": form})
 
 
 def release_list(request):

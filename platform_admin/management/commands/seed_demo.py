@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -20,6 +21,22 @@ DEMO_USERS = [
     ("carol", [(Role.FINANCE, None)], False),
     ("admin", [(Role.ADMIN, None)], True),
 ]
+
+
+DEMO_RELEASES = [
+    ("1.5.0", "Faster room joins; LiveKit 1.8", ()),
+    (
+        "1.5.1",
+        "Retry tweaks (its api-server image is faulty: watch the canary roll back)",
+        ("api-server",),
+    ),
+]
+
+
+def _demo_image(service: str, version: str, faulty: bool = False) -> str:
+    tag = f"{version}-faulty" if faulty else version
+    digest = hashlib.sha256(f"{service}:{tag}".encode()).hexdigest()
+    return f"us-docker.pkg.dev/acme-shared/app/{service}:{tag}@sha256:{digest}"
 
 
 class Command(BaseCommand):
@@ -48,10 +65,27 @@ class Command(BaseCommand):
             report = sync_platform(spec, actor="seed_demo")
             self._demo_bake_times(bake_seconds)
             credentials = self._users(password)
+            self._demo_releases()
         self.stdout.write(f"platform: {len(report.created)} created, {len(report.updated)} updated")
         for username, secret in credentials:
             shown = secret if secret else "(unchanged; pass --password to reset)"
             self.stdout.write(f"  {username:<6} {shown}")
+
+    def _demo_releases(self) -> None:
+        """1.5.0 healthy; 1.5.1's api-server is tagged -faulty (5% errors in the sandbox)."""
+        from deployments.models import Release
+        from deployments.services import create_release
+
+        admin = get_user_model().objects.get(username="admin")
+        for version, notes, faulty in DEMO_RELEASES:
+            if Release.objects.filter(version=version).exists():
+                continue
+            artifacts = {
+                name: _demo_image(name, version, faulty=(name in faulty))
+                for name in ("api-server", "realtime", "agent", "livekit")
+            }
+            create_release(admin, version, artifacts, notes=notes)
+            self.stdout.write(f"demo: release {version} ({notes})")
 
     def _demo_bake_times(self, seconds: int) -> None:
         """Short bakes so a demo canary finishes in about a minute; audited like any change."""

@@ -1,0 +1,50 @@
+"""Forms of the deployment pages. They check input for the person; the rules that matter
+(roles, immutability, uniqueness) are enforced again by deployments.services."""
+
+from django import forms
+
+from deployments.models import DEPLOYABLE_KINDS, Service
+from deployments.validators import validate_image_digest, validate_semver
+
+
+def deployable_service_names() -> list[str]:
+    """Every deployable service name across environments, in platform-file order."""
+    rows = Service.objects.filter(kind__in=DEPLOYABLE_KINDS).order_by("position", "name")
+    return list(dict.fromkeys(rows.values_list("name", flat=True)))
+
+
+class ReleaseForm(forms.Form):
+    version = forms.CharField(
+        max_length=64,
+        validators=[validate_semver],
+        help_text="Semantic version, e.g. 1.5.0 or 2.0.0-rc.1",
+    )
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in deployable_service_names():
+            self.fields[f"image_{name}"] = forms.CharField(
+                label=name,
+                required=False,
+                validators=[validate_image_digest],
+                widget=forms.TextInput(
+                    attrs={"placeholder": "REGISTRY/PATH[:tag]@sha256:<64 hex>", "size": 90}
+                ),
+            )
+
+    def image_fields(self):
+        return [self[name] for name in self.fields if name.startswith("image_")]
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and not self.artifacts():
+            raise forms.ValidationError("Give an image for at least one service.")
+        return data
+
+    def artifacts(self) -> dict[str, str]:
+        return {
+            name.removeprefix("image_"): value.strip()
+            for name, value in self.cleaned_data.items()
+            if name.startswith("image_") and value and value.strip()
+        }
