@@ -1,12 +1,23 @@
 """Deploying a release to a Compute Engine VM (LiveKit): pin the version in metadata,
 reset, probe health; on failure put the previous metadata back and reset again.
 
+`set_metadata` replaces the VM's whole metadata set, so every write is the instance's
+current metadata with our keys merged in: keys we do not own (`startup-script`, ...)
+survive a deploy and a restore.
+
 Every Google call carries a request id derived from the rollout, so a step that runs
 twice (a killed worker, a re-enqueued job) is applied once.
 """
 
+from django.conf import settings
+
 from deployments.naming import request_id
 from platform_admin import gcp_compute
+
+# After a reset Google reports the VM RUNNING while it is still booting and starting its
+# containers: give it about a minute to answer before calling the release unhealthy.
+HEALTH_ATTEMPTS = 12
+HEALTH_INTERVAL_SECONDS = 5.0
 
 
 class VmDeployFailed(Exception):
@@ -20,6 +31,12 @@ def pinned_metadata(service_name: str, version: str, image: str) -> dict[str, st
     return {f"{service_name}-version": version, f"{service_name}-image": image}
 
 
+def merged_metadata(current: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    """`current` with `changes` applied; a None value removes the key."""
+    merged = {**current, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
 def deploy(rollout, service, image: str, events) -> None:
     """Bring `service` (a gce_vm) to `image`; raises VmDeployFailed after restoring."""
     env = rollout.environment
@@ -27,26 +44,19 @@ def deploy(rollout, service, image: str, events) -> None:
     instance = gcp_compute.get_instance(env.gcp_project, service.zone, service.name)
     wanted = pinned_metadata(service.name, rollout.release.version, image)
     if "previous_metadata" not in record:
-        record["previous_metadata"] = {k: instance.metadata.get(k, "") for k in wanted}
-    if any(instance.metadata.get(k) != v for k, v in wanted.items()):
-        gcp_compute.set_metadata(
-            env.gcp_project,
-            service.zone,
-            service.name,
-            wanted,
-            instance.fingerprint,
-            request_id(rollout.pk, service.name, "metadata"),
-        )
-    gcp_compute.reset(
-        env.gcp_project, service.zone, service.name, request_id(rollout.pk, service.name, "reset")
-    )
+        # None marks a key the VM did not have: a restore removes it again.
+        record["previous_metadata"] = {k: instance.metadata.get(k) for k in wanted}
+    pinned = merged_metadata(instance.metadata, wanted)
+    _write_metadata(rollout, service, instance, pinned, "metadata")
+    _reset(rollout, service, "reset")
     record["deployed"] = True
     events.append(("vm", f"{service.name}: metadata pinned to {rollout.release.version}, reset."))
     url = gcp_compute.health_url(env.gcp_project, service.zone, service.name, service.health_url)
-    healthy, detail = gcp_compute.probe_health(url)
+    healthy, detail = probe_health(url)
     if healthy:
         events.append(("health", f"{service.name} healthy after reset: {detail}"))
         return
+    events.append(("health", f"{service.name} failed its health check after reset: {detail}"))
     restore(rollout, service, events)
     raise VmDeployFailed(
         f"{service.name} failed its health check after the deploy ({detail}); "
@@ -62,20 +72,43 @@ def restore(rollout, service, events) -> None:
     if not previous or not record.get("deployed"):
         return
     instance = gcp_compute.get_instance(env.gcp_project, service.zone, service.name)
-    if any(instance.metadata.get(k, "") != v for k, v in previous.items()):
-        gcp_compute.set_metadata(
-            env.gcp_project,
-            service.zone,
-            service.name,
-            previous,
-            instance.fingerprint,
-            request_id(rollout.pk, service.name, "restore-metadata"),
-        )
-    gcp_compute.reset(
-        env.gcp_project,
-        service.zone,
-        service.name,
-        request_id(rollout.pk, service.name, "restore-reset"),
-    )
+    restored = merged_metadata(instance.metadata, previous)
+    _write_metadata(rollout, service, instance, restored, "restore-metadata")
+    _reset(rollout, service, "restore-reset")
     record["deployed"] = False
     events.append(("vm", f"{service.name}: previous metadata restored, reset."))
+
+
+def probe_health(url: str) -> tuple[bool, str]:
+    """Probe with the configured patience (settings override the defaults above)."""
+    return gcp_compute.probe_health(
+        url,
+        attempts=getattr(settings, "VM_HEALTH_ATTEMPTS", HEALTH_ATTEMPTS),
+        interval=getattr(settings, "VM_HEALTH_INTERVAL_SECONDS", HEALTH_INTERVAL_SECONDS),
+    )
+
+
+def _write_metadata(rollout, service, instance, items: dict[str, str], step: str) -> None:
+    """Write the full metadata set `items` unless the VM already has exactly that.
+
+    `step` names the call in its request id, so a re-run of the step is applied once.
+    """
+    if items == instance.metadata:
+        return
+    gcp_compute.set_metadata(
+        rollout.environment.gcp_project,
+        service.zone,
+        service.name,
+        items,
+        instance.fingerprint,
+        request_id(rollout.pk, service.name, step),
+    )
+
+
+def _reset(rollout, service, step: str) -> None:
+    gcp_compute.reset(
+        rollout.environment.gcp_project,
+        service.zone,
+        service.name,
+        request_id(rollout.pk, service.name, step),
+    )

@@ -1,6 +1,7 @@
 """Fixtures for deployments tests: releases, a fast canary plan, the sandbox wired into
 the app, a real RQ worker subprocess and a local Slack webhook receiver."""
 
+import contextlib
 import json
 import os
 import signal
@@ -114,24 +115,38 @@ class Worker:
 
     def start(self) -> "Worker":
         cmd = [sys.executable, "manage.py", "rqworker", "deploys", "default", "--with-scheduler"]
+        # Its own process group: the scheduler and work horses are child processes, and a
+        # kill must take them too, or they live on against the test database.
         self.process = subprocess.Popen(
-            cmd, cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            cmd,
+            cwd=REPO,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 
+    def _signal_group(self, sig) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, jobs in flight are lost, the scheduler lock stays."""
-        self.process.send_signal(signal.SIGKILL)
+        self._signal_group(signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal_group(signal.SIGKILL)
                 self.process.wait(timeout=5)
+        self._signal_group(signal.SIGKILL)  # children that outlived their parent
 
 
 @pytest.fixture

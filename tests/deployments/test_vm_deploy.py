@@ -1,0 +1,136 @@
+"""The LiveKit VM deploy end to end: a real RQ worker, the sandbox's Compute Engine.
+
+The VM's metadata pins the version, the VM is reset and probed; an unhealthy version gets
+the previous metadata back (other keys untouched) and a second reset.
+"""
+
+import pytest
+
+from deployments import services
+from deployments.models import RolloutState
+from deployments.naming import request_id
+from platform_admin.gcp_compute import get_instance
+from tests.deployments.conftest import image, wait_for_state
+
+S = RolloutState
+RUN = ("api-server", "realtime", "agent")
+VM = "livekit"
+ZONE = "us-central1-a"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _split(sandbox, env, service) -> dict[str, int]:
+    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
+    return {k: v for k, v in sandbox.state()["services"][key]["split"].items() if v}
+
+
+def _metadata(env) -> dict[str, str]:
+    return get_instance(env.gcp_project, ZONE, VM).metadata
+
+
+def _vm_calls(sandbox, verb: str) -> list[str]:
+    """The request ids of the POSTs `verb` (setMetadata, reset) made to the VM, in order."""
+    suffix = f"/instances/{VM}/{verb}"
+    return [
+        r["query"]["requestId"]
+        for r in sandbox.requests()
+        if r["method"] == "POST" and r["path"].endswith(suffix)
+    ]
+
+
+def _timeline(rollout, kind: str) -> list[str]:
+    return [e.message for e in rollout.events.filter(kind=kind).order_by("pk")]
+
+
+def test_a_healthy_version_is_pinned_in_metadata_after_a_reset_and_succeeds(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    before = _metadata(staging)
+    assert "startup-script" in before and before["livekit-version"] != "4.0.0"
+    release = make_release("4.0.0", services=(VM,))
+
+    rollout = services.start_rollout(alice, release, staging, "all_at_once")
+    wait_for_state(rollout, S.SUCCEEDED)
+
+    pinned = {"livekit-version": "4.0.0", "livekit-image": image(VM, digest_char="b")}
+    assert _metadata(staging) == {**before, **pinned}
+    assert _vm_calls(sandbox, "setMetadata") == [request_id(rollout.pk, VM, "metadata")]
+    assert _vm_calls(sandbox, "reset") == [request_id(rollout.pk, VM, "reset")]
+    assert _timeline(rollout, "vm") == ["livekit: metadata pinned to 4.0.0, reset."]
+    [health] = _timeline(rollout, "health")
+    assert health.startswith("livekit healthy after reset") and "answered 200" in health
+    assert rollout.revisions[VM]["previous_metadata"] == {
+        "livekit-version": before["livekit-version"],
+        "livekit-image": None,
+    }
+
+
+def test_an_unhealthy_version_fails_and_the_previous_metadata_comes_back(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    sandbox.fault(project=staging.gcp_project, instance=VM, version="4.1.0", healthy=False)
+    before = _metadata(staging)
+    rollout = services.start_rollout(
+        alice, make_release("4.1.0", services=(VM,)), staging, "all_at_once"
+    )
+
+    wait_for_state(rollout, S.FAILED)
+
+    assert "livekit failed its health check" in rollout.message
+    assert "previous metadata was restored" in rollout.message
+    assert _metadata(staging) == before  # version back, livekit-image gone, script kept
+    assert _vm_calls(sandbox, "setMetadata") == [
+        request_id(rollout.pk, VM, "metadata"),
+        request_id(rollout.pk, VM, "restore-metadata"),
+    ]
+    assert _vm_calls(sandbox, "reset") == [
+        request_id(rollout.pk, VM, "reset"),
+        request_id(rollout.pk, VM, "restore-reset"),
+    ]
+    assert _timeline(rollout, "vm") == [
+        "livekit: metadata pinned to 4.1.0, reset.",
+        "livekit: previous metadata restored, reset.",
+    ]
+    [health] = _timeline(rollout, "health")
+    assert "failed its health check" in health and "answered 503" in health
+    assert _timeline(rollout, "failed") == [rollout.message]
+
+
+def test_an_unhealthy_vm_fails_the_release_before_cloud_run_traffic_moves(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    sandbox.fault(project=staging.gcp_project, instance=VM, version="4.2.0", healthy=False)
+    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    before = _metadata(staging)
+    release = make_release("4.2.0", services=(*RUN, VM))
+
+    rollout = services.start_rollout(alice, release, staging, "all_at_once")
+    wait_for_state(rollout, S.FAILED)
+
+    assert "livekit failed its health check" in rollout.message
+    for service in RUN:
+        assert _split(sandbox, staging, service) == stable[service]
+        assert list(stable[service].values()) == [100]
+    assert not rollout.events.filter(kind="step").exists()
+    assert _metadata(staging) == before
+
+
+def test_a_canary_rolled_back_on_cloud_run_errors_also_restores_the_vm(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    before = _metadata(staging)
+    release = make_release("4.3.0", services=(*RUN, VM), tag="4.3.0-faulty")
+
+    rollout = services.start_rollout(alice, release, staging, "canary")
+    wait_for_state(rollout, S.ROLLED_BACK)
+
+    assert "canary error rate" in rollout.message
+    for service in RUN:
+        assert _split(sandbox, staging, service) == stable[service]
+    assert _metadata(staging) == before
+    assert _vm_calls(sandbox, "reset") == [
+        request_id(rollout.pk, VM, "reset"),
+        request_id(rollout.pk, VM, "restore-reset"),
+    ]
+    assert _timeline(rollout, "vm")[-1] == "livekit: previous metadata restored, reset."
