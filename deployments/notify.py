@@ -27,7 +27,7 @@ TEMPLATES = {
 
 
 def rollout_text(rollout, kind: str, detail: str = "") -> str:
-    base = getattr(settings, "SITE_URL", "").rstrip("/")
+    base = settings.SITE_URL
     return (
         TEMPLATES[kind]
         .format(

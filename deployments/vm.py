@@ -16,8 +16,6 @@ from platform_admin import gcp_compute
 
 # After a reset Google reports the VM RUNNING while it is still booting and starting its
 # containers: give it about a minute to answer before calling the release unhealthy.
-HEALTH_ATTEMPTS = 12
-HEALTH_INTERVAL_SECONDS = 5.0
 
 
 class VmDeployFailed(Exception):
@@ -83,8 +81,8 @@ def probe_health(url: str) -> tuple[bool, str]:
     """Probe with the configured patience (settings override the defaults above)."""
     return gcp_compute.probe_health(
         url,
-        attempts=getattr(settings, "VM_HEALTH_ATTEMPTS", HEALTH_ATTEMPTS),
-        interval=getattr(settings, "VM_HEALTH_INTERVAL_SECONDS", HEALTH_INTERVAL_SECONDS),
+        attempts=settings.VM_HEALTH_ATTEMPTS,
+        interval=settings.VM_HEALTH_INTERVAL_SECONDS,
     )
 
 
