@@ -14,9 +14,6 @@ from django.conf import settings
 from deployments.naming import request_id
 from platform_admin import gcp_compute
 
-# After a reset Google reports the VM RUNNING while it is still booting and starting its
-# containers: give it about a minute to answer before calling the release unhealthy.
-
 
 class VmDeployFailed(Exception):
     def __init__(self, message: str):

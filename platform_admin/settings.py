@@ -144,6 +144,7 @@ RQ_SHOW_ADMIN_LINK = False
 DEPLOYMENTS_RECONCILE_SECONDS = env_int("DEPLOYMENTS_RECONCILE_SECONDS", 30)
 DEPLOYMENTS_OVERDUE_GRACE_SECONDS = env_int("DEPLOYMENTS_OVERDUE_GRACE_SECONDS", 10)
 # Health probe of a VM after its deploy (LiveKit): attempts × interval bounds the wait.
+# Google reports the VM RUNNING while it still boots its containers: about a minute.
 VM_HEALTH_ATTEMPTS = env_int("VM_HEALTH_ATTEMPTS", 12)
 VM_HEALTH_INTERVAL_SECONDS = env_int("VM_HEALTH_INTERVAL_SECONDS", 5)
 # The dashboard's public address, for absolute links in Slack messages.
