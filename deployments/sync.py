@@ -109,34 +109,50 @@ def _sync_billing(spec: PlatformSpec, actor, report: SyncReport) -> None:
         report.unchanged.append("billing")
 
 
+def _upsert(instance, create, values: dict, *, kind, label, env_slug, actor, report, also=None):
+    """Create (via `create`) when `instance` is None, else update what differs; audit it.
+
+    `also` adds to a creation's audit detail what is set later (promote_from)."""
+    if instance is None:
+        instance = create(values)
+        audit.record(
+            f"platform.{kind}.created",
+            actor=actor,
+            obj=instance,
+            environment=env_slug(instance),
+            detail={"values": values | (also or {})},
+        )
+        report.created.append(label)
+        return instance
+    changes = _apply(instance, values)
+    if not changes:
+        report.unchanged.append(label)
+        return instance
+    instance.save()
+    audit.record(
+        f"platform.{kind}.updated",
+        actor=actor,
+        obj=instance,
+        environment=env_slug(instance),
+        detail={"changes": changes},
+    )
+    report.updated.append(label)
+    return instance
+
+
 def _sync_environment(spec: EnvironmentSpec, position: int, actor, report) -> Environment:
     values = _environment_fields(spec) | {"position": position}
-    env = Environment.objects.filter(slug=spec.slug).first()
-    if env is None:
-        env = Environment.objects.create(slug=spec.slug, **values)
-        audit.record(
-            "platform.environment.created",
-            actor=actor,
-            obj=env,
-            environment=env.slug,
-            detail={"values": values | {"promote_from": spec.promote_from}},
-        )
-        report.created.append(f"environment {env.slug}")
-    else:
-        changes = _apply(env, values)
-        label = f"environment {env.slug}"
-        if changes:
-            env.save()
-            audit.record(
-                "platform.environment.updated",
-                actor=actor,
-                obj=env,
-                environment=env.slug,
-                detail={"changes": changes},
-            )
-            report.updated.append(label)
-        else:
-            report.unchanged.append(label)
+    env = _upsert(
+        Environment.objects.filter(slug=spec.slug).first(),
+        lambda v: Environment.objects.create(slug=spec.slug, **v),
+        values,
+        kind="environment",
+        label=f"environment {spec.slug}",
+        env_slug=lambda e: e.slug,
+        actor=actor,
+        report=report,
+        also={"promote_from": spec.promote_from},
+    )
     _sync_services(env, spec.services, actor, report)
     return env
 
@@ -144,33 +160,16 @@ def _sync_environment(spec: EnvironmentSpec, position: int, actor, report) -> En
 def _sync_services(env: Environment, specs: list[ServiceSpec], actor, report) -> None:
     existing = {s.name: s for s in env.services.all()}
     for position, spec in enumerate(specs):
-        values = _service_fields(spec, position)
-        label = f"service {env.slug}/{spec.name}"
-        service = existing.pop(spec.name, None)
-        if service is None:
-            service = Service.objects.create(environment=env, name=spec.name, **values)
-            audit.record(
-                "platform.service.created",
-                actor=actor,
-                obj=service,
-                environment=env.slug,
-                detail={"values": values},
-            )
-            report.created.append(label)
-            continue
-        changes = _apply(service, values)
-        if changes:
-            service.save()
-            audit.record(
-                "platform.service.updated",
-                actor=actor,
-                obj=service,
-                environment=env.slug,
-                detail={"changes": changes},
-            )
-            report.updated.append(label)
-        else:
-            report.unchanged.append(label)
+        _upsert(
+            existing.pop(spec.name, None),
+            lambda v, name=spec.name: Service.objects.create(environment=env, name=name, **v),
+            _service_fields(spec, position),
+            kind="service",
+            label=f"service {env.slug}/{spec.name}",
+            env_slug=lambda _: env.slug,
+            actor=actor,
+            report=report,
+        )
     for name in existing:
         report.not_in_file.append(f"service {env.slug}/{name}")
 
@@ -183,7 +182,7 @@ def _sync_promotion(env: Environment, source: Environment | None, actor, report)
     env.save(update_fields=["promote_from"])
     label = f"environment {env.slug}"
     if label in report.created:
-        return  # its "created" event already names promote_from
+        return  # a new environment: its "created" event has the file's values
     new = source.slug if source else ""
     audit.record(
         "platform.environment.updated",

@@ -43,6 +43,12 @@ def test_first_sync_creates_the_teams_platform():
     assert livekit.kind == "gce_vm" and livekit.spec["machine_type"] == "n2-standard-4"
     assert PlatformSettings.load().billing_account == "01A2B3-C4D5E6-F7A8B9"
     assert "created environment production" in output
+    created = AuditEvent.objects.get(
+        action="platform.environment.created", environment="production"
+    )
+    assert created.detail["values"]["promote_from"] == "staging"
+    assert created.detail["values"]["canary_steps"] == [5, 25, 50, 100]
+    assert not AuditEvent.objects.filter(action="platform.environment.updated").exists()
 
 
 def test_second_sync_changes_nothing_and_writes_no_audit_events():
