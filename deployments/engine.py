@@ -5,6 +5,10 @@ that finds it locked leaves it to the first), reads the live Cloud Run state and
 what is still missing, so a job that runs twice, late or after a killed worker is harmless.
 States: queued → deploying → canary (step by step) → succeeded, or → rolling_back →
 rolled_back/aborted; failures before any traffic moved end in failed with traffic untouched.
+
+Within a pass the Google calls for the rollout's services run at the same time
+(`fanout`); the rollout's fields and timeline rows are written here, in the pass's
+transaction. When several services fail, the first in service order is the error reported.
 """
 
 import logging
@@ -13,9 +17,16 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from deployments import analysis, notify, vm
+from deployments import analysis, fanout, notify, vm
 from deployments.models import Rollout, RolloutState, ServiceKind
 from deployments.naming import revision_name
+from deployments.traffic import (
+    CANARY_TAG,
+    apply_splits,
+    stable_revision,
+    step_targets,
+    traffic_split,
+)
 from platform_admin import gcp_run
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
@@ -26,7 +37,6 @@ MAX_PASSES = 20  # state changes applied back to back in one job run
 MAX_RETRIES = 6  # consecutive transient Google errors before the rollout fails
 INCONCLUSIVE_BAKES = 4  # too few requests: wait up to this many bake times, then fail
 EARLY_SLACK = timedelta(milliseconds=500)
-CANARY_TAG = "canary"
 
 
 class _Timeline:
@@ -82,15 +92,22 @@ def _advance_once(rollout_id: int) -> tuple[datetime | None, bool]:
 def _queued(rollout: Rollout, timeline, now) -> None:
     """Record what serves traffic now (the stable revision) before anything changes."""
     env = rollout.environment
+    unread = []
     for service in _cloud_run_services(rollout):
         record = rollout.revisions.setdefault(service.name, {})
-        if "stable" not in record:
-            live = gcp_run.get_service(env.gcp_project, env.region, service.name)
-            record["stable"] = stable_revision(live)
-            rollout.traffic[service.name] = traffic_split(live)
         record.setdefault(
             "canary", revision_name(service.name, rollout.release.version, rollout.pk)
         )
+        if "stable" not in record:
+            unread.append(service.name)
+    outcomes = fanout.run(
+        lambda name: gcp_run.get_service(env.gcp_project, env.region, name), unread
+    )
+    for name, outcome in zip(unread, outcomes, strict=True):
+        if outcome.ok:
+            rollout.revisions[name]["stable"] = stable_revision(outcome.value)
+            rollout.traffic[name] = traffic_split(outcome.value)
+    fanout.raise_first(outcomes)
     rollout.state = S.DEPLOYING
     rollout.started_at = rollout.started_at or now
     rollout.next_check_at = now
@@ -100,20 +117,22 @@ def _queued(rollout: Rollout, timeline, now) -> None:
 def _deploying(rollout: Rollout, timeline, now) -> None:
     env = rollout.environment
     images = rollout.release.images()
-    for service in _cloud_run_services(rollout):
-        record = rollout.revisions[service.name]
-        if rollout.kind == Rollout.Kind.ROLLBACK and _reuse_earlier_revision(rollout, service):
-            timeline.append(("revision", f"{service.name}: reusing {record['canary']}."))
+    names = [s.name for s in _cloud_run_services(rollout)]
+    canary = {name: rollout.revisions[name]["canary"] for name in names}
+    earlier = _earlier_revisions(rollout) if rollout.kind == Rollout.Kind.ROLLBACK else {}
+    outcomes = fanout.run(
+        lambda n: _deploy_revision(env, n, images[n], canary[n], earlier.get(n)), names
+    )
+    for name, outcome in zip(names, outcomes, strict=True):
+        if not outcome.ok:
             continue
-        gcp_run.deploy_revision(
-            env.gcp_project,
-            env.region,
-            service.name,
-            images[service.name],
-            record["canary"],
-            tag=CANARY_TAG,
-        )
-        timeline.append(("revision", f"{service.name}: revision {record['canary']} is ready."))
+        record = rollout.revisions[name]
+        if outcome.value:
+            record["canary"] = outcome.value
+            timeline.append(("revision", f"{name}: reusing {outcome.value}."))
+        else:
+            timeline.append(("revision", f"{name}: revision {record['canary']} is ready."))
+    fanout.raise_first(outcomes)
     for service in _vm_services(rollout):
         vm.deploy(rollout, service, images[service.name], timeline)
     rollout.state = S.CANARY
@@ -122,26 +141,39 @@ def _deploying(rollout: Rollout, timeline, now) -> None:
     rollout.next_check_at = now
 
 
-def _reuse_earlier_revision(rollout: Rollout, service) -> bool:
-    """Rollback: point at the revision an earlier rollout of this release made, if alive."""
-    env = rollout.environment
+def _deploy_revision(env, service_name: str, image: str, canary: str, earlier: str | None):
+    """Google only: reuse `earlier` when it is still ready (returns its name), else deploy
+    `canary` and wait until it is ready (returns None)."""
+    if earlier:
+        try:
+            revision = gcp_run.get_revision(env.gcp_project, env.region, service_name, earlier)
+        except GcpNotFound:
+            revision = None
+        if revision is not None and revision.ready:
+            return earlier
+    gcp_run.deploy_revision(
+        env.gcp_project, env.region, service_name, image, canary, tag=CANARY_TAG
+    )
+    return None
+
+
+def _earlier_revisions(rollout: Rollout) -> dict[str, str]:
+    """Rollback: the revisions an earlier succeeded rollout of this release made."""
     earlier = (
-        Rollout.objects.filter(environment=env, release=rollout.release, state=S.SUCCEEDED)
+        Rollout.objects.filter(
+            environment=rollout.environment, release=rollout.release, state=S.SUCCEEDED
+        )
         .exclude(pk=rollout.pk)
         .order_by("-finished_at")
         .first()
     )
-    name = (earlier.revisions.get(service.name) or {}).get("canary") if earlier else None
-    if not name:
-        return False
-    try:
-        revision = gcp_run.get_revision(env.gcp_project, env.region, service.name, name)
-    except GcpNotFound:
-        return False
-    if not revision.ready:
-        return False
-    rollout.revisions[service.name]["canary"] = name
-    return True
+    if earlier is None:
+        return {}
+    return {
+        name: record["canary"]
+        for name, record in earlier.revisions.items()
+        if isinstance(record, dict) and record.get("canary")
+    }
 
 
 def _canary(rollout: Rollout, timeline, now) -> None:
@@ -149,25 +181,14 @@ def _canary(rollout: Rollout, timeline, now) -> None:
     if rollout.step_started_at is None:
         _set_step_traffic(rollout, timeline, percent)
         if percent >= 100:
-            _succeed(rollout, timeline, now)
+            _succeed(rollout, timeline, timezone.now())  # finished once the split is in place
             return
         started = timezone.now()  # the bake starts once the split is in place
         rollout.step_started_at = started
         rollout.next_check_at = started + timedelta(seconds=rollout.environment.bake_seconds)
         notify.rollout_message(rollout, "step", f"{percent}% of traffic on the new revisions.")
         return
-    verdicts = [
-        analysis.analyse(
-            rollout.environment,
-            service.name,
-            rollout.revisions[service.name]["canary"],
-            rollout.revisions[service.name].get("stable"),
-            rollout.step_started_at,
-            now,
-            percent,
-        )
-        for service in _cloud_run_services(rollout)
-    ]
+    verdicts = _analyse(rollout, percent, now)
     for verdict in verdicts:
         timeline.append(("analysis", verdict.reason, verdict.data))
     failed = [v for v in verdicts if v.outcome == analysis.FAIL]
@@ -186,16 +207,34 @@ def _canary(rollout: Rollout, timeline, now) -> None:
         rollout.next_check_at = now
 
 
+def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
+    """Every service's verdict on the step (read at once; any Google error is raised)."""
+    env, started = rollout.environment, rollout.step_started_at
+
+    def verdict(name: str) -> analysis.Verdict:
+        record = rollout.revisions[name]
+        return analysis.analyse(
+            env, name, record["canary"], record.get("stable"), started, now, percent
+        )
+
+    outcomes = fanout.run(verdict, [s.name for s in _cloud_run_services(rollout)])
+    fanout.raise_first(outcomes)
+    return [o.value for o in outcomes]
+
+
 def _rolling_back(rollout: Rollout, timeline, now) -> None:
     env = rollout.environment
-    for service in _cloud_run_services(rollout):
-        stable = rollout.revisions.get(service.name, {}).get("stable")
-        if stable:
-            _apply_split(rollout, timeline, service.name, [TrafficTarget(stable, 100)])
+    stable = {
+        s.name: rollout.revisions.get(s.name, {}).get("stable")
+        for s in _cloud_run_services(rollout)
+    }
+    apply_splits(
+        rollout, timeline, {name: [TrafficTarget(rev, 100)] for name, rev in stable.items() if rev}
+    )
     for service in _vm_services(rollout):
         vm.restore(rollout, service, timeline)
     rollout.state = S.ABORTED if rollout.aborted_by_id else S.ROLLED_BACK
-    rollout.finished_at = now
+    rollout.finished_at = timezone.now()  # once the stable splits are back in place
     rollout.next_check_at = None
     timeline.append((rollout.state, f"All services back on their stable revisions in {env.slug}."))
     notify.rollout_message(rollout, "aborted" if rollout.aborted_by_id else "rolled_back")
@@ -266,33 +305,15 @@ def _fail_hard(rollout: Rollout, timeline, message: str, now) -> None:
 # --- traffic ----------------------------------------------------------------------------
 
 
-def stable_revision(live) -> str | None:
-    """The revision serving the most traffic (LATEST resolves to the latest ready one)."""
-    split = traffic_split(live)
-    return max(split, key=split.get) if split else live.latest_ready_revision
-
-
-def traffic_split(live) -> dict[str, int]:
-    split: dict[str, int] = {}
-    for target in live.traffic:
-        name = target.revision or live.latest_ready_revision
-        if target.percent and name:
-            split[name] = split.get(name, 0) + target.percent
-    return split
-
-
 def _set_step_traffic(rollout: Rollout, timeline, percent: int) -> None:
-    for service in _cloud_run_services(rollout):
-        record = rollout.revisions[service.name]
-        canary, stable = record["canary"], record.get("stable")
-        if percent >= 100 or not stable or stable == canary:
-            targets = [TrafficTarget(canary, 100)]
-        else:
-            targets = [
-                TrafficTarget(stable, 100 - percent),
-                TrafficTarget(canary, percent, CANARY_TAG),
-            ]
-        _apply_split(rollout, timeline, service.name, targets)
+    apply_splits(
+        rollout,
+        timeline,
+        {
+            s.name: step_targets(rollout.revisions[s.name], percent)
+            for s in _cloud_run_services(rollout)
+        },
+    )
     timeline.append(
         (
             "step",
@@ -300,32 +321,6 @@ def _set_step_traffic(rollout: Rollout, timeline, percent: int) -> None:
             {"percent": percent},
         )
     )
-
-
-def _apply_split(rollout: Rollout, timeline, service_name: str, targets) -> None:
-    """Set the split unless the live service already has it (a repeated step)."""
-    env = rollout.environment
-    live = gcp_run.get_service(env.gcp_project, env.region, service_name)
-    wanted = {(t.revision, t.percent, t.tag) for t in targets}
-    current = {
-        (t.revision or live.latest_ready_revision, t.percent, t.tag)
-        for t in live.traffic
-        if t.percent or t.tag
-    }
-    if current != wanted:
-        live = gcp_run.set_traffic(env.gcp_project, env.region, service_name, list(targets))
-    rollout.traffic[service_name] = traffic_split(live)
-    timeline.append(
-        (
-            "traffic",
-            f"{service_name}: {_describe(rollout.traffic[service_name])}",
-            {"service": service_name, "split": rollout.traffic[service_name]},
-        )
-    )
-
-
-def _describe(split: dict[str, int]) -> str:
-    return ", ".join(f"{pct}% {rev}" for rev, pct in sorted(split.items(), key=lambda i: -i[1]))
 
 
 def _cloud_run_services(rollout: Rollout):

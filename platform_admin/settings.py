@@ -138,6 +138,8 @@ RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900} for name in ("deploys", "default", "billing")
 }
 RQ_SHOW_ADMIN_LINK = False
+# Imports the rollout engine once per worker, not once per forked job (deployments/worker.py).
+RQ = {"WORKER_CLASS": "deployments.worker.DeployWorker"}
 
 # Rollouts: how often the reconciler looks for rollouts whose next check is overdue (a
 # killed worker, a lost job), and how late a check may be before it counts as overdue.

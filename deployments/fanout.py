@@ -1,0 +1,49 @@
+"""One pass's Google calls for several services, made at the same time.
+
+A rollout of three services would otherwise wait three times for each revision to get
+ready and for each traffic update to apply. Only Google calls run in the pool: they must
+not touch the database (a pool thread would open its own connection, outside the pass's
+transaction and its row lock). The caller records the outcomes in its own thread.
+"""
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call returned, or the exception it raised."""
+
+    value: object = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run(call: Callable, items: Iterable) -> list[Outcome]:
+    """`call(item)` for every item at once; the outcomes in item order, once all ended.
+
+    Every call has finished when this returns, so none outlives the pass's transaction.
+    """
+    items = list(items)
+    if len(items) <= 1:
+        return [_outcome(call, item) for item in items]
+    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="google") as pool:
+        return list(pool.map(lambda item: _outcome(call, item), items))
+
+
+def _outcome(call: Callable, item) -> Outcome:
+    try:
+        return Outcome(value=call(item))
+    except Exception as exc:  # handed to the caller's thread; raise_first raises it there
+        return Outcome(error=exc)
+
+
+def raise_first(outcomes: Iterable[Outcome]) -> None:
+    """Raise the first error in item order: the one a one-by-one loop would have raised."""
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
