@@ -27,7 +27,7 @@ from deployments.traffic import (
     step_targets,
     traffic_split,
 )
-from platform_admin import gcp_run
+from platform_admin import audit, gcp_run
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
 
@@ -74,6 +74,7 @@ def _advance_once(rollout_id: int) -> tuple[datetime | None, bool]:
         if rollout.next_check_at and rollout.next_check_at > now + EARLY_SLACK:
             return rollout.next_check_at, False  # an early duplicate; the real one is queued
         timeline = _Timeline(rollout)
+        before = rollout.state
         try:
             HANDLERS[rollout.state](rollout, timeline, now)
             rollout.retries = 0
@@ -82,6 +83,8 @@ def _advance_once(rollout_id: int) -> tuple[datetime | None, bool]:
         except vm.VmDeployFailed as exc:
             _fail(rollout, timeline, exc.message, now)
         rollout.save()
+        if rollout.state != before:
+            _audit_transition(rollout, before)
         due = rollout.next_check_at if rollout.is_active and rollout.state in HANDLERS else None
         return due, due is not None and due <= timezone.now()
 
@@ -251,6 +254,23 @@ HANDLERS = {
 # --- outcomes ---------------------------------------------------------------------------
 
 
+def _audit_transition(rollout: Rollout, before: str) -> None:
+    """Every state change the engine makes is audited, by "system", with the reason."""
+    audit.record(
+        f"rollout.{rollout.state}",
+        actor=None,
+        obj=rollout,
+        environment=rollout.environment.slug,
+        detail={
+            "release": rollout.release.version,
+            "from": before,
+            "to": rollout.state,
+            "step": rollout.steps[rollout.step] if rollout.steps else None,
+            "message": rollout.message,
+        },
+    )
+
+
 def _succeed(rollout: Rollout, timeline, now) -> None:
     rollout.state = S.SUCCEEDED
     rollout.finished_at = now
@@ -268,16 +288,19 @@ def _start_rollback(rollout: Rollout, timeline, reason: str, now) -> None:
 
 
 def _fail(rollout: Rollout, timeline, message: str, now) -> None:
-    """Fail where it stands; with traffic already moved, go back to stable first."""
+    """Fail where it stands; with traffic already moved, go back to stable first.
+
+    Before any traffic moved, a VM that already got the new version is put back (a
+    Google error after its metadata write would otherwise leave it pinned)."""
     if rollout.state == S.CANARY:
         _start_rollback(rollout, timeline, message, now)
         return
-    rollout.state = S.FAILED
-    rollout.message = message
-    rollout.finished_at = now
-    rollout.next_check_at = None
-    timeline.append(("failed", message))
-    notify.rollout_message(rollout, "failed")
+    for service in _vm_services(rollout):
+        try:
+            vm.restore(rollout, service, timeline)
+        except GcpError as exc:
+            message += f" Restoring {service.name} failed too: {exc.message}"
+    _fail_hard(rollout, timeline, message, now)
 
 
 def _google_failed(rollout: Rollout, timeline, exc: GcpError, now) -> None:

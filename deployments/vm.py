@@ -60,14 +60,19 @@ def deploy(rollout, service, image: str, events) -> None:
 
 
 def restore(rollout, service, events) -> None:
-    """Put back the metadata recorded before the deploy, then reset (once)."""
+    """Put back the metadata recorded before the deploy, then reset (once).
+
+    Also after a deploy that stopped half-way (metadata written, reset refused): the
+    metadata, not a flag, says whether there is anything to put back."""
     env = rollout.environment
     record = rollout.revisions.get(service.name, {})
     previous = record.get("previous_metadata")
-    if not previous or not record.get("deployed"):
+    if not previous:
         return
     instance = gcp_compute.get_instance(env.gcp_project, service.zone, service.name)
     restored = merged_metadata(instance.metadata, previous)
+    if restored == instance.metadata and not record.get("deployed"):
+        return
     _write_metadata(rollout, service, instance, restored, "restore-metadata")
     _reset(rollout, service, "restore-reset")
     record["deployed"] = False

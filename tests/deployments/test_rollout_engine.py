@@ -9,6 +9,7 @@ from deployments import services
 from deployments.errors import RolloutConflict
 from deployments.models import RolloutState
 from deployments.naming import revision_name
+from platform_admin.models import AuditEvent
 from tests.deployments.conftest import Worker, image, wait_for, wait_for_state
 
 S = RolloutState
@@ -42,6 +43,9 @@ def test_healthy_canary_steps_5_25_50_100_and_ends_on_the_new_revisions(
     analyses = rollout.events.filter(kind="analysis")
     assert analyses.count() >= 9 and all(a.data["verdict"] == "pass" for a in analyses)
     assert {"canary", "stable", "thresholds"} <= set(analyses[0].data)
+    assert AuditEvent.objects.filter(
+        action="rollout.succeeded", actor="system", object_id=str(rollout.pk)
+    ).exists()
     wait_for(lambda: any("is live on staging" in m for m in slack), 10, what="slack success")
     assert any("started" in m for m in slack)
 
@@ -59,6 +63,12 @@ def test_faulty_release_is_rolled_back_at_the_first_step_with_the_reason(
     for service in RUN:
         assert _split(sandbox, staging, service) == stable[service]
     assert [e.data["percent"] for e in rollout.events.filter(kind="step")] == [5]
+    # The automatic rollback is in the audit trail, by the system, with the reason.
+    trail = AuditEvent.objects.filter(object_type="rollout", object_id=str(rollout.pk))
+    actions = list(trail.order_by("id").values_list("action", "actor"))
+    assert ("rollout.rolling_back", "system") in actions
+    assert actions[-1] == ("rollout.rolled_back", "system")
+    assert "canary error rate" in trail.get(action="rollout.rolling_back").detail["message"]
 
 
 def test_a_revision_that_never_gets_ready_fails_without_touching_traffic(

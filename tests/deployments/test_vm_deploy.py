@@ -10,6 +10,7 @@ from deployments import services
 from deployments.models import RolloutState
 from deployments.naming import request_id
 from platform_admin.gcp_compute import get_instance
+from platform_admin.models import AuditEvent
 from tests.deployments.conftest import image, wait_for_state
 
 S = RolloutState
@@ -134,3 +135,25 @@ def test_a_canary_rolled_back_on_cloud_run_errors_also_restores_the_vm(
         request_id(rollout.pk, VM, "restore-reset"),
     ]
     assert _timeline(rollout, "vm")[-1] == "livekit: previous metadata restored, reset."
+
+
+def test_a_refused_reset_after_the_metadata_write_puts_the_metadata_back(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    before = _metadata(staging)
+    # The first reset is refused (not retryable); the metadata write before it went through.
+    sandbox.api_fault(method="POST", path_regex=f"instances/{VM}/reset", status=403, times=1)
+    rollout = services.start_rollout(
+        alice, make_release("4.2.0", services=(VM,)), staging, "all_at_once"
+    )
+
+    wait_for_state(rollout, S.FAILED)
+
+    assert "permission denied" in rollout.message.lower()
+    assert _metadata(staging) == before
+    assert _vm_calls(sandbox, "setMetadata") == [
+        request_id(rollout.pk, VM, "metadata"),
+        request_id(rollout.pk, VM, "restore-metadata"),
+    ]
+    audit = AuditEvent.objects.get(action="rollout.failed", object_id=str(rollout.pk))
+    assert audit.actor == "system" and audit.detail["from"] == "deploying"
