@@ -17,6 +17,7 @@ WORSE_P95_RATIO = 1.5
 WORSE_P95_MARGIN_MS = 25.0
 WORSE_ERROR_RATIO = 2.0
 WORSE_MIN_ERRORS = 5
+NO_REQUESTS = gcp_monitoring.RevisionMetrics(requests=0, errors=0, p95_ms=None)
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,14 @@ def analyse(
     end: datetime,
     step_pct: int,
 ) -> Verdict:
-    """Read Cloud Monitoring for both revisions over [start, end] and judge the canary."""
-    project = environment.gcp_project
-    canary = gcp_monitoring.revision_metrics(project, service, canary_rev, start, end)
+    """Read Cloud Monitoring for both revisions over [start, end] and judge the canary.
+
+    One query per metric for the whole service, grouped by revision: both revisions' figures
+    come from the same two calls (a revision that served nothing is absent: zero requests).
+    """
+    by_revision = gcp_monitoring.service_metrics(environment.gcp_project, service, start, end)
+    canary = by_revision.get(canary_rev, NO_REQUESTS)
     stable = None
     if stable_rev and stable_rev != canary_rev:
-        stable = gcp_monitoring.revision_metrics(project, service, stable_rev, start, end)
+        stable = by_revision.get(stable_rev, NO_REQUESTS)
     return judge(service, canary, stable, Thresholds.of(environment), step_pct)

@@ -8,6 +8,7 @@
 """
 
 import logging
+import time
 from datetime import timedelta
 
 import django_rq
@@ -25,6 +26,7 @@ RECONCILE_JOB_ID = "deployments-reconcile"
 # A scheduled check may run this late before the reconciler steps in.
 OVERDUE_GRACE = timedelta(seconds=getattr(settings, "DEPLOYMENTS_OVERDUE_GRACE_SECONDS", 10))
 RECONCILE_SECONDS = getattr(settings, "DEPLOYMENTS_RECONCILE_SECONDS", 30)
+SCHEDULER_RESOLUTION = 1.0  # seconds: RQ's scheduled-job registry stores whole seconds
 
 
 def _queue(name: str = DEPLOY_QUEUE):
@@ -40,17 +42,27 @@ def schedule_advance(rollout_id: int, when) -> None:
     if when <= timezone.now():
         _queue().enqueue(advance_rollout, rollout_id, job_timeout=600)
     else:
-        _queue().enqueue_at(when, advance_rollout, rollout_id, job_timeout=600)
+        due = when.timestamp()
+        _queue().enqueue_at(when, advance_rollout, rollout_id, due, job_timeout=600)
 
 
-def advance_rollout(rollout_id: int) -> str:
+def advance_rollout(rollout_id: int, due: float | None = None) -> str:
     from deployments import engine
 
+    _wait_until(due)
     next_at = engine.advance(rollout_id)
     ensure_reconciler()
     if next_at is not None:
         schedule_advance(rollout_id, next_at)
     return f"next check {next_at.isoformat() if next_at else 'none'}"
+
+
+def _wait_until(due: float | None) -> None:
+    """RQ's scheduler keeps whole seconds: a job due at 12:00:00.7 is released from
+    12:00:00 on. Wait out that remainder (never more than SCHEDULER_RESOLUTION) so the
+    check runs when it is due, not up to a second before."""
+    if due is not None:
+        time.sleep(min(max(due - time.time(), 0.0), SCHEDULER_RESOLUTION))
 
 
 def reconcile() -> int:

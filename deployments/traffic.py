@@ -42,8 +42,10 @@ def apply_splits(rollout, timeline, wanted: dict[str, list[TrafficTarget]]) -> N
     """
     env = rollout.environment
     names = list(wanted)
+    recorded = {name: dict(rollout.traffic.get(name) or {}) for name in names}
     outcomes = fanout.run(
-        lambda name: _ensure_split(env.gcp_project, env.region, name, wanted[name]), names
+        lambda name: _ensure_split(env.gcp_project, env.region, name, wanted[name], recorded[name]),
+        names,
     )
     for name, outcome in zip(names, outcomes, strict=True):
         if outcome.ok:
@@ -51,8 +53,18 @@ def apply_splits(rollout, timeline, wanted: dict[str, list[TrafficTarget]]) -> N
     fanout.raise_first(outcomes)
 
 
-def _ensure_split(project: str, region: str, service_name: str, targets) -> gcp_run.ServiceState:
-    """Set the split unless the live service already has it (a repeated step). Google only."""
+def _ensure_split(
+    project: str, region: str, service_name: str, targets, recorded: dict[str, int]
+) -> gcp_run.ServiceState:
+    """Set the split unless the live service already has it (a repeated step). Google only.
+
+    `recorded` is the split the last traffic call returned. When the wanted split differs
+    from it, the split is set without reading the service first: the update names every
+    revision and share, so sending it again is harmless. Only a split that looks done
+    already (a repeated pass) is checked against the live service.
+    """
+    if recorded != {t.revision: t.percent for t in targets if t.percent}:
+        return gcp_run.set_traffic(project, region, service_name, list(targets))
     live = gcp_run.get_service(project, region, service_name)
     wanted = {(t.revision, t.percent, t.tag) for t in targets}
     current = {

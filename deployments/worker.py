@@ -1,13 +1,38 @@
-"""The RQ worker class (`settings.RQ["WORKER_CLASS"]`): the rollout engine preloaded.
+"""The RQ worker class (`settings.RQ["WORKER_CLASS"]`): jobs run in a small thread pool,
+and a scheduler that releases due jobs within a tenth of a second.
 
-RQ forks a work horse for every job. The engine and the Google client libraries are
-imported here, once, in the worker process, so every horse starts with them loaded;
-otherwise each job paid about half a second for the imports, several times per rollout.
+A rollout pass mostly waits on Google (a revision getting ready, a traffic update
+applying, Monitoring queries). RQ's default worker forks a work horse per job and runs one
+job at a time, so two workers advanced two rollouts at once and each job paid for a fork,
+a database connection and new gRPC channels. This worker runs up to
+`DEPLOYMENTS_WORKER_THREADS` jobs at once in threads of the worker process:
+
+- a job is taken off the queue only when a thread is free, so a busy worker leaves the
+  queue to the others;
+- each thread opens its own database connection and closes it after the job;
+- two threads never advance one rollout together: the engine locks the rollout row
+  (`select_for_update(skip_locked=True)`) and a duplicate leaves it to the first;
+- a job's timeout is enforced in its thread (`TimerDeathPenalty`; SIGALRM is per process);
+- a warm shutdown (SIGTERM) stops taking jobs and waits for the running ones; a cold one
+  or a SIGKILL loses them, and the reconciler re-enqueues their rollouts.
+
+The Google client libraries are imported once when the worker starts, and the clients
+(gRPC channels) are shared by the threads, as `fanout` already shares them.
 """
 
 import importlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from rq import Worker
+from django.conf import settings
+from django.db import connections
+from rq import SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
+from rq.timeouts import TimerDeathPenalty
+from rq.worker import WorkerStatus
 
 PRELOAD = (
     "deployments.engine",
@@ -15,11 +40,97 @@ PRELOAD = (
     "google.cloud.monitoring_v3",
     "google.cloud.compute_v1",
 )
+# How often the scheduler moves due jobs to their queue. A rollout's next check is due at
+# the end of a bake of a few seconds; RQ's 1 s added up to half a second to every step.
+SCHEDULER_POLL_SECONDS = 0.1
+FREE_THREAD_WAIT_SECONDS = 5.0
 
 
-class DeployWorker(Worker):
+class PromptScheduler(RQScheduler):
+    """RQ's scheduler, looking for due jobs every SCHEDULER_POLL_SECONDS.
+
+    RQ uses `interval` both as its sleep and, plus 60, as the TTL of its Redis lock, which
+    Redis wants in whole seconds; so `interval` stays 1 and only the loop's sleep is
+    shorter. The loop is RQ 3.0's `work()` with that one change.
+    """
+
+    def work(self):
+        self._install_signal_handlers()
+        self.register_birth()
+        while not self._stop_requested:
+            if self.should_reacquire_locks:
+                self.acquire_locks()
+            self.heartbeat()
+            self.enqueue_scheduled_jobs()
+            time.sleep(SCHEDULER_POLL_SECONDS)
+        self.stop()
+
+
+class DeployWorker(SimpleWorker):
+    """Runs up to `threads` jobs at once, each in a thread of this process (no fork)."""
+
+    death_penalty_class = TimerDeathPenalty
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Modules only: clients hold connections (gRPC channels) that must not cross a fork.
         for name in PRELOAD:
             importlib.import_module(name)
+        self.threads = settings.DEPLOYMENTS_WORKER_THREADS
+        self._free = threading.BoundedSemaphore(self.threads)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rq-job")
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        while not self._free.acquire(timeout=FREE_THREAD_WAIT_SECONDS):
+            self.heartbeat()  # every thread busy: stay registered while waiting
+        if self._stop_requested:  # a warm shutdown came while a job was being handed over
+            self._free.release()
+            raise StopRequested()
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        if result is None:
+            self._free.release()
+        return result
+
+    def execute_job(self, job, queue):
+        execution = self.prepare_execution(job)
+        self._pool.submit(self._perform, job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)  # this thread is free again: SIGTERM stops it
+
+    def _perform(self, job, queue, execution) -> None:
+        try:
+            self.perform_job(job, queue, execution)  # records success or failure in Redis
+        finally:
+            connections.close_all()  # this thread's connections only
+            self._free.release()
+
+    def teardown(self):
+        self._pool.shutdown(wait=True)  # a warm shutdown lets the running jobs finish
+        super().teardown()
+
+    def _start_scheduler(
+        self,
+        burst=False,
+        logging_level="INFO",
+        date_format=DEFAULT_LOGGING_DATE_FORMAT,
+        log_format=DEFAULT_LOGGING_FORMAT,
+    ):
+        """RQ 3.0's `_start_scheduler`, with PromptScheduler (RQ has no hook for the class)."""
+        self.scheduler = PromptScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()

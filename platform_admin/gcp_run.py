@@ -20,7 +20,7 @@ REVISION_POLL_SECONDS = 1.0
 # How often to look at a running operation: soon at first, then backing off. A traffic
 # update is often done within a second; the client's default (a first wait of up to 1 s,
 # growing ×1.5 to 20 s) made every step wait for it. Each look is one cheap GET.
-OPERATION_POLLING = polling.DEFAULT_POLLING.with_delay(initial=0.25, maximum=5.0, multiplier=1.5)
+OPERATION_POLLING = polling.DEFAULT_POLLING.with_delay(initial=0.1, maximum=5.0, multiplier=1.5)
 
 
 @dataclass(frozen=True)

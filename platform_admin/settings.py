@@ -138,8 +138,10 @@ RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900} for name in ("deploys", "default", "billing")
 }
 RQ_SHOW_ADMIN_LINK = False
-# Imports the rollout engine once per worker, not once per forked job (deployments/worker.py).
+# Runs jobs in a thread pool and checks for due jobs every 0.1 s (deployments/worker.py).
 RQ = {"WORKER_CLASS": "deployments.worker.DeployWorker"}
+# Jobs one worker process runs at once; each holds a database connection while it runs.
+DEPLOYMENTS_WORKER_THREADS = env_int("DEPLOYMENTS_WORKER_THREADS", 16)
 
 # Rollouts: how often the reconciler looks for rollouts whose next check is overdue (a
 # killed worker, a lost job), and how late a check may be before it counts as overdue.
