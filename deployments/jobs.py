@@ -24,8 +24,8 @@ DEPLOY_QUEUE = "deploys"
 NOTIFY_QUEUE = "default"
 RECONCILE_JOB_ID = "deployments-reconcile"
 # A scheduled check may run this late before the reconciler steps in.
-OVERDUE_GRACE = timedelta(seconds=getattr(settings, "DEPLOYMENTS_OVERDUE_GRACE_SECONDS", 10))
-RECONCILE_SECONDS = getattr(settings, "DEPLOYMENTS_RECONCILE_SECONDS", 30)
+OVERDUE_GRACE = timedelta(seconds=settings.DEPLOYMENTS_OVERDUE_GRACE_SECONDS)
+RECONCILE_SECONDS = settings.DEPLOYMENTS_RECONCILE_SECONDS
 SCHEDULER_RESOLUTION = 1.0  # seconds: RQ's scheduled-job registry stores whole seconds
 
 
