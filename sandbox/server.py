@@ -95,7 +95,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass  # the request log (GET /sandbox/v1/requests) replaces access logging
+        """Silent: the request log (GET /sandbox/v1/requests) replaces access logging."""
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
