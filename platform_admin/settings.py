@@ -85,6 +85,11 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django knows: {exc}") from exc
 
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if _SQLITE:
+    # The demo's web server and worker write to one file: wait for the lock, don't fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -141,7 +146,8 @@ RQ_SHOW_ADMIN_LINK = False
 # Runs jobs in a thread pool and checks for due jobs every 0.1 s (deployments/worker.py).
 RQ = {"WORKER_CLASS": "deployments.worker.DeployWorker"}
 # Jobs one worker process runs at once; each holds a database connection while it runs.
-DEPLOYMENTS_WORKER_THREADS = env_int("DEPLOYMENTS_WORKER_THREADS", 16)
+# SQLite (the demo) has one writer at a time: there, one job at a time.
+DEPLOYMENTS_WORKER_THREADS = env_int("DEPLOYMENTS_WORKER_THREADS", 1 if _SQLITE else 16)
 
 # Rollouts: how often the reconciler looks for rollouts whose next check is overdue (a
 # killed worker, a lost job), and how late a check may be before it counts as overdue.
