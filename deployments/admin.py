@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from deployments.models import Environment, Release, ReleaseArtifact, Rollout, Service
+from deployments.models import (
+    ApiToken,
+    Environment,
+    Release,
+    ReleaseArtifact,
+    Rollout,
+    Service,
+)
+from deployments.tokens import revoke_token
 
 
 class ServiceInline(admin.TabularInline):
@@ -36,3 +44,23 @@ class RolloutAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # rollouts change state only through deployments.services
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created with `manage.py create_api_token` and revoked here."""
+
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # the plain token must be shown once: the command does that
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        count = sum(revoke_token(row, request.user) for row in queryset.select_related("user"))
+        self.message_user(request, f"{count} token(s) revoked.")

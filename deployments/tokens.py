@@ -31,6 +31,22 @@ def create_token(user, name: str = "", actor=None) -> str:
     return token
 
 
+@transaction.atomic
+def revoke_token(token_row: ApiToken, actor) -> bool:
+    """Stop a token working from now on; audited. False if it was already revoked."""
+    updated = ApiToken.objects.filter(pk=token_row.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if updated:
+        audit.record(
+            "api_token.revoked",
+            actor=actor,
+            obj=token_row,
+            detail={"user": token_row.user.username, "prefix": token_row.prefix},
+        )
+    return bool(updated)
+
+
 def user_for_token(token: str):
     """The active user a bearer token belongs to, or None."""
     if not token or not token.startswith(PREFIX):

@@ -141,3 +141,17 @@ def test_a_release_is_corrected_over_the_api_until_it_is_deployed(as_user, alice
     refused = api("patch", "/releases/1.4.0", {"notes": "again"})
     assert refused.status_code == 409 and "immutable" in refused.json()["message"]
     assert api("patch", "/releases/9.9.9", {"notes": "x"}).status_code == 404
+
+
+def test_a_revoked_token_stops_working_and_the_revocation_is_audited(client, alice, admin_user):
+    from deployments.tokens import revoke_token
+    from platform_admin.models import AuditEvent
+
+    token = create_token(alice, "ci")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert client.get("/api/v1/rollouts/999", **headers).status_code == 404  # accepted
+
+    assert revoke_token(ApiToken.objects.get(user=alice), admin_user)
+    assert client.get("/api/v1/rollouts/999", **headers).status_code == 401
+    event = AuditEvent.objects.get(action="api_token.revoked")
+    assert event.actor == "admin" and event.detail["user"] == "alice"
