@@ -33,8 +33,8 @@ class ReleaseAdmin(admin.ModelAdmin):
     inlines = [ArtifactInline]
 
     def has_change_permission(self, request, obj=None):
-        # A deployed release is immutable.
-        return super().has_change_permission(request, obj) and not (obj and obj.is_deployed)
+        # A release a rollout has used is immutable.
+        return super().has_change_permission(request, obj) and not (obj and obj.is_locked)
 
 
 @admin.register(Rollout)

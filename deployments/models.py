@@ -112,10 +112,17 @@ class Release(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("deployments:release", args=[self.version])
 
+    def used_in(self) -> list[str]:
+        """Slugs of the environments whose rollouts use this release, rejected ones aside.
+
+        A release is immutable once any rollout takes it, even one waiting for approval:
+        the approver reviews exactly these digests."""
+        rollouts = self.rollouts.exclude(state=RolloutState.REJECTED)
+        return sorted(set(rollouts.values_list("environment__slug", flat=True)))
+
     @property
-    def is_deployed(self) -> bool:
-        """Deployed anywhere (any rollout that got past waiting) locks the release."""
-        return self.rollouts.exclude(state__in=RolloutState.not_started()).exists()
+    def is_locked(self) -> bool:
+        return bool(self.used_in())
 
     def images(self) -> dict[str, str]:
         return {a.service_name: a.image for a in self.artifacts.all()}
@@ -166,9 +173,6 @@ class RolloutState(models.TextChoices):
             cls.ROLLING_BACK,
         ]
 
-    @classmethod
-    def not_started(cls) -> list[str]:
-        return [cls.PENDING_APPROVAL, cls.REJECTED]
 
 
 class Rollout(models.Model):

@@ -77,14 +77,13 @@ def create_release(actor, version: str, artifacts: dict[str, str], notes: str = 
 def update_release(
     actor, release: Release, *, notes: str | None = None, artifacts: dict[str, str] | None = None
 ) -> Release:
-    """Correct a release nothing has used yet. Once a rollout takes it (even one waiting
-    for approval: the approver reviews exactly these digests) it is immutable."""
+    """Correct a release no rollout has used yet (see `Release.used_in`)."""
     require(actor, Role.DEPLOYER, action="edit releases", anywhere=True)
     release = Release.objects.select_for_update().get(pk=release.pk)
-    used_in = release.rollouts.exclude(state=S.REJECTED).values_list("environment__slug", flat=True)
+    used_in = release.used_in()
     if used_in:
         raise Conflict(
-            f"Release {release.version} has been deployed ({', '.join(sorted(set(used_in)))}); "
+            f"Release {release.version} has been deployed ({', '.join(used_in)}); "
             "deployed releases are immutable. Register a new version instead."
         )
     changes = {}
@@ -198,25 +197,36 @@ def _check_promotion_rule(release: Release, environment: Environment) -> None:
         )
 
 
-@transaction.atomic
-def rollback(actor, environment: Environment, version: str = "") -> Rollout:
-    """Put an earlier succeeded release back (default: the one before what is live)."""
-    require(actor, Role.DEPLOYER, environment, "roll back")
-    succeeded = list(
+def _succeeded_releases(environment: Environment) -> list[Release]:
+    """Releases that succeeded in `environment`, most recent first, each once."""
+    rollouts = (
         Rollout.objects.filter(environment=environment, state=S.SUCCEEDED)
         .select_related("release")
         .order_by("-finished_at", "-id")
     )
-    live = succeeded[0].release if succeeded else None
+    return list(dict.fromkeys(r.release for r in rollouts))
+
+
+def rollback_choices(environment: Environment) -> list[Release]:
+    """What `rollback` accepts: earlier succeeded releases, not the live one."""
+    return _succeeded_releases(environment)[1:]
+
+
+@transaction.atomic
+def rollback(actor, environment: Environment, version: str = "") -> Rollout:
+    """Put an earlier succeeded release back (default: the one before what is live)."""
+    require(actor, Role.DEPLOYER, environment, "roll back")
+    succeeded = _succeeded_releases(environment)
+    live = succeeded[0] if succeeded else None
     if version:
-        target = next((r.release for r in succeeded if r.release.version == version), None)
+        target = next((r for r in succeeded if r.version == version), None)
         if target is None:
             raise DeploymentError(
                 f"Release {version} never succeeded in {environment.slug}; "
                 "only a release that did can be rolled back to."
             )
     else:
-        target = next((r.release for r in succeeded if r.release != live), None)
+        target = next((r for r in succeeded if r != live), None)
         if target is None:
             raise DeploymentError(f"{environment.slug} has no earlier succeeded release.")
     if target == live:

@@ -29,11 +29,6 @@ def index(request):
 def environment_detail(request, slug):
     environment = get_object_or_404(Environment.objects.prefetch_related("services"), slug=slug)
     rollouts = environment.rollouts.select_related("release", "started_by")[:10]
-    succeeded = (
-        Release.objects.filter(rollouts__environment=environment, rollouts__state="succeeded")
-        .distinct()
-        .order_by("-created_at")
-    )
     return render(
         request,
         "deployments/environment.html",
@@ -41,7 +36,7 @@ def environment_detail(request, slug):
             "environment": environment,
             "rollouts": rollouts,
             "live": live_services(environment),
-            "rollback_choices": succeeded,
+            "rollback_choices": services.rollback_choices(environment),
             "can_deploy": has_role(request.user, Role.DEPLOYER, environment),
         },
     )

@@ -176,3 +176,14 @@ def test_allowed_actions_show_only_what_the_viewer_may_do(
     assert services.allowed_actions(bob, rollout) == {"approve", "reject"}
     assert services.allowed_actions(alice, rollout) == {"abort"}
     assert services.allowed_actions(dave, rollout) == set()
+
+
+def test_rollback_choices_are_earlier_succeeded_releases_not_the_live_one(
+    alice, staging, make_release
+):
+    old, live = make_release("1.3.0"), make_release("1.4.0")
+    _succeeded(old, staging, alice)
+    _succeeded(live, staging, alice)
+    assert services.rollback_choices(staging) == [old]
+    with pytest.raises(DeploymentError, match="already live"):
+        services.rollback(alice, staging, "1.4.0")
