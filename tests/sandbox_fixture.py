@@ -5,6 +5,7 @@ starts `python -m sandbox` once per session; the `sandbox` fixture resets it bef
 each test so tests never see each other's revisions, faults or traffic history.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -40,8 +41,12 @@ class Sandbox:
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.http_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.http_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"{}")
 
@@ -66,8 +71,20 @@ class Sandbox:
 
 def start_sandbox(platform: Path, *extra: str, ready_delay: float = 0.3) -> Sandbox:
     """Start `python -m sandbox` on free ports and wait for its ready line."""
-    cmd = [sys.executable, "-m", "sandbox", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
-           "--platform", str(platform), "--ready-delay", str(ready_delay), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--http",
+        "127.0.0.1:0",
+        "--grpc",
+        "127.0.0.1:0",
+        "--platform",
+        str(platform),
+        "--ready-delay",
+        str(ready_delay),
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
@@ -89,13 +106,20 @@ def stop_sandbox(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def sandbox_server():
-    server = start_sandbox(platform_file())
+@contextlib.contextmanager
+def running_sandbox(platform: Path, *extra: str):
+    """A sandbox for the length of the block; suites override `sandbox_server` with it."""
+    server = start_sandbox(platform, *extra)
     try:
         yield server
     finally:
         stop_sandbox(server.process)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    with running_sandbox(platform_file()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox_fixture import platform_file, start_sandbox, stop_sandbox
+from tests.sandbox_fixture import platform_file, running_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "a" * 64
@@ -30,11 +30,8 @@ def image(service: str, tag: str = "", digest_char: str = "a") -> str:
 @pytest.fixture(scope="session")
 def sandbox_server():
     """The session sandbox, with more traffic per service than the default."""
-    server = start_sandbox(platform_file(), "--rps", SANDBOX_RPS)
-    try:
+    with running_sandbox(platform_file(), "--rps", SANDBOX_RPS) as server:
         yield server
-    finally:
-        stop_sandbox(server.process)
 
 
 @pytest.fixture

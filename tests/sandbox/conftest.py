@@ -16,7 +16,7 @@ from google.cloud.monitoring_v3.services.metric_service.transports import (
     MetricServiceGrpcTransport,
 )
 
-from tests.sandbox_fixture import start_sandbox, stop_sandbox
+from tests.sandbox_fixture import running_sandbox
 
 PLATFORM = Path(__file__).with_name("platform.sandbox-test.toml")
 RPS = 400.0
@@ -31,23 +31,18 @@ def _plain_static_storage():
 
 @pytest.fixture(scope="session")
 def sandbox_server():
-    server = start_sandbox(PLATFORM, "--rps", str(RPS))
-    try:
+    """Overrides the plugin's: this suite's own platform file and a high request rate.
+    The plugin's `sandbox` fixture resets it before each test."""
+    with running_sandbox(PLATFORM, "--rps", str(RPS)) as server:
         yield server
-    finally:
-        stop_sandbox(server.process)
-
-
-@pytest.fixture
-def sandbox(sandbox_server):
-    """Each test starts from the seeded platform."""
-    sandbox_server.reset()
-    return sandbox_server
 
 
 def _rest(client_cls, sandbox):
-    return client_cls(transport="rest", credentials=AnonymousCredentials(),
-                      client_options={"api_endpoint": sandbox.http_url})
+    return client_cls(
+        transport="rest",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": sandbox.http_url},
+    )
 
 
 @pytest.fixture
@@ -78,12 +73,14 @@ def zone_ops_client(sandbox):
 @pytest.fixture
 def metrics_client(sandbox):
     channel = grpc.insecure_channel(sandbox.grpc_target)
-    yield monitoring_v3.MetricServiceClient(
-        transport=MetricServiceGrpcTransport(channel=channel))
+    yield monitoring_v3.MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
     channel.close()
 
 
 @pytest.fixture
 def bq_client(sandbox):
-    return bigquery.Client(project=STAGING, credentials=AnonymousCredentials(),
-                           client_options=ClientOptions(api_endpoint=sandbox.http_url))
+    return bigquery.Client(
+        project=STAGING,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=sandbox.http_url),
+    )
