@@ -65,24 +65,31 @@ class Query:
     account: str = ""
 
 
-def split_clauses(sql: str) -> dict[str, str]:
-    """Top-level clauses (outside parentheses and quotes) by keyword."""
-    positions, depth, quote, i = [], 0, "", 0
-    upper = sql.upper()
-    while i < len(sql):
-        ch = sql[i]
+def _top_level(text: str):
+    """Indices of `text` outside parentheses and quotes: where clauses and lists split."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
         if quote:
             quote = "" if ch == quote else quote
         elif ch in "'\"`":
             quote = ch
         elif ch in "()":
             depth += 1 if ch == "(" else -1
-        elif depth == 0 and (i == 0 or not sql[i - 1].isalnum()):
-            for kw in KEYWORDS:
-                if re.match(kw.replace(" ", r"\s+") + r"\b", upper[i:]):
-                    positions.append((i, kw))
-                    break
-        i += 1
+        elif depth == 0:
+            yield i
+
+
+def split_clauses(sql: str) -> dict[str, str]:
+    """Top-level clauses (outside parentheses and quotes) by keyword."""
+    positions = []
+    upper = sql.upper()
+    for i in _top_level(sql):
+        if i and sql[i - 1].isalnum():
+            continue
+        for kw in KEYWORDS:
+            if re.match(kw.replace(" ", r"\s+") + r"\b", upper[i:]):
+                positions.append((i, kw))
+                break
     clauses = {}
     for n, (pos, kw) in enumerate(positions):
         end = positions[n + 1][0] if n + 1 < len(positions) else len(sql)
@@ -93,24 +100,15 @@ def split_clauses(sql: str) -> dict[str, str]:
 
 def split_top(text: str, sep: str) -> list[str]:
     """Split on `sep` (',' or 'AND') outside parentheses and quotes."""
-    parts, depth, quote, start, i = [], 0, "", 0, 0
-    pattern = re.compile(r"\s+AND\s+", re.I) if sep == "AND" else None
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"`":
-            quote = ch
-        elif ch in "()":
-            depth += 1 if ch == "(" else -1
-        elif depth == 0:
-            m = pattern.match(text, i) if pattern else None
-            if m or (sep == "," and ch == ","):
-                parts.append(text[start:i].strip())
-                i = m.end() if m else i + 1
-                start = i
-                continue
-        i += 1
+    pattern = re.compile(r"\s+AND\s+", re.I) if sep == "AND" else re.compile(",")
+    parts, start = [], 0
+    for i in _top_level(text):
+        if i < start:
+            continue  # inside a separator already consumed
+        m = pattern.match(text, i)
+        if m:
+            parts.append(text[start:i].strip())
+            start = m.end()
     parts.append(text[start:].strip())
     return [p for p in parts if p]
 
