@@ -15,6 +15,11 @@ from platform_admin.models import Role
 from platform_admin.roles import has_role
 
 
+def _reason(exc: Exception) -> str:
+    """The sentence a refused service call gives (DeploymentError or PermissionDenied)."""
+    return getattr(exc, "message", None) or str(exc)
+
+
 def index(request):
     environments = Environment.objects.prefetch_related("services")
     rollouts = Rollout.objects.select_related("release", "environment", "started_by")[:20]
@@ -65,7 +70,7 @@ def deploy(request, slug):
                 request.user, release, environment, request.POST.get("strategy", "")
             )
         except (DeploymentError, PermissionDenied) as exc:
-            messages.error(request, getattr(exc, "message", None) or str(exc))
+            messages.error(request, _reason(exc))
         else:
             return redirect(rollout)
     elif request.method == "POST":
@@ -90,7 +95,7 @@ def rollback(request, slug):
     try:
         rollout = services.rollback(request.user, environment, request.POST.get("release", ""))
     except (DeploymentError, PermissionDenied) as exc:
-        messages.error(request, getattr(exc, "message", None) or str(exc))
+        messages.error(request, _reason(exc))
         return redirect(environment)
     return redirect(rollout)
 
@@ -107,7 +112,7 @@ def release_new(request):
                 notes=form.cleaned_data["notes"],
             )
         except (DeploymentError, PermissionDenied) as exc:
-            form.add_error(None, getattr(exc, "message", None) or str(exc))
+            form.add_error(None, _reason(exc))
         else:
             messages.success(request, f"Release {release.version} registered.")
             return redirect(release)
@@ -171,7 +176,7 @@ def rollout_action(request, pk, action):
     try:
         services.apply_action(request.user, rollout, action, request.POST.get("reason", ""))
     except (DeploymentError, PermissionDenied) as exc:
-        messages.error(request, getattr(exc, "message", None) or str(exc))
+        messages.error(request, _reason(exc))
     else:
         messages.success(request, f"Rollout #{rollout.pk}: {action} done.")
     return redirect(rollout)
