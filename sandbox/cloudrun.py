@@ -139,6 +139,7 @@ def update_service(state, req, m):
         return 200, {"name": f"{m['parent']}/operations/validate-only", "done": True,
                      "response": {"@type": SERVICE_TYPE, **render_service(svc)}}
     op = model.update_service(state, svc, body, mask, req.now)
+    model.settle(state, req.now)  # an operation due now (--ready-delay 0) answers done
     state.save()
     return 200, render_operation(state, op)
 

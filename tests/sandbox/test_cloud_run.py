@@ -4,9 +4,11 @@ import re
 
 import pytest
 from google.api_core import exceptions
+from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
-from tests.sandbox.conftest import PROD, REGION, STAGING
+from tests.sandbox.conftest import PLATFORM, PROD, REGION, STAGING
+from tests.sandbox_fixture import start_sandbox, stop_sandbox
 
 REVISION = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
 LATEST = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
@@ -70,6 +72,22 @@ def test_update_creates_tagged_canary_revision_at_zero_percent(run_client, revis
         run_v2.Condition.State.CONDITION_SUCCEEDED)
     got = revisions_client.get_revision(name=revs[0].name)
     assert got.scaling.min_instance_count == 1
+
+
+def test_with_no_ready_delay_the_patch_answers_with_the_operation_done():
+    sandbox = start_sandbox(PLATFORM, ready_delay=0)
+    try:
+        client = run_v2.ServicesClient(
+            transport="rest",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": sandbox.http_url},
+        )
+        _, op = deploy_canary(client)
+        assert op.done()  # no operation GET needed
+        assert short(op.result().latest_ready_revision) == "api-server-1-5-0"
+        assert not [r for r in sandbox.requests() if "/operations/" in r["path"]]
+    finally:
+        stop_sandbox(sandbox.process)
 
 
 def test_resending_the_same_patch_creates_no_second_revision(run_client, revisions_client):
