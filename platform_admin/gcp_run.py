@@ -154,13 +154,6 @@ def get_revision(project: str, region: str, service: str, revision: str) -> Revi
     return _revision_info(rev)
 
 
-def _find_revision(project, region, service, revision) -> RevisionInfo | None:
-    try:
-        return get_revision(project, region, service, revision)
-    except gcp.GcpNotFound:
-        return None
-
-
 def _settled_revision(project, region, service, revision, deadline: float) -> RevisionInfo:
     """Poll until the revision is ready or failed (it may still be starting)."""
     while True:
@@ -237,17 +230,18 @@ def deploy_revision(
     """Create revision `revision` running `image`, tagged `tag`, at 0% traffic.
 
     Traffic stays exactly where it is (pinned by revision name). Waits until the revision
-    is ready; raises `GcpOperationFailed` when it fails. Calling it again for a revision
-    that already exists returns (ready) or raises (failed) without a second update.
+    is ready; raises `GcpOperationFailed` when it fails. Calling it again once the
+    service's template names the revision returns (ready) or raises (failed) without a
+    second update. Two calls when the operation reports the revision ready: a read, the
+    update.
     """
     if not revision.startswith(f"{service}-"):
         raise gcp.GcpInvalidRequest(
             f"revision name {revision!r} must start with the service name '{service}-'"
         )
     deadline = time.monotonic() + (timeout or OPERATION_TIMEOUT_SECONDS)
-    existing = _find_revision(project, region, service, revision)
-    if existing is None:
-        raw = _get_raw_service(project, region, service)
+    raw = _get_raw_service(project, region, service)
+    if raw.template.revision != revision:
         raw.template.revision = revision
         raw.template.containers[0].image = image
         body = _types().Service(
@@ -256,8 +250,11 @@ def deploy_revision(
             traffic=_pinned_traffic(_state(raw), revision, tag),
         )
         what = f"deploying revision {revision} to Cloud Run service {service}"
-        _update(project, what, body, ["template", "traffic"], deadline)
-    # A retried or repeated PATCH may finish before the revision does: look at it directly.
+        after = _state(_update(project, what, body, ["template", "traffic"], deadline))
+        if after.latest_ready_revision == revision:
+            return after  # the operation ended with the new revision ready
+    # Deployed by an earlier call (the template names it already), or the operation ended
+    # before the revision did (a repeated PATCH is a no-op): look at the revision itself.
     info = _settled_revision(project, region, service, revision, deadline)
     if not info.ready:
         raise _failed(service, revision, project, info.failed_message)

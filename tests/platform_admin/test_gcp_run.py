@@ -68,6 +68,20 @@ def test_deploy_revision_adds_a_tagged_revision_at_zero_percent(gcp_sandbox):
     assert get_revision(STAGING, REGION, "api-server", "api-server-v2").ready
 
 
+def test_deploy_revision_reads_once_and_updates_once_when_the_operation_says_ready(
+    gcp_sandbox,
+):
+    before = get_service(STAGING, REGION, "agent")
+    mark = len(gcp_sandbox.requests())
+
+    after = deploy_revision(STAGING, REGION, "agent", _image(before, "v2"), "agent-v2")
+
+    calls = [(r["method"], r["path"].rsplit("/", 2)[-2]) for r in gcp_sandbox.requests(mark)]
+    waits = [c for c in calls if c[1] == "operations"]
+    assert [c for c in calls if c not in waits] == [("GET", "services"), ("PATCH", "services")]
+    assert after.latest_ready_revision == "agent-v2"
+
+
 def test_deploy_revision_sends_integer_enums_and_an_update_mask(gcp_sandbox):
     before = get_service(STAGING, REGION, "realtime")
 
