@@ -117,21 +117,26 @@ def _clearly_worse_errors(canary, stable) -> bool:
 
 def analyse(
     environment,
-    service: str,
-    canary_rev: str,
-    stable_rev: str | None,
+    revisions: dict[str, tuple[str, str | None]],
     start: datetime,
     end: datetime,
     step_pct: int,
-) -> Verdict:
-    """Read Cloud Monitoring for both revisions over [start, end] and judge the canary.
+) -> list[Verdict]:
+    """Read Cloud Monitoring over [start, end] and judge each service's canary.
 
-    One query per metric for the whole service, grouped by revision: both revisions' figures
-    come from the same two calls (a revision that served nothing is absent: zero requests).
+    `revisions` is {service: (canary revision, stable revision or None)}. Two queries for
+    all the services together (counts and latencies, grouped by service and revision) give
+    both revisions' figures over the same window; a revision that served nothing is
+    absent: zero requests. Verdicts come in the order of `revisions`.
     """
-    by_revision = gcp_monitoring.service_metrics(environment.gcp_project, service, start, end)
-    canary = by_revision.get(canary_rev, NO_REQUESTS)
-    stable = None
-    if stable_rev and stable_rev != canary_rev:
-        stable = by_revision.get(stable_rev, NO_REQUESTS)
-    return judge(service, canary, stable, Thresholds.of(environment), step_pct)
+    figures = gcp_monitoring.services_metrics(environment.gcp_project, list(revisions), start, end)
+    limits = Thresholds.of(environment)
+    verdicts = []
+    for service, (canary_rev, stable_rev) in revisions.items():
+        by_revision = figures.get(service, {})
+        canary = by_revision.get(canary_rev, NO_REQUESTS)
+        stable = None
+        if stable_rev and stable_rev != canary_rev:
+            stable = by_revision.get(stable_rev, NO_REQUESTS)
+        verdicts.append(judge(service, canary, stable, limits, step_pct))
+    return verdicts

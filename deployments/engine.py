@@ -12,13 +12,22 @@ transaction. When several services fail, the first in service order is the error
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from deployments import analysis, fanout, notify, vm
-from deployments.models import Rollout, RolloutState, ServiceKind
+from deployments.models import (
+    Environment,
+    Release,
+    Rollout,
+    RolloutEvent,
+    RolloutState,
+    Service,
+    ServiceKind,
+)
 from deployments.naming import revision_name
 from deployments.traffic import (
     CANARY_TAG,
@@ -40,77 +49,117 @@ EARLY_SLACK = timedelta(milliseconds=500)
 
 
 class _Timeline:
-    """Collects timeline rows for the rollout (written in the same transaction)."""
+    """Collects a pass's timeline rows; `write()` inserts them in the pass's transaction."""
 
     def __init__(self, rollout: Rollout):
         self.rollout = rollout
+        self.rows: list[RolloutEvent] = []
 
     def append(self, item) -> None:
         kind, message, *data = item
-        self.rollout.events.create(kind=kind, message=message, data=data[0] if data else {})
+        self.rows.append(
+            RolloutEvent(
+                rollout=self.rollout, kind=kind, message=message, data=data[0] if data else {}
+            )
+        )
+
+    def write(self) -> None:
+        RolloutEvent.objects.bulk_create(self.rows)
+
+
+@dataclass(frozen=True)
+class _JobRows:
+    """The rows a job reads once, on its first pass: the release (its artifacts never
+    change once a rollout uses it), the environment, who started the rollout, and the
+    services the release carries. Later passes lock the rollout row alone; the passes of
+    one job follow each other within moments."""
+
+    release: Release
+    environment: Environment
+    started_by: object
+    images: dict[str, str]
+    cloud_run: tuple[Service, ...]
+    vms: tuple[Service, ...]
+
+    @classmethod
+    def read(cls, rollout: Rollout) -> "_JobRows":
+        images = rollout.release.images()
+        services = rollout.environment.services.filter(name__in=images).order_by("position", "name")
+        return cls(
+            release=rollout.release,
+            environment=rollout.environment,
+            started_by=rollout.started_by,
+            images=images,
+            cloud_run=tuple(s for s in services if s.kind == ServiceKind.CLOUD_RUN),
+            vms=tuple(s for s in services if s.kind == ServiceKind.GCE_VM),
+        )
+
+    def attach(self, rollout: Rollout) -> None:
+        rollout.release, rollout.environment = self.release, self.environment
+        rollout.started_by = self.started_by
+        rollout.carried = self
 
 
 def advance(rollout_id: int) -> datetime | None:
     """Run every pass that is due; return when the rollout next needs a look (None: never)."""
-    next_at = None
+    next_at, rows = None, None
     for _ in range(MAX_PASSES):
-        next_at, again = _advance_once(rollout_id)
+        next_at, again, rows = _advance_once(rollout_id, rows)
         if not again:
             break
     return next_at
 
 
-def _advance_once(rollout_id: int) -> tuple[datetime | None, bool]:
+def _lock(rollout_id: int, rows: _JobRows | None) -> Rollout | None:
+    """The rollout row, locked; None when another worker holds it."""
+    query = Rollout.objects.select_for_update(skip_locked=True, of=("self",))
+    if rows is None:
+        query = query.select_related("release", "environment", "started_by")
+    rollout = query.filter(pk=rollout_id).first()
+    if rollout is not None:
+        (rows or _JobRows.read(rollout)).attach(rollout)
+    return rollout
+
+
+def _advance_once(
+    rollout_id: int, rows: _JobRows | None
+) -> tuple[datetime | None, bool, _JobRows | None]:
     with transaction.atomic():
-        rollout = (
-            Rollout.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("release", "environment", "started_by")
-            .filter(pk=rollout_id)
-            .first()
-        )
+        rollout = _lock(rollout_id, rows)
         if rollout is None or rollout.state not in HANDLERS:
-            return None, False  # locked by another worker, finished, paused or waiting
+            return None, False, rows  # locked by another worker, finished, paused, waiting
         now = timezone.now()
         if rollout.next_check_at and rollout.next_check_at > now + EARLY_SLACK:
-            return rollout.next_check_at, False  # an early duplicate; the real one is queued
+            return rollout.next_check_at, False, rows  # an early duplicate; one is queued
         timeline = _Timeline(rollout)
         before = rollout.state
         try:
-            HANDLERS[rollout.state](rollout, timeline, now)
+            HANDLERS[before](rollout, timeline, now)
             rollout.retries = 0
         except GcpError as exc:
             _google_failed(rollout, timeline, exc, now)
         except vm.VmDeployFailed as exc:
             _fail(rollout, timeline, exc.message, now)
+        timeline.write()
         rollout.save()
         if rollout.state != before:
             _audit_transition(rollout, before)
         due = rollout.next_check_at if rollout.is_active and rollout.state in HANDLERS else None
-        return due, due is not None and due <= timezone.now()
+        return due, due is not None and due <= timezone.now(), rollout.carried
 
 
 # --- state handlers ---------------------------------------------------------------------
 
 
 def _queued(rollout: Rollout, timeline, now) -> None:
-    """Record what serves traffic now (the stable revision) before anything changes."""
-    env = rollout.environment
-    unread = []
+    """Name the new revisions. What serves traffic now (the stable revision) is read in
+    the deploy pass, from the same call that prepares the update: a deploy pins traffic
+    where it is, so a repeated deploy pass reads the same stable revision."""
     for service in _cloud_run_services(rollout):
         record = rollout.revisions.setdefault(service.name, {})
         record.setdefault(
             "canary", revision_name(service.name, rollout.release.version, rollout.pk)
         )
-        if "stable" not in record:
-            unread.append(service.name)
-    outcomes = fanout.run(
-        lambda name: gcp_run.get_service(env.gcp_project, env.region, name), unread
-    )
-    for name, outcome in zip(unread, outcomes, strict=True):
-        if outcome.ok:
-            rollout.revisions[name]["stable"] = stable_revision(outcome.value)
-            rollout.traffic[name] = traffic_split(outcome.value)
-    fanout.raise_first(outcomes)
     rollout.state = S.DEPLOYING
     rollout.started_at = rollout.started_at or now
     rollout.next_check_at = now
@@ -119,7 +168,7 @@ def _queued(rollout: Rollout, timeline, now) -> None:
 
 def _deploying(rollout: Rollout, timeline, now) -> None:
     env = rollout.environment
-    images = rollout.release.images()
+    images = rollout.carried.images
     names = [s.name for s in _cloud_run_services(rollout)]
     canary = {name: rollout.revisions[name]["canary"] for name in names}
     earlier = _earlier_revisions(rollout) if rollout.kind == Rollout.Kind.ROLLBACK else {}
@@ -129,10 +178,13 @@ def _deploying(rollout: Rollout, timeline, now) -> None:
     for name, outcome in zip(names, outcomes, strict=True):
         if not outcome.ok:
             continue
+        reused, live = outcome.value
         record = rollout.revisions[name]
-        if outcome.value:
-            record["canary"] = outcome.value
-            timeline.append(("revision", f"{name}: reusing {outcome.value}."))
+        record.setdefault("stable", stable_revision(live))
+        rollout.traffic[name] = traffic_split(live)
+        if reused:
+            record["canary"] = reused
+            timeline.append(("revision", f"{name}: reusing {reused}."))
         else:
             timeline.append(("revision", f"{name}: revision {record['canary']} is ready."))
     fanout.raise_first(outcomes)
@@ -145,19 +197,19 @@ def _deploying(rollout: Rollout, timeline, now) -> None:
 
 
 def _deploy_revision(env, service_name: str, image: str, canary: str, earlier: str | None):
-    """Google only: reuse `earlier` when it is still ready (returns its name), else deploy
-    `canary` and wait until it is ready (returns None)."""
+    """Google only: reuse `earlier` when it is still ready, else deploy `canary` and wait
+    until it is ready. Returns (the reused revision or None, the live service): its split
+    is still the one from before the rollout (a deploy adds the new revision at 0%)."""
+    project, region = env.gcp_project, env.region
     if earlier:
         try:
-            revision = gcp_run.get_revision(env.gcp_project, env.region, service_name, earlier)
+            revision = gcp_run.get_revision(project, region, service_name, earlier)
         except GcpNotFound:
             revision = None
         if revision is not None and revision.ready:
-            return earlier
-    gcp_run.deploy_revision(
-        env.gcp_project, env.region, service_name, image, canary, tag=CANARY_TAG
-    )
-    return None
+            return earlier, gcp_run.get_service(project, region, service_name)
+    live = gcp_run.deploy_revision(project, region, service_name, image, canary, tag=CANARY_TAG)
+    return None, live
 
 
 def _earlier_revisions(rollout: Rollout) -> dict[str, str]:
@@ -211,18 +263,12 @@ def _canary(rollout: Rollout, timeline, now) -> None:
 
 
 def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
-    """Every service's verdict on the step (read at once; any Google error is raised)."""
-    env, started = rollout.environment, rollout.step_started_at
-
-    def verdict(name: str) -> analysis.Verdict:
-        record = rollout.revisions[name]
-        return analysis.analyse(
-            env, name, record["canary"], record.get("stable"), started, now, percent
-        )
-
-    outcomes = fanout.run(verdict, [s.name for s in _cloud_run_services(rollout)])
-    fanout.raise_first(outcomes)
-    return [o.value for o in outcomes]
+    """Every service's verdict on the step, from one read of Cloud Monitoring."""
+    revisions = {
+        s.name: (rollout.revisions[s.name]["canary"], rollout.revisions[s.name].get("stable"))
+        for s in _cloud_run_services(rollout)
+    }
+    return analysis.analyse(rollout.environment, revisions, rollout.step_started_at, now, percent)
 
 
 def _rolling_back(rollout: Rollout, timeline, now) -> None:
@@ -255,7 +301,9 @@ HANDLERS = {
 
 
 def _audit_transition(rollout: Rollout, before: str) -> None:
-    """Every state change the engine makes is audited, by "system", with the reason."""
+    """Every state change the engine makes is audited, by "system", with the reason.
+    Called last in a pass: the audit chain's lock is held until the commit, and never
+    across Google calls."""
     audit.record(
         f"rollout.{rollout.state}",
         actor=None,
@@ -347,17 +395,8 @@ def _set_step_traffic(rollout: Rollout, timeline, percent: int) -> None:
 
 
 def _cloud_run_services(rollout: Rollout):
-    return _services(rollout, ServiceKind.CLOUD_RUN)
+    return rollout.carried.cloud_run
 
 
 def _vm_services(rollout: Rollout):
-    return _services(rollout, ServiceKind.GCE_VM)
-
-
-def _services(rollout: Rollout, kind: str):
-    carried = set(rollout.release.images())
-    return [
-        s
-        for s in rollout.environment.services.filter(kind=kind).order_by("position", "name")
-        if s.name in carried
-    ]
+    return rollout.carried.vms

@@ -7,6 +7,7 @@
 - `send_notification(environment_id, text)` posts to Slack with RQ retries.
 """
 
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -29,7 +30,10 @@ RECONCILE_SECONDS = settings.DEPLOYMENTS_RECONCILE_SECONDS
 SCHEDULER_RESOLUTION = 1.0  # seconds: RQ's scheduled-job registry stores whole seconds
 
 
+@functools.cache
 def _queue(name: str = DEPLOY_QUEUE):
+    """One queue, and so one Redis connection pool, per process and queue name
+    (django-rq's `get_queue` opens a new connection on every call)."""
     return django_rq.get_queue(name)
 
 

@@ -9,7 +9,8 @@ a database connection and new gRPC channels. This worker runs up to
 
 - a job is taken off the queue only when a thread is free, so a busy worker leaves the
   queue to the others;
-- each thread opens its own database connection and closes it after the job;
+- each thread has its own database connection, kept between jobs as Django keeps one
+  between requests (`DATABASE_CONN_MAX_AGE`; closed when too old or broken);
 - two threads never advance one rollout together: the engine locks the rollout row
   (`select_for_update(skip_locked=True)`) and a duplicate leaves it to the first;
 - a job's timeout is enforced in its thread (`TimerDeathPenalty`; SIGALRM is per process);
@@ -26,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
@@ -96,10 +97,11 @@ class DeployWorker(SimpleWorker):
         self.set_state(WorkerStatus.IDLE)  # this thread is free again: SIGTERM stops it
 
     def _perform(self, job, queue, execution) -> None:
+        close_old_connections()  # this thread's: as Django does around a request
         try:
             self.perform_job(job, queue, execution)  # records success or failure in Redis
         finally:
-            connections.close_all()  # this thread's connections only
+            close_old_connections()
             self._free.release()
 
     def teardown(self):

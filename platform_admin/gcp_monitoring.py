@@ -39,12 +39,14 @@ def _types():
     return monitoring_v3
 
 
-def _run_filter(metric: str, service: str, revision: str | None = None) -> str:
-    clauses = [
-        f'metric.type="{metric}"',
-        'resource.type="cloud_run_revision"',
-        f'resource.labels.service_name="{service}"',
-    ]
+def _run_filter(metric: str, services: tuple[str, ...], revision: str | None = None) -> str:
+    if len(services) == 1:
+        service_clause = f'resource.labels.service_name="{services[0]}"'
+    else:
+        service_clause = "resource.labels.service_name=one_of({})".format(
+            ",".join(f'"{name}"' for name in services)
+        )
+    clauses = [f'metric.type="{metric}"', 'resource.type="cloud_run_revision"', service_clause]
     if revision:
         clauses.append(f'resource.labels.revision_name="{revision}"')
     return " AND ".join(clauses)
@@ -87,51 +89,55 @@ def _number(point) -> float:
     return float(value.double_value)
 
 
-def _counts(project, service, revision, start, end) -> dict[tuple[str, str], int]:
-    """{(revision, response code class): requests} over the window."""
+BY_REVISION = ["resource.label.service_name", "resource.label.revision_name"]
+
+
+def _key(ts) -> tuple[str, str]:
+    labels = ts.resource.labels
+    return labels.get("service_name", ""), labels.get("revision_name", "")
+
+
+def _counts(project, services, revision, start, end) -> dict[tuple[str, str, str], int]:
+    """{(service, revision, response code class): requests} over the window."""
     agg = _types().Aggregation
     aggregation = _aggregation(
         start,
         end,
         agg.Aligner.ALIGN_DELTA,
         agg.Reducer.REDUCE_SUM,
-        ["resource.label.revision_name", "metric.label.response_code_class"],
+        [*BY_REVISION, "metric.label.response_code_class"],
     )
-    flt = _run_filter(REQUEST_COUNT, service, revision)
-    out: dict[tuple[str, str], int] = {}
-    for ts in _series(project, f"request counts of {service}", flt, start, end, aggregation):
-        key = (
-            ts.resource.labels.get("revision_name", ""),
-            ts.metric.labels.get("response_code_class", ""),
-        )
+    flt = _run_filter(REQUEST_COUNT, services, revision)
+    what = f"request counts of {', '.join(services)}"
+    out: dict[tuple[str, str, str], int] = {}
+    for ts in _series(project, what, flt, start, end, aggregation):
+        key = (*_key(ts), ts.metric.labels.get("response_code_class", ""))
         out[key] = out.get(key, 0) + round(sum(_number(p) for p in ts.points))
     return out
 
 
-def _p95(project, service, revision, start, end) -> dict[str, float]:
-    """{revision: P95 latency in ms} — the worst aligned P95 over the window."""
+def _p95(project, services, revision, start, end) -> dict[tuple[str, str], float]:
+    """{(service, revision): P95 latency in ms}: the worst aligned P95 over the window."""
     agg = _types().Aggregation
     aggregation = _aggregation(
-        start,
-        end,
-        agg.Aligner.ALIGN_PERCENTILE_95,
-        agg.Reducer.REDUCE_MAX,
-        ["resource.label.revision_name"],
+        start, end, agg.Aligner.ALIGN_PERCENTILE_95, agg.Reducer.REDUCE_MAX, BY_REVISION
     )
-    flt = _run_filter(REQUEST_LATENCIES, service, revision)
-    out: dict[str, float] = {}
-    for ts in _series(project, f"latencies of {service}", flt, start, end, aggregation):
+    flt = _run_filter(REQUEST_LATENCIES, services, revision)
+    out: dict[tuple[str, str], float] = {}
+    for ts in _series(project, f"latencies of {', '.join(services)}", flt, start, end, aggregation):
         if ts.points:
-            name = ts.resource.labels.get("revision_name", "")
-            out[name] = max([out.get(name, 0.0)] + [_number(p) for p in ts.points])
+            key = _key(ts)
+            out[key] = max([out.get(key, 0.0)] + [_number(p) for p in ts.points])
     return out
 
 
-def _combine(counts: dict, p95: dict, revision: str) -> RevisionMetrics:
-    requests = sum(n for (rev, _), n in counts.items() if rev == revision)
-    errors = sum(n for (rev, cls), n in counts.items() if rev == revision and cls == "5xx")
+def _combine(counts: dict, p95: dict, service: str, revision: str) -> RevisionMetrics:
+    mine = {cls: n for (svc, rev, cls), n in counts.items() if (svc, rev) == (service, revision)}
+    requests = sum(mine.values())
     return RevisionMetrics(
-        requests=requests, errors=errors, p95_ms=p95.get(revision) if requests else None
+        requests=requests,
+        errors=mine.get("5xx", 0),
+        p95_ms=p95.get((service, revision)) if requests else None,
     )
 
 
@@ -139,19 +145,33 @@ def revision_metrics(
     project: str, service: str, revision: str, start: datetime, end: datetime
 ) -> RevisionMetrics:
     """Requests, 5xx errors and P95 of one revision between `start` and `end` (aware UTC)."""
-    counts = _counts(project, service, revision, start, end)
-    p95 = _p95(project, service, revision, start, end)
-    return _combine(counts, p95, revision)
+    counts = _counts(project, (service,), revision, start, end)
+    p95 = _p95(project, (service,), revision, start, end)
+    return _combine(counts, p95, service, revision)
+
+
+def services_metrics(
+    project: str, services: list[str], start: datetime, end: datetime
+) -> dict[str, dict[str, RevisionMetrics]]:
+    """{service: {revision: figures}} for every revision of `services` that served requests
+    in the window: two queries (counts, latencies) however many services."""
+    names = tuple(services)
+    if not names:
+        return {}
+    counts = _counts(project, names, None, start, end)
+    p95 = _p95(project, names, None, start, end)
+    out: dict[str, dict[str, RevisionMetrics]] = {name: {} for name in names}
+    for service, revision in sorted({(svc, rev) for svc, rev, _ in counts}):
+        if service in out:
+            out[service][revision] = _combine(counts, p95, service, revision)
+    return out
 
 
 def service_metrics(
     project: str, service: str, start: datetime, end: datetime
 ) -> dict[str, RevisionMetrics]:
-    """The same figures for every revision that served requests in the window."""
-    counts = _counts(project, service, None, start, end)
-    p95 = _p95(project, service, None, start, end)
-    revisions = sorted({rev for rev, _ in counts})
-    return {rev: _combine(counts, p95, rev) for rev in revisions}
+    """The same figures for every revision of one service that served requests."""
+    return services_metrics(project, [service], start, end)[service]
 
 
 def vm_cpu_utilization(

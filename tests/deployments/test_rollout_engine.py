@@ -31,6 +31,7 @@ def test_healthy_canary_steps_5_25_50_100_and_ends_on_the_new_revisions(
     worker, fast_plan, staging, alice, make_release, slack
 ):
     before = {s: _split(worker_sandbox(worker), staging, s) for s in RUN}
+    mark = len(worker_sandbox(worker).requests())
     rollout = services.start_rollout(alice, make_release("1.4.0"), staging, "canary")
     wait_for_state(rollout, S.SUCCEEDED)
     sandbox = worker_sandbox(worker)
@@ -43,6 +44,8 @@ def test_healthy_canary_steps_5_25_50_100_and_ends_on_the_new_revisions(
     analyses = rollout.events.filter(kind="analysis")
     assert analyses.count() >= 9 and all(a.data["verdict"] == "pass" for a in analyses)
     assert {"canary", "stable", "thresholds"} <= set(analyses[0].data)
+    reads = [r for r in sandbox.requests(mark) if r["method"] == "GRPC"]
+    assert len(reads) == 2 * analyses.count() // len(RUN)  # one read a check, all services
     assert AuditEvent.objects.filter(
         action="rollout.succeeded", actor="system", object_id=str(rollout.pk)
     ).exists()

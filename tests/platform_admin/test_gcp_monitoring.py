@@ -11,6 +11,7 @@ from platform_admin.gcp_monitoring import (
     RevisionMetrics,
     revision_metrics,
     service_metrics,
+    services_metrics,
     vm_cpu_utilization,
 )
 from platform_admin.gcp_run import TrafficTarget, deploy_revision, get_service, set_traffic
@@ -63,6 +64,31 @@ def test_service_metrics_has_every_revision_that_served(gcp_sandbox):
 
     assert set(per_revision) == {stable, canary}
     assert per_revision[stable].requests > per_revision[canary].requests > 0
+
+
+def test_services_metrics_reads_several_services_in_two_queries(gcp_sandbox):
+    realtime_stable, realtime_canary = _canary(STAGING, "realtime")
+    agent_stable, agent_canary = _canary(STAGING, "agent")
+    start = _now()
+    time.sleep(BAKE_SECONDS)
+    end = _now()
+    mark = len(gcp_sandbox.requests())
+
+    figures = services_metrics(STAGING, ["realtime", "agent", "api-server"], start, end)
+
+    calls = [r for r in gcp_sandbox.requests(mark) if r["method"] == "GRPC"]
+    assert len(calls) == 2  # counts and latencies, for the three services at once
+    assert all(
+        'resource.labels.service_name=one_of("realtime","agent","api-server")'
+        in c["body"]["filter"]
+        for c in calls
+    )
+    assert set(figures["realtime"]) == {realtime_stable, realtime_canary}
+    assert set(figures["agent"]) == {agent_stable, agent_canary}
+    assert realtime_canary not in figures["api-server"]  # each service its own revisions
+    for service in ("realtime", "agent"):
+        alone = service_metrics(STAGING, service, start, end)
+        assert figures[service] == alone  # the same figures as one service's own query
 
 
 def test_a_faulty_canary_shows_its_error_rate_and_latency(gcp_sandbox):
