@@ -5,6 +5,8 @@ that finds it locked leaves it to the first), reads the live Cloud Run state and
 what is still missing, so a job that runs twice, late or after a killed worker is harmless.
 States: queued → deploying → canary (step by step) → succeeded, or → rolling_back →
 rolled_back/aborted; failures before any traffic moved end in failed with traffic untouched.
+The pass that finds the new revisions ready, or a step's analysis passed, sets the next
+split itself; the bakes between them are scheduled jobs.
 
 Within a pass the Google calls for the rollout's services run at the same time
 (`fanout`); the rollout's fields and timeline rows are written here, in the pass's
@@ -194,6 +196,7 @@ def _deploying(rollout: Rollout, timeline, now) -> None:
     rollout.step = 0 if rollout.strategy == Rollout.Strategy.CANARY else len(rollout.steps) - 1
     rollout.step_started_at = None
     rollout.next_check_at = now
+    _canary(rollout, timeline, timezone.now())  # the first split, in the same pass
 
 
 def _deploy_revision(env, service_name: str, image: str, canary: str, earlier: str | None):
@@ -260,6 +263,7 @@ def _canary(rollout: Rollout, timeline, now) -> None:
         rollout.step += 1
         rollout.step_started_at = None
         rollout.next_check_at = now
+        _canary(rollout, timeline, timezone.now())  # the next split, in the same pass
 
 
 def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
