@@ -192,7 +192,10 @@ def update_service(state, svc: dict, body: dict, mask: list[str], now: float) ->
 
 
 def settle(state, now: float) -> None:
-    due = [op for op in state.data["run_ops"].values() if not op["done"] and op["done_at"] <= now]
+    # Only the services' pending operations: every finished one stays in run_ops.
+    ops = state.data["run_ops"]
+    due = [ops[name] for svc in state.data["services"].values() for name in svc["pending"]
+           if ops[name]["done_at"] <= now]
     for op in sorted(due, key=lambda o: o["done_at"]):
         _complete(state, op)
 
