@@ -52,16 +52,20 @@ class PromptScheduler(RQScheduler):
 
     RQ uses `interval` both as its sleep and, plus 60, as the TTL of its Redis lock, which
     Redis wants in whole seconds; so `interval` stays 1 and only the loop's sleep is
-    shorter. The loop is RQ 3.0's `work()` with that one change.
+    shorter. The loop is RQ 3.0's `work()` with that change, and a heartbeat (which
+    renews the lock) once per `interval`, not at every look.
     """
 
     def work(self):
         self._install_signal_handlers()
         self.register_birth()
+        last_heartbeat = 0.0
         while not self._stop_requested:
             if self.should_reacquire_locks:
                 self.acquire_locks()
-            self.heartbeat()
+            if time.monotonic() - last_heartbeat >= self.interval:
+                self.heartbeat()
+                last_heartbeat = time.monotonic()
             self.enqueue_scheduled_jobs()
             time.sleep(SCHEDULER_POLL_SECONDS)
         self.stop()
