@@ -33,12 +33,33 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
 
 
+def _stat(pid: int) -> tuple[int, str, float] | None:
+    """(parent pid, command name, CPU seconds used) of a live process, from /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime, every thread included
+    return int(fields[1]), name, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            out[int(entry.name)] = stat
+    return out
+
+
 class Stack:
     """Started subprocesses, each in its own process group (an RQ worker forks a work
     horse per job and a scheduler), stopped in reverse order: SIGTERM, then SIGKILL."""
 
     def __init__(self):
         self.processes: list[subprocess.Popen] = []
+        self.roles: dict[int, str] = {os.getpid(): "bench client"}
         self.logs = []
         self.adopted: set[int] = set()
         LOG_DIR.mkdir(exist_ok=True)
@@ -50,12 +71,30 @@ class Stack:
             cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes.append(proc)
+        self.roles[proc.pid] = name.split("-")[0]
         return proc
 
-    def adopt(self, proc: subprocess.Popen) -> None:
+    def adopt(self, proc: subprocess.Popen, name: str) -> None:
         """A process started elsewhere (the sandbox); signalled alone, not as a group."""
         self.processes.append(proc)
         self.adopted.add(proc.pid)
+        self.roles[proc.pid] = name
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far per role (worker, web, sandbox, this benchmark's own
+        client; a process's children count for it) and by PostgreSQL, which serves them."""
+        procs = _processes()
+        out = dict.fromkeys([*self.roles.values(), "postgres"], 0.0)
+        for pid, (_, name, seconds) in procs.items():
+            role, parent = None, pid
+            while parent in procs and role is None:
+                role = self.roles.get(parent)
+                parent = procs[parent][0]
+            if role is None and name == "postgres":
+                role = "postgres"
+            if role is not None:
+                out[role] += seconds
+        return out
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -129,7 +168,6 @@ def process_env(db_url: str, sandbox) -> dict:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "platform_admin.settings",
         "DATABASE_URL": db_url,
-        "DATABASE_CONN_MAX_AGE": "0",
         "GCP_API_ENDPOINT": sandbox.http_url,
         "GCP_GRPC_ENDPOINT": sandbox.grpc_target,
         "NO_GCE_CHECK": "true",
