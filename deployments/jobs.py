@@ -37,17 +37,22 @@ def _queue(name: str = DEPLOY_QUEUE):
     return django_rq.get_queue(name)
 
 
+# An advance job's outcome is in the rollout's timeline; RQ need not keep its result (a
+# failed job is still kept, for its traceback).
+ADVANCE_OPTIONS = {"job_timeout": 600, "result_ttl": 0}
+
+
 def enqueue_advance(rollout_id: int) -> None:
-    _queue().enqueue(advance_rollout, rollout_id, job_timeout=600)
+    _queue().enqueue(advance_rollout, rollout_id, **ADVANCE_OPTIONS)
     ensure_reconciler()
 
 
 def schedule_advance(rollout_id: int, when) -> None:
     if when <= timezone.now():
-        _queue().enqueue(advance_rollout, rollout_id, job_timeout=600)
+        _queue().enqueue(advance_rollout, rollout_id, **ADVANCE_OPTIONS)
     else:
         due = when.timestamp()
-        _queue().enqueue_at(when, advance_rollout, rollout_id, due, job_timeout=600)
+        _queue().enqueue_at(when, advance_rollout, rollout_id, due, **ADVANCE_OPTIONS)
 
 
 def advance_rollout(rollout_id: int, due: float | None = None) -> str:
@@ -93,7 +98,7 @@ def reconcile() -> int:
         )
         for pk in overdue:
             log.warning("rollout %s is overdue; re-enqueueing", pk)
-            _queue().enqueue(advance_rollout, pk, job_timeout=600)
+            _queue().enqueue(advance_rollout, pk, **ADVANCE_OPTIONS)
         return len(overdue)
     finally:
         _schedule_reconciler(force=True)
