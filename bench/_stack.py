@@ -82,16 +82,17 @@ class Stack:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far per role (worker, web, sandbox, this benchmark's own
-        client; a process's children count for it) and by PostgreSQL, which serves them."""
+        client; a process's children count for it) and by PostgreSQL and Redis, which serve
+        them all."""
         procs = _processes()
-        out = dict.fromkeys([*self.roles.values(), "postgres"], 0.0)
+        out = dict.fromkeys([*self.roles.values(), "postgres", "redis"], 0.0)
         for pid, (_, name, seconds) in procs.items():
             role, parent = None, pid
             while parent in procs and role is None:
                 role = self.roles.get(parent)
                 parent = procs[parent][0]
-            if role is None and name == "postgres":
-                role = "postgres"
+            if role is None and name in ("postgres", "redis-server"):
+                role = name.split("-")[0]
             if role is not None:
                 out[role] += seconds
         return out
