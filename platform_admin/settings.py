@@ -145,7 +145,8 @@ RQ_QUEUES = {
 RQ_SHOW_ADMIN_LINK = False
 # Runs jobs in a thread pool and checks for due jobs every 0.1 s (deployments/worker.py).
 RQ = {"WORKER_CLASS": "deployments.worker.DeployWorker"}
-# Jobs one worker process runs at once; each holds a database connection while it runs.
+# Jobs one worker process runs at once. Each thread keeps its database connection between
+# jobs for DATABASE_CONN_MAX_AGE seconds, so count workers × threads against max_connections.
 # SQLite (the demo) has one writer at a time: there, one job at a time.
 DEPLOYMENTS_WORKER_THREADS = env_int("DEPLOYMENTS_WORKER_THREADS", 1 if _SQLITE else 16)
 
