@@ -113,13 +113,14 @@ def advance(rollout_id: int) -> datetime | None:
 
 
 def _lock(rollout_id: int, rows: _JobRows | None) -> Rollout | None:
-    """The rollout row, locked; None when another worker holds it."""
+    """The rollout row, locked; None when another worker holds it. Its related rows come
+    with it on a job's first pass, from `rows` on the later ones."""
     query = Rollout.objects.select_for_update(skip_locked=True, of=("self",))
     if rows is None:
         query = query.select_related("release", "environment", "started_by")
     rollout = query.filter(pk=rollout_id).first()
-    if rollout is not None:
-        (rows or _JobRows.read(rollout)).attach(rollout)
+    if rollout is not None and rows is not None:
+        rows.attach(rollout)
     return rollout
 
 
@@ -133,6 +134,8 @@ def _advance_once(
         now = timezone.now()
         if rollout.next_check_at and rollout.next_check_at > now + EARLY_SLACK:
             return rollout.next_check_at, False, rows  # an early duplicate; one is queued
+        if rows is None:  # read only for a rollout this pass will move
+            _JobRows.read(rollout).attach(rollout)
         timeline = _Timeline(rollout)
         before = rollout.state
         try:
