@@ -27,7 +27,7 @@ RECONCILE_JOB_ID = "deployments-reconcile"
 # A scheduled check may run this late before the reconciler steps in.
 OVERDUE_GRACE = timedelta(seconds=settings.DEPLOYMENTS_OVERDUE_GRACE_SECONDS)
 RECONCILE_SECONDS = settings.DEPLOYMENTS_RECONCILE_SECONDS
-SCHEDULER_RESOLUTION = 1.0  # seconds: RQ's scheduled-job registry stores whole seconds
+SCHEDULER_RESOLUTION = 1.0  # seconds: RQ's own scheduled-job scores are whole seconds
 
 
 @functools.cache
@@ -48,11 +48,20 @@ def enqueue_advance(rollout_id: int) -> None:
 
 
 def schedule_advance(rollout_id: int, when) -> None:
+    queue = _queue()
     if when <= timezone.now():
-        _queue().enqueue(advance_rollout, rollout_id, **ADVANCE_OPTIONS)
-    else:
-        due = when.timestamp()
-        _queue().enqueue_at(when, advance_rollout, rollout_id, due, **ADVANCE_OPTIONS)
+        queue.enqueue(advance_rollout, rollout_id, **ADVANCE_OPTIONS)
+        return
+    due = when.timestamp()
+    with queue.connection.pipeline() as pipe:  # MULTI/EXEC: scheduled and scored at once
+        job = queue.enqueue_at(
+            when, advance_rollout, rollout_id, due, pipeline=pipe, **ADVANCE_OPTIONS
+        )
+        # RQ scores its scheduled registry in whole seconds (a job due at 12:00:00.7 would
+        # be released at 12:00:00); the score to the fraction lets the worker's scheduler
+        # release it when due (`worker.PreciseScheduledJobRegistry`).
+        pipe.zadd(queue.scheduled_job_registry.key, {job.id: due})
+        pipe.execute()
 
 
 def advance_rollout(rollout_id: int, due: float | None = None) -> str:
@@ -67,9 +76,9 @@ def advance_rollout(rollout_id: int, due: float | None = None) -> str:
 
 
 def _wait_until(due: float | None) -> None:
-    """RQ's scheduler keeps whole seconds: a job due at 12:00:00.7 is released from
-    12:00:00 on. Wait out that remainder (never more than SCHEDULER_RESOLUTION) so the
-    check runs when it is due, not up to a second before."""
+    """The scheduler releases a check a moment before it is due (`worker.RELEASE_LEAD_
+    SECONDS`; a job scored by RQ alone, in whole seconds, up to a second): wait out the
+    rest, never more than SCHEDULER_RESOLUTION, so the check runs when it is due."""
     if due is not None:
         time.sleep(min(max(due - time.time(), 0.0), SCHEDULER_RESOLUTION))
 

@@ -31,6 +31,7 @@ from django.db import close_old_connections
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
+from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
@@ -44,7 +45,19 @@ PRELOAD = (
 # How often the scheduler moves due jobs to their queue. A rollout's next check is due at
 # the end of a bake of a few seconds; RQ's 1 s added up to half a second to every step.
 SCHEDULER_POLL_SECONDS = 0.1
+# A scheduled job goes on its queue this long before it is due, and its thread waits out
+# the rest (`jobs._wait_until`): it starts on time, not up to a scheduler look late.
+RELEASE_LEAD_SECONDS = 2 * SCHEDULER_POLL_SECONDS
 FREE_THREAD_WAIT_SECONDS = 5.0
+
+
+class PreciseScheduledJobRegistry(ScheduledJobRegistry):
+    """The jobs due within RELEASE_LEAD_SECONDS, by the fraction of a second: RQ's
+    scheduler asks in whole seconds, which released a job due at 12:00:00.7 from
+    12:00:00 on, to wait in a worker thread for most of a second."""
+
+    def get_jobs_to_schedule(self, timestamp=None, chunk_size=1000):
+        return super().get_jobs_to_schedule(time.time() + RELEASE_LEAD_SECONDS, chunk_size)
 
 
 class PromptScheduler(RQScheduler):
@@ -55,6 +68,15 @@ class PromptScheduler(RQScheduler):
     shorter. The loop is RQ 3.0's `work()` with that change, and a heartbeat (which
     renews the lock) once per `interval`, not at every look.
     """
+
+    def prepare_registries(self, queue_names=None):
+        super().prepare_registries(queue_names)
+        self._scheduled_job_registries = [
+            PreciseScheduledJobRegistry(
+                r.name, connection=self.connection, serializer=self.serializer
+            )
+            for r in self._scheduled_job_registries
+        ]
 
     def work(self):
         self._install_signal_handlers()
