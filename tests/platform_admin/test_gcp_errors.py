@@ -1,6 +1,8 @@
 """The client factory and error mapping: retries, permission hints, unavailability."""
 
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -28,6 +30,52 @@ def test_reset_clients_points_the_adapters_at_a_new_endpoint(gcp_sandbox, settin
 
     with pytest.raises(gcp.GcpUnavailable, match="reading VM livekit"):
         get_instance(STAGING, ZONE, "livekit")
+
+
+@pytest.fixture
+def proxy():
+    """An HTTP proxy stand-in on 127.0.0.1: records each request line, answers 403."""
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.requestline)
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def test_rest_clients_go_through_the_proxy_the_environment_names(gcp_sandbox, proxy, monkeypatch):
+    # The session reads the proxy settings once, when the client is built (not per call).
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    gcp.reset_clients()
+
+    with pytest.raises(gcp.GcpPermissionDenied):
+        get_service(PROD, REGION, "api-server")
+
+    assert len(seen) == 1
+    assert seen[0].startswith(f"GET {gcp_sandbox.http_url}/v2/projects/{PROD}/")
+
+
+def test_no_proxy_sends_rest_clients_straight_to_the_endpoint(gcp_sandbox, proxy, monkeypatch):
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    gcp.reset_clients()
+
+    assert get_service(PROD, REGION, "api-server").name == "api-server"
+    assert seen == []
 
 
 def test_a_short_burst_of_503s_is_retried_away(gcp_sandbox):
