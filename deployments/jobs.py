@@ -114,8 +114,17 @@ def reconcile() -> int:
         _schedule_reconciler(force=True)
 
 
+_next_reconciler_check = 0.0  # monotonic time; per process
+
+
 def ensure_reconciler() -> None:
-    """Make sure a reconcile job is waiting (cheap; called whenever a rollout moves)."""
+    """Make sure a reconcile job is waiting (called whenever a rollout moves). A process
+    looks in Redis at most every half period: the marker lives two periods, so a lapse is
+    still caught well before an overdue rollout would be."""
+    global _next_reconciler_check
+    if time.monotonic() < _next_reconciler_check:
+        return
+    _next_reconciler_check = time.monotonic() + RECONCILE_SECONDS / 2
     _schedule_reconciler(force=False)
 
 

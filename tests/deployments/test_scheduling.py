@@ -1,6 +1,7 @@
-"""A rollout's next check is scheduled to the fraction of a second: RQ's own scheduled
-registry keeps whole seconds, which released a check due at 12:00:00.7 at 12:00:00 to
-wait in a worker thread for most of a second."""
+"""Scheduling: a rollout's next check goes out to the fraction of a second (RQ's own
+scheduled registry keeps whole seconds, which released a check due at 12:00:00.7 at
+12:00:00 to wait in a worker thread for most of a second), and a lost reconciler is
+scheduled again."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -52,3 +53,24 @@ def test_a_check_is_released_just_before_it_is_due(redis_conn):
     time.sleep(max(when.timestamp() - RELEASE_LEAD_SECONDS + 0.05 - time.time(), 0))
 
     assert _registry(redis_conn).get_jobs_to_schedule() == [job_id]
+
+
+def _scheduled_reconcilers(redis_conn) -> list[str]:
+    registry = jobs._queue().scheduled_job_registry
+    return [
+        j for j in registry.get_job_ids() if "reconcile" in jobs._queue().fetch_job(j).func_name
+    ]
+
+
+def test_a_reconciler_lost_with_redis_is_scheduled_again(redis_conn, monkeypatch):
+    monkeypatch.setattr(jobs, "_next_reconciler_check", 0.0)
+    jobs.ensure_reconciler()
+    assert len(_scheduled_reconcilers(redis_conn)) == 1
+
+    jobs.ensure_reconciler()  # moments later: no second one
+    assert len(_scheduled_reconcilers(redis_conn)) == 1
+
+    redis_conn.flushdb()  # Redis lost the job and its marker
+    monkeypatch.setattr(jobs, "_next_reconciler_check", 0.0)  # half a period later
+    jobs.ensure_reconciler()
+    assert len(_scheduled_reconcilers(redis_conn)) == 1
