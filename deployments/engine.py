@@ -71,29 +71,31 @@ class _Timeline:
 
 @dataclass(frozen=True)
 class _JobRows:
-    """The rows a job reads once, on its first pass: the release (its artifacts never
-    change once a rollout uses it), the environment, who started the rollout, and the
-    services the release carries. Later passes lock the rollout row alone; the passes of
-    one job follow each other within moments."""
+    """What a job reads once, on its first pass: the release, the environment, who
+    started the rollout (with the locked row), and the services it deploys, from the
+    plan the rollout copied when it started (the VMs' rows are read for their zone and
+    health URL). Later passes lock the rollout row alone; the passes of one job follow
+    each other within moments."""
 
     release: Release
     environment: Environment
     started_by: object
     images: dict[str, str]
-    cloud_run: tuple[Service, ...]
+    cloud_run: tuple[str, ...]
     vms: tuple[Service, ...]
 
     @classmethod
     def read(cls, rollout: Rollout) -> "_JobRows":
-        images = rollout.release.images()
-        services = rollout.environment.services.filter(name__in=images).order_by("position", "name")
+        plan = rollout.plan
+        vm_names = [p["service"] for p in plan if p["kind"] == ServiceKind.GCE_VM]
+        vms = rollout.environment.services.filter(name__in=vm_names) if vm_names else []
         return cls(
             release=rollout.release,
             environment=rollout.environment,
             started_by=rollout.started_by,
-            images=images,
-            cloud_run=tuple(s for s in services if s.kind == ServiceKind.CLOUD_RUN),
-            vms=tuple(s for s in services if s.kind == ServiceKind.GCE_VM),
+            images={p["service"]: p["image"] for p in plan},
+            cloud_run=tuple(p["service"] for p in plan if p["kind"] == ServiceKind.CLOUD_RUN),
+            vms=tuple(sorted(vms, key=lambda s: vm_names.index(s.name))),
         )
 
     def attach(self, rollout: Rollout) -> None:
@@ -160,11 +162,9 @@ def _queued(rollout: Rollout, timeline, now) -> None:
     """Name the new revisions. What serves traffic now (the stable revision) is read in
     the deploy pass, from the same call that prepares the update: a deploy pins traffic
     where it is, so a repeated deploy pass reads the same stable revision."""
-    for service in _cloud_run_services(rollout):
-        record = rollout.revisions.setdefault(service.name, {})
-        record.setdefault(
-            "canary", revision_name(service.name, rollout.release.version, rollout.pk)
-        )
+    for name in _cloud_run_services(rollout):
+        record = rollout.revisions.setdefault(name, {})
+        record.setdefault("canary", revision_name(name, rollout.release.version, rollout.pk))
     rollout.state = S.DEPLOYING
     rollout.started_at = rollout.started_at or now
     rollout.next_check_at = now
@@ -174,7 +174,7 @@ def _queued(rollout: Rollout, timeline, now) -> None:
 def _deploying(rollout: Rollout, timeline, now) -> None:
     env = rollout.environment
     images = rollout.carried.images
-    names = [s.name for s in _cloud_run_services(rollout)]
+    names = list(_cloud_run_services(rollout))
     canary = {name: rollout.revisions[name]["canary"] for name in names}
     earlier = _earlier_revisions(rollout) if rollout.kind == Rollout.Kind.ROLLBACK else {}
     outcomes = fanout.run(
@@ -272,8 +272,8 @@ def _canary(rollout: Rollout, timeline, now) -> None:
 def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
     """Every service's verdict on the step, from one read of Cloud Monitoring."""
     revisions = {
-        s.name: (rollout.revisions[s.name]["canary"], rollout.revisions[s.name].get("stable"))
-        for s in _cloud_run_services(rollout)
+        name: (rollout.revisions[name]["canary"], rollout.revisions[name].get("stable"))
+        for name in _cloud_run_services(rollout)
     }
     return analysis.analyse(rollout.environment, revisions, rollout.step_started_at, now, percent)
 
@@ -281,8 +281,7 @@ def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
 def _rolling_back(rollout: Rollout, timeline, now) -> None:
     env = rollout.environment
     stable = {
-        s.name: rollout.revisions.get(s.name, {}).get("stable")
-        for s in _cloud_run_services(rollout)
+        name: rollout.revisions.get(name, {}).get("stable") for name in _cloud_run_services(rollout)
     }
     apply_splits(
         rollout, timeline, {name: [TrafficTarget(rev, 100)] for name, rev in stable.items() if rev}
@@ -388,8 +387,8 @@ def _set_step_traffic(rollout: Rollout, timeline, percent: int) -> None:
         rollout,
         timeline,
         {
-            s.name: step_targets(rollout.revisions[s.name], percent)
-            for s in _cloud_run_services(rollout)
+            name: step_targets(rollout.revisions[name], percent)
+            for name in _cloud_run_services(rollout)
         },
     )
     timeline.append(
@@ -401,7 +400,8 @@ def _set_step_traffic(rollout: Rollout, timeline, percent: int) -> None:
     )
 
 
-def _cloud_run_services(rollout: Rollout):
+def _cloud_run_services(rollout: Rollout) -> tuple[str, ...]:
+    """The names of the Cloud Run services the rollout deploys, in service order."""
     return rollout.carried.cloud_run
 
 

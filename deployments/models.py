@@ -195,6 +195,12 @@ class Rollout(models.Model):
     )
     step = models.PositiveIntegerField(default=0, help_text="Index into the canary steps.")
     steps = models.JSONField(default=list, help_text="The plan, copied when the rollout starts.")
+    plan = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The services it deploys, in service order, each with its kind and image: "
+        "copied when the rollout starts.",
+    )
     message = models.TextField(blank=True, help_text="Why it failed or rolled back, in words.")
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

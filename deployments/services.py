@@ -136,7 +136,12 @@ def start_rollout(actor, release: Release, environment: Environment, strategy: s
     if strategy not in Rollout.Strategy.values:
         choices = ", ".join(Rollout.Strategy.values)
         raise DeploymentError(f"Unknown strategy {strategy!r}; choose one of {choices}.")
-    _check_artifacts_fit(release, environment)
+    plan, unknown = _plan(release, environment)
+    if unknown:
+        raise DeploymentError(
+            f"Release {release.version} carries {', '.join(unknown)}, which "
+            f"{environment.slug} has no deployable service for."
+        )
     _check_promotion_rule(release, environment)
     state = S.PENDING_APPROVAL if environment.requires_approval else S.QUEUED
     steps = list(environment.canary_steps) if strategy == Rollout.Strategy.CANARY else [100]
@@ -146,6 +151,7 @@ def start_rollout(actor, release: Release, environment: Environment, strategy: s
         strategy=strategy,
         state=state,
         steps=steps or [100],
+        plan=plan,
         started_by=actor,
     )
     _audit("rollout.started", actor, rollout, strategy=strategy, steps=rollout.steps)
@@ -173,17 +179,23 @@ def _create_rollout(**fields) -> Rollout:
         ) from exc
 
 
-def _check_artifacts_fit(release: Release, environment: Environment) -> None:
-    deployable = set(
-        environment.services.filter(kind__in=DEPLOYABLE_KINDS).values_list("name", flat=True)
+def _plan(release: Release, environment: Environment) -> tuple[list[dict], list[str]]:
+    """What a rollout of `release` to `environment` deploys: the deployable services the
+    release carries, in service order, with kind and image (the rollout keeps this
+    copy); and the services it carries that the environment has no deployable one for."""
+    images = release.images()
+    deployable = list(
+        environment.services.filter(kind__in=DEPLOYABLE_KINDS)
+        .order_by("position", "name")
+        .values_list("name", "kind")
     )
-    carried = set(release.artifacts.values_list("service_name", flat=True))
-    unknown = sorted(carried - deployable)
-    if unknown:
-        raise DeploymentError(
-            f"Release {release.version} carries {', '.join(unknown)}, which "
-            f"{environment.slug} has no deployable service for."
-        )
+    plan = [
+        {"service": name, "kind": kind, "image": images[name]}
+        for name, kind in deployable
+        if name in images
+    ]
+    unknown = sorted(set(images) - {name for name, _ in deployable})
+    return plan, unknown
 
 
 def _check_promotion_rule(release: Release, environment: Environment) -> None:
@@ -238,6 +250,7 @@ def rollback(actor, environment: Environment, version: str = "") -> Rollout:
         strategy=Rollout.Strategy.ALL_AT_ONCE,
         state=S.QUEUED,
         steps=[100],
+        plan=_plan(target, environment)[0],  # a service removed since is left out
         started_by=actor,
     )
     _audit("rollout.rollback_started", actor, rollout, from_release=getattr(live, "version", ""))

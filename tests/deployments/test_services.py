@@ -158,6 +158,32 @@ def test_rollback_defaults_to_the_previous_succeeded_release(alice, staging, mak
     assert rollout.strategy == Rollout.Strategy.ALL_AT_ONCE
 
 
+def test_a_rollout_keeps_the_plan_it_started_with(alice, staging, make_release):
+    release = make_release("1.4.0", services=("agent", "api-server"))
+    rollout = services.start_rollout(alice, release, staging, "canary")
+
+    staging.services.filter(name="agent").delete()  # the platform changes mid-rollout
+
+    rollout.refresh_from_db()
+    assert rollout.plan == [  # in the environment's service order, images pinned
+        {"service": "api-server", "kind": "cloud_run", "image": image("api-server", "", "b")},
+        {"service": "agent", "kind": "cloud_run", "image": image("agent", "", "b")},
+    ]
+
+
+def test_a_rollback_leaves_out_a_service_the_environment_no_longer_has(
+    alice, staging, make_release
+):
+    old, new = make_release("1.3.2"), make_release("1.4.0")
+    _succeeded(old, staging, alice)
+    _succeeded(new, staging, alice)
+    staging.services.filter(name="realtime").delete()
+
+    rollout = services.rollback(alice, staging)
+
+    assert [p["service"] for p in rollout.plan] == ["api-server", "agent"]
+
+
 def test_rollback_refuses_a_release_that_never_succeeded_there(alice, staging, make_release):
     make_release("1.3.2")
     with pytest.raises(DeploymentError, match="never succeeded in staging"):
