@@ -4,6 +4,9 @@ Each function checks the actor's role, writes the change and its audit event in 
 transaction and sends side effects (the engine job, notifications) on commit.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -128,9 +131,14 @@ def _release_errors(version: str, artifacts: dict[str, str]) -> list[str]:
 # --- starting rollouts ----------------------------------------------------------------
 
 
-@transaction.atomic
 def start_rollout(actor, release: Release, environment: Environment, strategy: str = "") -> Rollout:
     """Deploy `release` to `environment` (waits for approval where the environment says so)."""
+    with _one_active_rollout(environment):
+        return _start_rollout(actor, release, environment, strategy)
+
+
+@transaction.atomic
+def _start_rollout(actor, release: Release, environment: Environment, strategy: str) -> Rollout:
     require(actor, Role.DEPLOYER, environment, "deploy")
     strategy = strategy or environment.default_strategy
     if strategy not in Rollout.Strategy.values:
@@ -145,7 +153,7 @@ def start_rollout(actor, release: Release, environment: Environment, strategy: s
     _check_promotion_rule(release, environment)
     state = S.PENDING_APPROVAL if environment.requires_approval else S.QUEUED
     steps = list(environment.canary_steps) if strategy == Rollout.Strategy.CANARY else [100]
-    rollout = _create_rollout(
+    rollout = Rollout.objects.create(
         release=release,
         environment=environment,
         strategy=strategy,
@@ -163,11 +171,13 @@ def start_rollout(actor, release: Release, environment: Environment, strategy: s
     return rollout
 
 
-def _create_rollout(**fields) -> Rollout:
-    environment = fields["environment"]
+@contextmanager
+def _one_active_rollout(environment: Environment) -> Iterator[None]:
+    """The database refuses a second active rollout in an environment (a partial unique
+    constraint); say which one is active. Around the transaction, which the refused
+    INSERT ends, so a start needs no savepoint (two round trips) of its own."""
     try:
-        with transaction.atomic():  # a savepoint: the outer transaction survives a conflict
-            return Rollout.objects.create(**fields)
+        yield
     except IntegrityError as exc:
         active = Rollout.objects.filter(environment=environment, state__in=S.active()).first()
         if active is None and "rollout_one_active_per_environment" not in str(exc):
@@ -224,9 +234,14 @@ def rollback_choices(environment: Environment) -> list[Release]:
     return _succeeded_releases(environment)[1:]
 
 
-@transaction.atomic
 def rollback(actor, environment: Environment, version: str = "") -> Rollout:
     """Put an earlier succeeded release back (default: the one before what is live)."""
+    with _one_active_rollout(environment):
+        return _rollback(actor, environment, version)
+
+
+@transaction.atomic
+def _rollback(actor, environment: Environment, version: str) -> Rollout:
     require(actor, Role.DEPLOYER, environment, "roll back")
     succeeded = _succeeded_releases(environment)
     live = succeeded[0] if succeeded else None
@@ -243,7 +258,7 @@ def rollback(actor, environment: Environment, version: str = "") -> Rollout:
             raise DeploymentError(f"{environment.slug} has no earlier succeeded release.")
     if target == live:
         raise DeploymentError(f"Release {target.version} is already live in {environment.slug}.")
-    rollout = _create_rollout(
+    rollout = Rollout.objects.create(
         release=target,
         environment=environment,
         kind=Rollout.Kind.ROLLBACK,
