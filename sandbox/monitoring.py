@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import grpc
 from google.cloud import monitoring_v3
 
+from . import cloudrun_grpc
 from . import metrics_model as mm
 from .errors import ApiError
 from .faults import take_api_fault
@@ -235,6 +236,7 @@ def _handler(state):
 
 
 def start_grpc(state, address: str) -> tuple[grpc.Server, int]:
+    """The sandbox's gRPC server: Monitoring, and Cloud Run (`cloudrun_grpc`)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     handler = grpc.method_handlers_generic_handler("google.monitoring.v3.MetricService", {
         "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
@@ -243,6 +245,7 @@ def start_grpc(state, address: str) -> tuple[grpc.Server, int]:
             response_serializer=monitoring_v3.ListTimeSeriesResponse.serialize),
     })
     server.add_generic_rpc_handlers((handler,))
+    cloudrun_grpc.add_to(server, state)  # Cloud Run Admin v2 over gRPC on the same port
     port = server.add_insecure_port(address)
     server.start()
     return server, port
