@@ -2,8 +2,8 @@
 
 Production uses Application Default Credentials and Google's endpoints. When
 `GCP_API_ENDPOINT` is set (the sandbox in tests and the demo) every REST client talks to
-that URL with anonymous credentials, and Cloud Monitoring (gRPC only) to
-`GCP_GRPC_ENDPOINT` over an insecure channel. Domain modules (`gcp_run`, `gcp_compute`,
+that URL with anonymous credentials, and the gRPC clients (Cloud Run, Cloud Monitoring)
+to `GCP_GRPC_ENDPOINT` over an insecure channel. Domain modules (`gcp_run`, `gcp_compute`,
 `gcp_monitoring`, `gcp_catalog`, `gcp_bigquery`) call these factories, pass `timeout()`
 on every call and wrap calls in `translate(...)`, so the rest of the app only ever sees
 plain dataclasses and the `Gcp*` exceptions below.
@@ -157,42 +157,52 @@ def _rest_client(client_class):
     return client
 
 
-def run_services_client():
-    """Cloud Run Admin v2 ServicesClient (REST)."""
-    from google.cloud import run_v2
+def _grpc_client(client_class, transport_class):
+    """A gRPC client: Google's endpoint with Application Default Credentials, or the
+    sandbox's `GCP_GRPC_ENDPOINT` over an insecure channel."""
+    target = settings.GCP_GRPC_ENDPOINT
+    if not target and api_endpoint():
+        # Half a sandbox set-up would send these calls to real Google.
+        raise ImproperlyConfigured("GCP_API_ENDPOINT is set but GCP_GRPC_ENDPOINT is not")
+    if not target:
+        return client_class()
+    import grpc
 
-    return _cached("run_services", lambda: _rest_client(run_v2.ServicesClient))
+    return client_class(transport=transport_class(channel=grpc.insecure_channel(target)))
+
+
+def run_services_client():
+    """Cloud Run Admin v2 ServicesClient, over gRPC (the library's default transport: a
+    call costs the client a quarter of the CPU of the REST transport's)."""
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
+
+    return _cached(
+        "run_services", lambda: _grpc_client(run_v2.ServicesClient, ServicesGrpcTransport)
+    )
 
 
 def run_revisions_client():
-    """Cloud Run Admin v2 RevisionsClient (REST)."""
+    """Cloud Run Admin v2 RevisionsClient, over gRPC."""
     from google.cloud import run_v2
+    from google.cloud.run_v2.services.revisions.transports import RevisionsGrpcTransport
 
-    return _cached("run_revisions", lambda: _rest_client(run_v2.RevisionsClient))
+    return _cached(
+        "run_revisions", lambda: _grpc_client(run_v2.RevisionsClient, RevisionsGrpcTransport)
+    )
 
 
 def metric_client():
     """Cloud Monitoring v3 MetricServiceClient (gRPC: the API has no REST transport)."""
     from google.cloud import monitoring_v3
+    from google.cloud.monitoring_v3.services.metric_service.transports import (
+        MetricServiceGrpcTransport,
+    )
 
-    def build():
-        target = settings.GCP_GRPC_ENDPOINT
-        if not target and api_endpoint():
-            # Half a sandbox set-up would send Monitoring calls to real Google.
-            raise ImproperlyConfigured("GCP_API_ENDPOINT is set but GCP_GRPC_ENDPOINT is not")
-        if not target:
-            return monitoring_v3.MetricServiceClient()
-        import grpc
-        from google.cloud.monitoring_v3.services.metric_service.transports import (
-            MetricServiceGrpcTransport,
-        )
-
-        channel = grpc.insecure_channel(target)
-        return monitoring_v3.MetricServiceClient(
-            transport=MetricServiceGrpcTransport(channel=channel)
-        )
-
-    return _cached("metric", build)
+    return _cached(
+        "metric",
+        lambda: _grpc_client(monitoring_v3.MetricServiceClient, MetricServiceGrpcTransport),
+    )
 
 
 def catalog_client():

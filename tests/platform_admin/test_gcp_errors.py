@@ -62,10 +62,10 @@ def test_rest_clients_go_through_the_proxy_the_environment_names(gcp_sandbox, pr
     gcp.reset_clients()
 
     with pytest.raises(gcp.GcpPermissionDenied):
-        get_service(PROD, REGION, "api-server")
+        get_instance(STAGING, ZONE, "livekit")  # Compute Engine: a REST client
 
     assert len(seen) == 1
-    assert seen[0].startswith(f"GET {gcp_sandbox.http_url}/v2/projects/{PROD}/")
+    assert seen[0].startswith(f"GET {gcp_sandbox.http_url}/compute/v1/projects/{STAGING}/")
 
 
 def test_no_proxy_sends_rest_clients_straight_to_the_endpoint(gcp_sandbox, proxy, monkeypatch):
@@ -74,7 +74,7 @@ def test_no_proxy_sends_rest_clients_straight_to_the_endpoint(gcp_sandbox, proxy
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     gcp.reset_clients()
 
-    assert get_service(PROD, REGION, "api-server").name == "api-server"
+    assert get_instance(STAGING, ZONE, "livekit").status == "RUNNING"
     assert seen == []
 
 

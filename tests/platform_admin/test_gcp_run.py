@@ -14,6 +14,10 @@ from platform_admin.gcp_run import (
 from tests.platform_admin.conftest import PROD, REGION, STAGING
 
 SERVICES = ["api-server", "realtime", "agent"]
+# How the traffic entries' allocation type reads in the request log (gRPC calls are
+# logged as their REST equivalents, with the enums by name).
+BY_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
 
 
 def _image(state, tag: str) -> str:
@@ -82,14 +86,15 @@ def test_deploy_revision_reads_once_and_updates_once_when_the_operation_says_rea
     assert after.latest_ready_revision == "agent-v2"
 
 
-def test_deploy_revision_sends_integer_enums_and_an_update_mask(gcp_sandbox):
+def test_deploy_revision_goes_over_grpc_with_an_update_mask_and_pinned_traffic(gcp_sandbox):
     before = get_service(STAGING, REGION, "realtime")
 
     deploy_revision(STAGING, REGION, "realtime", _image(before, "v2"), "realtime-v2")
 
     (patch,) = _patches(gcp_sandbox)
+    assert patch["transport"] == "grpc"
     assert patch["query"]["updateMask"] == "template,traffic"
-    assert {t["type"] for t in patch["body"]["traffic"]} == {2}  # REVISION, as an integer
+    assert {t["type"] for t in patch["body"]["traffic"]} == {BY_REVISION}  # all pinned
     assert patch["body"]["template"]["revision"] == "realtime-v2"
 
 
@@ -174,7 +179,7 @@ def test_set_traffic_shifts_five_percent_to_the_canary(gcp_sandbox):
     assert get_service(PROD, REGION, "api-server").traffic == after.traffic
     (patch,) = _patches(gcp_sandbox, mark)
     assert patch["query"]["updateMask"] == "traffic"
-    assert [t["type"] for t in patch["body"]["traffic"]] == [2, 2]
+    assert [t["type"] for t in patch["body"]["traffic"]] == [BY_REVISION, BY_REVISION]
     assert "template" not in patch["body"]
 
 
@@ -182,7 +187,7 @@ def test_set_traffic_to_latest_sends_the_latest_type(gcp_sandbox):
     after = set_traffic(STAGING, REGION, "agent", [TrafficTarget(None, 100)])
 
     (patch,) = _patches(gcp_sandbox)
-    assert patch["body"]["traffic"] == [{"type": 1, "percent": 100}]
+    assert patch["body"]["traffic"] == [{"type": LATEST, "percent": 100}]
     assert after.traffic[0].percent == 100
 
 
