@@ -40,6 +40,22 @@ def _message(payload: dict, raw_class):
     return json_format.ParseDict(payload, raw_class(), ignore_unknown_fields=True)
 
 
+def _operation(payload: dict) -> operations_pb2.Operation:
+    """A Cloud Run operation: its metadata and response are the same Service, which is
+    parsed once (a generic ParseDict would parse it for each)."""
+    op = operations_pb2.Operation(name=payload["name"], done=payload.get("done", False))
+    service = None
+    for field in ("metadata", "response"):
+        if field in payload:
+            if service is None:
+                body = {k: v for k, v in payload[field].items() if k != "@type"}
+                service = _message(body, SERVICE)
+            getattr(op, field).Pack(service)
+    if "error" in payload:
+        json_format.ParseDict(payload["error"], op.error, ignore_unknown_fields=True)
+    return op
+
+
 def _handlers(state) -> list:
     def get_service(request, context):
         return _message(_rest(state, context, "GET", f"/v2/{request.name}"), SERVICE)
@@ -50,7 +66,7 @@ def _handlers(state) -> list:
             query["validateOnly"] = "true"
         body = json_format.MessageToDict(request.service)
         payload = _rest(state, context, "PATCH", f"/v2/{request.service.name}", query, body)
-        return _message(payload, operations_pb2.Operation)
+        return _operation(payload)
 
     def get_revision(request, context):
         return _message(_rest(state, context, "GET", f"/v2/{request.name}"), REVISION)
@@ -62,8 +78,7 @@ def _handlers(state) -> list:
         return _message(payload, LIST_REVISIONS)
 
     def get_operation(request, context):
-        payload = _rest(state, context, "GET", f"/v2/{request.name}")
-        return _message(payload, operations_pb2.Operation)
+        return _operation(_rest(state, context, "GET", f"/v2/{request.name}"))
 
     def unary(fn, raw_request_class):
         return grpc.unary_unary_rpc_method_handler(
