@@ -11,8 +11,8 @@ from google.cloud import run_v2
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
-from .errors import HTTP_TO_STATUS
-from .server import Request, dispatch
+from .errors import ApiError
+from .server import Request, serve
 
 
 def _raw(message_class):
@@ -26,13 +26,10 @@ LIST_REVISIONS = _raw(run_v2.ListRevisionsResponse)
 
 
 def _rest(state, context, method: str, path: str, query=None, body=None) -> dict:
-    req = Request(method, path, query or {}, body)
-    status, payload = dispatch(state, req)
-    state.log_request({"method": method, "path": path, "query": query or {}, "time": req.now,
-                       "status": status, "body": body, "transport": "grpc"})
+    status, payload = serve(state, Request(method, path, query or {}, body), body, "grpc")
     if status >= 400:
-        code = HTTP_TO_STATUS.get(status, ("", grpc.StatusCode.UNKNOWN))[1]
-        context.abort(code, payload.get("error", {}).get("message", f"HTTP {status}"))
+        message = payload.get("error", {}).get("message", f"HTTP {status}")
+        context.abort(ApiError(status, message).grpc_code(), message)
     return payload
 
 

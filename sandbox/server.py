@@ -59,6 +59,18 @@ def dispatch(state, req: Request) -> tuple[int, dict]:
         return 500, ApiError(500, f"Sandbox internal error: {exc!r}").body()
 
 
+def serve(state, req: Request, logged_body=None, transport: str = "") -> tuple[int, dict]:
+    """Dispatch `req` and add it to the request log (`transport`: "grpc" when it came in
+    as a gRPC call served by its REST route)."""
+    status, payload = dispatch(state, req)
+    entry = {"method": req.method, "path": req.path, "query": req.query, "time": req.now,
+             "status": status, "body": logged_body}
+    if transport:
+        entry["transport"] = transport
+    state.log_request(entry)
+    return status, payload
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the clients reuse connections
     # Headers and body go out in two writes; with Nagle's algorithm on a kept-alive
@@ -82,12 +94,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(400, ApiError(400, "Request body is not valid JSON.").body())
             return
         req = Request(self.command, url.path, query, body)
-        status, payload = dispatch(state, req)
-        state.log_request({
-            "method": req.method, "path": req.path, "query": query, "time": req.now,
-            "status": status, "body": body if len(raw) <= MAX_LOGGED_BODY else None,
-        })
-        self._send(status, payload)
+        logged = body if len(raw) <= MAX_LOGGED_BODY else None
+        self._send(*serve(state, req, logged))
 
     def _send(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()

@@ -55,7 +55,7 @@ def test_a_check_is_released_just_before_it_is_due(redis_conn):
     assert _registry(redis_conn).get_jobs_to_schedule() == [job_id]
 
 
-def _scheduled_reconcilers(redis_conn) -> list[str]:
+def _scheduled_reconcilers() -> list[str]:
     registry = jobs._queue().scheduled_job_registry
     return [
         j for j in registry.get_job_ids() if "reconcile" in jobs._queue().fetch_job(j).func_name
@@ -65,12 +65,12 @@ def _scheduled_reconcilers(redis_conn) -> list[str]:
 def test_a_reconciler_lost_with_redis_is_scheduled_again(redis_conn, monkeypatch):
     monkeypatch.setattr(jobs, "_next_reconciler_check", 0.0)
     jobs.ensure_reconciler()
-    assert len(_scheduled_reconcilers(redis_conn)) == 1
+    assert len(_scheduled_reconcilers()) == 1
 
     jobs.ensure_reconciler()  # moments later: no second one
-    assert len(_scheduled_reconcilers(redis_conn)) == 1
+    assert len(_scheduled_reconcilers()) == 1
 
     redis_conn.flushdb()  # Redis lost the job and its marker
     monkeypatch.setattr(jobs, "_next_reconciler_check", 0.0)  # half a period later
     jobs.ensure_reconciler()
-    assert len(_scheduled_reconcilers(redis_conn)) == 1
+    assert len(_scheduled_reconcilers()) == 1
