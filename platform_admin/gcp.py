@@ -10,7 +10,6 @@ plain dataclasses and the `Gcp*` exceptions below.
 """
 
 import concurrent.futures
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,29 +133,6 @@ def _rest_kwargs() -> dict:
     }
 
 
-def _rest_client(client_class):
-    """A REST client whose session reads the environment once, when it is built.
-
-    requests looks up the proxy and CA-bundle variables in `os.environ` on every call
-    (`Session.trust_env`), scanning the whole environment twice per call: about a fifth of
-    a REST call's CPU. A process's environment does not change under it, so the session
-    gets what that lookup would find for the client's endpoint (`HTTPS_PROXY`, `NO_PROXY`,
-    `REQUESTS_CA_BUNDLE`, ...) once, and stops looking.
-    """
-    client = client_class(**_rest_kwargs())
-    transport = client.transport
-    session = getattr(transport, "_session", None)  # the transport's AuthorizedSession
-    host = getattr(transport, "_host", "")
-    if session is not None and session.trust_env and "://" in host:
-        session.proxies.update(requests.utils.get_environ_proxies(host))
-        if session.verify is True:
-            session.verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            )
-        session.trust_env = False
-    return client
-
-
 def _grpc_client(client_class, transport_class):
     """A gRPC client: Google's endpoint with Application Default Credentials, or the
     sandbox's `GCP_GRPC_ENDPOINT` over an insecure channel."""
@@ -209,21 +185,21 @@ def catalog_client():
     """Cloud Billing Catalog v1 CloudCatalogClient (REST)."""
     from google.cloud import billing_v1
 
-    return _cached("catalog", lambda: _rest_client(billing_v1.CloudCatalogClient))
+    return _cached("catalog", lambda: billing_v1.CloudCatalogClient(**_rest_kwargs()))
 
 
 def instances_client():
     """Compute Engine v1 InstancesClient (REST)."""
     from google.cloud import compute_v1
 
-    return _cached("instances", lambda: _rest_client(compute_v1.InstancesClient))
+    return _cached("instances", lambda: compute_v1.InstancesClient(**_rest_kwargs()))
 
 
 def zone_operations_client():
     """Compute Engine v1 ZoneOperationsClient (REST), for waiting on instance operations."""
     from google.cloud import compute_v1
 
-    return _cached("zone_ops", lambda: _rest_client(compute_v1.ZoneOperationsClient))
+    return _cached("zone_ops", lambda: compute_v1.ZoneOperationsClient(**_rest_kwargs()))
 
 
 def bigquery_client(project: str):

@@ -54,7 +54,6 @@ def proxy():
 
 
 def test_rest_clients_go_through_the_proxy_the_environment_names(gcp_sandbox, proxy, monkeypatch):
-    # The session reads the proxy settings once, when the client is built (not per call).
     url, seen = proxy
     monkeypatch.setenv("HTTP_PROXY", url)
     monkeypatch.delenv("NO_PROXY", raising=False)
