@@ -83,10 +83,10 @@ def seed(platform_path: Path) -> str:
     from django.contrib.auth import get_user_model
 
     from deployments import services, tokens
-    from deployments.platform_file import load_platform
-    from deployments.sync import sync_platform
     from platform_admin.models import Role
+    from platform_admin.platform_file import load_platform
     from platform_admin.services import grant_role
+    from platform_admin.sync import sync_platform
 
     sync_platform(load_platform(platform_path))
     users = get_user_model().objects

@@ -1,7 +1,6 @@
 from django.shortcuts import render
 
-from deployments.models import Environment
-from platform_admin.models import PlatformSettings
+from platform_admin.models import Environment, PlatformSettings
 
 
 def index(request):

@@ -1,25 +1,7 @@
 from django.contrib import admin
 
-from deployments.models import (
-    ApiToken,
-    Environment,
-    Release,
-    ReleaseArtifact,
-    Rollout,
-    Service,
-)
+from deployments.models import ApiToken, Release, ReleaseArtifact, Rollout
 from deployments.tokens import revoke_token
-
-
-class ServiceInline(admin.TabularInline):
-    model = Service
-    extra = 0
-
-
-@admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "gcp_project", "region", "requires_approval", "monthly_target"]
-    inlines = [ServiceInline]
 
 
 class ArtifactInline(admin.TabularInline):

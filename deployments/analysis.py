@@ -8,7 +8,7 @@ stable" test so a canary that is within the SLO but much slower or flakier still
 from dataclasses import dataclass
 from datetime import datetime
 
-from platform_admin import gcp_monitoring
+from monitoring.canary import NO_REQUESTS, revision_figures
 
 PASS, FAIL, WAIT = "pass", "fail", "inconclusive"
 # "Clearly worse than stable": P95 more than 1.5× stable plus 25 ms, or an error rate
@@ -17,7 +17,6 @@ WORSE_P95_RATIO = 1.5
 WORSE_P95_MARGIN_MS = 25.0
 WORSE_ERROR_RATIO = 2.0
 WORSE_MIN_ERRORS = 5
-NO_REQUESTS = gcp_monitoring.RevisionMetrics(requests=0, errors=0, p95_ms=None)
 
 
 @dataclass(frozen=True)
@@ -122,21 +121,20 @@ def analyse(
     end: datetime,
     step_pct: int,
 ) -> list[Verdict]:
-    """Read Cloud Monitoring over [start, end] and judge each service's canary.
+    """Judge each service's canary on its figures over [start, end] (`monitoring`).
 
-    `revisions` is {service: (canary revision, stable revision or None)}. Two queries for
-    all the services together (counts and latencies, grouped by service and revision) give
-    both revisions' figures over the same window; a revision that served nothing is
-    absent: zero requests. Verdicts come in the order of `revisions`.
+    `revisions` is {service: (canary revision, stable revision or None)}; verdicts come in
+    the order of `revisions`.
     """
-    figures = gcp_monitoring.services_metrics(environment.gcp_project, list(revisions), start, end)
+    figures = revision_figures(
+        environment, {s: [c, st] for s, (c, st) in revisions.items()}, start, end
+    )
     limits = Thresholds.of(environment)
     verdicts = []
     for service, (canary_rev, stable_rev) in revisions.items():
-        by_revision = figures.get(service, {})
-        canary = by_revision.get(canary_rev, NO_REQUESTS)
+        canary = figures[service].get(canary_rev, NO_REQUESTS)
         stable = None
         if stable_rev and stable_rev != canary_rev:
-            stable = by_revision.get(stable_rev, NO_REQUESTS)
+            stable = figures[service].get(stable_rev, NO_REQUESTS)
         verdicts.append(judge(service, canary, stable, limits, step_pct))
     return verdicts

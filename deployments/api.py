@@ -14,8 +14,9 @@ from ninja.security import HttpBearer
 
 from deployments import services
 from deployments.errors import DeploymentError
-from deployments.models import Environment, Release, Rollout
+from deployments.models import Release, Rollout
 from deployments.tokens import user_for_token
+from platform_admin.models import Environment
 
 
 class BearerToken(HttpBearer):
@@ -141,7 +142,7 @@ def rollout_json(request, rollout: Rollout) -> dict:
         "environment": rollout.environment.slug,
         "step": rollout.step,
         "steps": steps,
-        "percent": steps[min(rollout.step, len(steps) - 1)] if rollout.started_at else None,
+        "percent": rollout.current_percent,
         "message": rollout.message,
         "traffic": rollout.traffic,
         "url": _absolute(request, rollout.get_absolute_url()),
@@ -233,7 +234,7 @@ def _action_endpoint(action: str):
     return endpoint
 
 
-for _action in services.ACTIONS:
+for _action in services.CONTROLS:
     api.post(
         f"/rollouts/{{rollout_id}}/{_action}",
         response={200: RolloutOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},

@@ -1,35 +1,45 @@
 """The rollout engine: `advance()` moves one rollout forward by as much as is due.
 
-Each pass locks the rollout row (`select_for_update(skip_locked=True)`: a second worker
-that finds it locked leaves it to the first), reads the live Cloud Run state and does only
-what is still missing, so a job that runs twice, late or after a killed worker is harmless.
-States: queued → deploying → canary (step by step) → succeeded, or → rolling_back →
-rolled_back/aborted; failures before any traffic moved end in failed with traffic untouched.
-The pass that finds the new revisions ready, or a step's analysis passed, sets the next
-split itself; the bakes between them are scheduled jobs.
+A pass never holds a lock or a transaction while it waits on Google:
 
-Within a pass the Google calls for the rollout's services run at the same time
-(`fanout`); the rollout's fields and timeline rows are written here, in the pass's
-transaction. When several services fail, the first in service order is the error reported.
+1. **claim**: a short transaction locks the row, checks that the engine drives its state
+   (`STATES`) and that it is due, and takes its lease (`leases`) unless another pass
+   holds a live one;
+2. **work**: the state's handler calls Google, outside any transaction, on the copy it
+   read, reading the live service and doing only what is still missing; the lease is
+   renewed meanwhile;
+3. **write**: a second short transaction writes the result where the version it read is
+   still there (`UPDATE … WHERE version = n AND lease_owner = me`). A control made
+   meanwhile (pause, abort, promote) bumped the version and wins: the pass then records
+   only what Google now serves (traffic, revisions) and its timeline, and leaves the
+   state alone.
+
+The database is the schedule: `next_check_at` says when the rollout is next looked at,
+and `claim_due()` (the periodic tick) hands due rollouts to the workers, so a lost job or
+a dead worker never strands a rollout.
+
+Failures: Google saying no (or a failed probe) fails the rollout with the message,
+traffic safe; a transient Google error is retried with back-off; any other exception is a
+crash, recorded on the timeline with its traceback and tried again later with back-off,
+and after MAX_CRASHES in a row the rollout ends `errored` with traffic on stable.
+
+States: queued → deploying → canary (step by step) → succeeded, or → rolling_back →
+rolled_back/aborted. Within a pass the Google calls for the rollout's services run at
+the same time (`fanout`); when several fail, the first in service order is reported.
 """
 
 import logging
+import traceback
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from deployments import analysis, fanout, notify, vm
-from deployments.models import (
-    Environment,
-    Release,
-    Rollout,
-    RolloutEvent,
-    RolloutState,
-    Service,
-    ServiceKind,
-)
+from deployments import analysis, fanout, leases, messages, vm
+from deployments.models import STATES, Release, Rollout, RolloutEvent, RolloutState
 from deployments.naming import revision_name
 from deployments.traffic import (
     CANARY_TAG,
@@ -41,21 +51,42 @@ from deployments.traffic import (
 from platform_admin import audit, gcp_run
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
+from platform_admin.models import Environment, Service, ServiceKind
 
 log = logging.getLogger(__name__)
 S = RolloutState
-MAX_PASSES = 20  # state changes applied back to back in one job run
+MAX_PASSES = 20  # passes run back to back in one job while the rollout stays due
 MAX_RETRIES = 6  # consecutive transient Google errors before the rollout fails
+MAX_CRASHES = 5  # consecutive crashed passes before the rollout ends errored
+CRASH_BACKOFF_SECONDS = 2  # doubled after each crash: 2, 4, 8, 16 s
 INCONCLUSIVE_BAKES = 4  # too few requests: wait up to this many bake times, then fail
 EARLY_SLACK = timedelta(milliseconds=500)
+CLAIM_LIMIT = 500  # rollouts one tick hands out
+# The engine's own fields: a pass writes these, and only these, with its result.
+ENGINE_FIELDS = (
+    "state",
+    "step",
+    "message",
+    "started_at",
+    "finished_at",
+    "next_check_at",
+    "step_started_at",
+    "retries",
+    "crashes",
+    "revisions",
+    "traffic",
+)
+DECISIONS = tuple(f for f in ENGINE_FIELDS if f not in ("revisions", "traffic"))
 
 
-class _Timeline:
-    """Collects a pass's timeline rows; `write()` inserts them in the pass's transaction."""
+class _Pass:
+    """What a pass leaves besides the rollout's fields: timeline rows and Slack messages,
+    written and sent with its result."""
 
     def __init__(self, rollout: Rollout):
         self.rollout = rollout
         self.rows: list[RolloutEvent] = []
+        self.messages: list[tuple[str, str]] = []
 
     def append(self, item) -> None:
         kind, message, *data = item
@@ -65,17 +96,20 @@ class _Timeline:
             )
         )
 
-    def write(self) -> None:
+    def tell(self, kind: str, detail: str = "") -> None:
+        self.messages.append((kind, detail))
+
+    def write(self, send: bool) -> None:
         RolloutEvent.objects.bulk_create(self.rows)
+        for kind, detail in self.messages if send else ():
+            messages.rollout_message(self.rollout, kind, detail)  # sent on commit
 
 
 @dataclass(frozen=True)
 class _JobRows:
     """What a job reads once, on its first pass: the release, the environment, who
-    started the rollout (with the locked row), and the services it deploys, from the
-    plan the rollout copied when it started (the VMs' rows are read for their zone and
-    health URL). Later passes lock the rollout row alone; the passes of one job follow
-    each other within moments."""
+    started the rollout, and the services it deploys, from the plan the rollout copied
+    when it started (the VMs' rows are read for their zone and health URL)."""
 
     release: Release
     environment: Environment
@@ -104,55 +138,110 @@ class _JobRows:
         rollout.carried = self
 
 
-def advance(rollout_id: int) -> datetime | None:
-    """Run every pass that is due; return when the rollout next needs a look (None: never)."""
-    next_at, rows = None, None
+def advance(rollout_id: int, owner: str = "") -> None:
+    """Run every pass that is due now. `owner` is the tick's claim this job carries
+    (empty: a job enqueued directly, which takes a free lease under a name of its own)."""
+    owner = owner or f"job-{uuid.uuid4().hex[:20]}"
+    rows = None
     for _ in range(MAX_PASSES):
-        next_at, again, rows = _advance_once(rollout_id, rows)
+        again, rows = _pass(rollout_id, owner, rows)
         if not again:
-            break
-    return next_at
+            return
 
 
-def _lock(rollout_id: int, rows: _JobRows | None) -> Rollout | None:
-    """The rollout row, locked; None when another worker holds it. Its related rows come
-    with it on a job's first pass, from `rows` on the later ones."""
-    query = Rollout.objects.select_for_update(skip_locked=True, of=("self",))
-    if rows is None:
-        query = query.select_related("release", "environment", "started_by")
-    rollout = query.filter(pk=rollout_id).first()
-    if rollout is not None and rows is not None:
-        rows.attach(rollout)
+def claim_due(now: datetime | None = None) -> tuple[str, list[int]]:
+    """The tick: claim every due rollout nobody holds, race-free (two ticks at once claim
+    each rollout once); returns the claim's name and the rollouts, to enqueue."""
+    now = now or timezone.now()
+    owner = f"tick-{uuid.uuid4().hex[:20]}"
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    with transaction.atomic():
+        due = list(
+            Rollout.objects.select_for_update(skip_locked=True)
+            .filter(free, state__in=S.driven(), next_check_at__lte=now + EARLY_SLACK)
+            .order_by("next_check_at")
+            .values_list("pk", flat=True)[:CLAIM_LIMIT]
+        )
+        if due:
+            # The job must start within a lease; if it is lost, the next tick claims again.
+            Rollout.objects.filter(pk__in=due).update(
+                lease_owner=owner, lease_until=leases.lease_end()
+            )
+    return owner, due
+
+
+def _claim(rollout_id: int, owner: str, rows: _JobRows | None) -> Rollout | None:
+    """Step 1: the rollout, leased to `owner`; None when it is not the engine's to move
+    now (another pass holds it, it is not due, or a person has it: paused, finished)."""
+    with transaction.atomic():
+        query = Rollout.objects.select_for_update(of=("self",))
+        if rows is None:
+            query = query.select_related("release", "environment", "started_by")
+        rollout = query.filter(pk=rollout_id).first()
+        if rollout is None or not STATES[rollout.state].driven:
+            return None
+        now = timezone.now()
+        if rollout.next_check_at is None or rollout.next_check_at > now + EARLY_SLACK:
+            return None
+        held = rollout.lease_until is not None and rollout.lease_until > now
+        if held and rollout.lease_owner not in ("", owner):
+            return None
+        rollout.lease_owner, rollout.lease_until = owner, leases.lease_end()
+        Rollout.objects.filter(pk=rollout_id).update(
+            lease_owner=owner, lease_until=rollout.lease_until
+        )
+    (rows or _JobRows.read(rollout)).attach(rollout)
     return rollout
 
 
-def _advance_once(
-    rollout_id: int, rows: _JobRows | None
-) -> tuple[datetime | None, bool, _JobRows | None]:
-    with transaction.atomic():
-        rollout = _lock(rollout_id, rows)
-        if rollout is None or rollout.state not in HANDLERS:
-            return None, False, rows  # locked by another worker, finished, paused, waiting
-        now = timezone.now()
-        if rollout.next_check_at and rollout.next_check_at > now + EARLY_SLACK:
-            return rollout.next_check_at, False, rows  # an early duplicate; one is queued
-        if rows is None:  # read only for a rollout this pass will move
-            _JobRows.read(rollout).attach(rollout)
-        timeline = _Timeline(rollout)
-        before = rollout.state
+def _pass(rollout_id: int, owner: str, rows: _JobRows | None) -> tuple[bool, _JobRows | None]:
+    """One claim → work → write; returns whether the rollout is due again at once."""
+    rollout = _claim(rollout_id, owner, rows)
+    if rollout is None:
+        return False, rows
+    version, before = rollout.version, rollout.state
+    read = {name: getattr(rollout, name) for name in DECISIONS}
+    work = _Pass(rollout)
+    now = timezone.now()
+    with leases.held(rollout_id, owner):
         try:
-            HANDLERS[before](rollout, timeline, now)
-            rollout.retries = 0
+            HANDLERS[before](rollout, work, now)
+            rollout.retries = rollout.crashes = 0
         except GcpError as exc:
-            _google_failed(rollout, timeline, exc, now)
+            _google_failed(rollout, work, exc, now)
         except vm.VmDeployFailed as exc:
-            _fail(rollout, timeline, exc.message, now)
-        timeline.write()
-        rollout.save()
-        if rollout.state != before:
-            _audit_transition(rollout, before)
-        due = rollout.next_check_at if rollout.is_active and rollout.state in HANDLERS else None
-        return due, due is not None and due <= timezone.now(), rollout.carried
+            _fail(rollout, work, exc.message, now)
+        except Exception as exc:  # a crash: recorded with its traceback, never a hot loop
+            _crashed(rollout, work, exc, read, now)
+    if not _write(rollout, work, version, before, owner):
+        return False, rollout.carried
+    due = rollout.next_check_at
+    return bool(STATES[rollout.state].driven and due and due <= timezone.now()), rollout.carried
+
+
+def _write(rollout: Rollout, work: _Pass, version: int, before: str, owner: str) -> bool:
+    """Step 3: the pass's result, where the state it read is still there; the audit
+    event of a state change in the same transaction. False: a control won meanwhile."""
+    values = {name: getattr(rollout, name) for name in ENGINE_FIELDS}
+    with transaction.atomic():
+        won = Rollout.objects.filter(pk=rollout.pk, version=version, lease_owner=owner).update(
+            **values, version=version + 1, lease_owner="", lease_until=None
+        )
+        if not won:
+            # What Google now serves is a fact whoever decides next; the decisions are not.
+            Rollout.objects.filter(pk=rollout.pk, lease_owner=owner).update(
+                traffic=rollout.traffic,
+                revisions=rollout.revisions,
+                lease_owner="",
+                lease_until=None,
+            )
+            work.append(("superseded", "The rollout was changed while this pass ran; left as is."))
+        work.write(send=bool(won))
+        if won:
+            rollout.version = version + 1
+            if rollout.state != before:
+                _audit_transition(rollout, before)
+    return bool(won)
 
 
 # --- state handlers ---------------------------------------------------------------------
@@ -238,7 +327,7 @@ def _earlier_revisions(rollout: Rollout) -> dict[str, str]:
 
 
 def _canary(rollout: Rollout, timeline, now) -> None:
-    percent = rollout.steps[rollout.step]
+    percent = rollout.current_percent
     if rollout.step_started_at is None:
         _set_step_traffic(rollout, timeline, percent)
         if percent >= 100:
@@ -247,7 +336,7 @@ def _canary(rollout: Rollout, timeline, now) -> None:
         started = timezone.now()  # the bake starts once the split is in place
         rollout.step_started_at = started
         rollout.next_check_at = started + timedelta(seconds=rollout.environment.bake_seconds)
-        notify.rollout_message(rollout, "step", f"{percent}% of traffic on the new revisions.")
+        timeline.tell("step", f"{percent}% of traffic on the new revisions.")
         return
     verdicts = _analyse(rollout, percent, now)
     for verdict in verdicts:
@@ -279,7 +368,17 @@ def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
 
 
 def _rolling_back(rollout: Rollout, timeline, now) -> None:
-    env = rollout.environment
+    _restore_stable(rollout, timeline)
+    rollout.state = S.ABORTED if rollout.aborted_by_id else S.ROLLED_BACK
+    rollout.finished_at = timezone.now()  # once the stable splits are back in place
+    rollout.next_check_at = None
+    env = rollout.environment.slug
+    timeline.append((rollout.state, f"All services back on their stable revisions in {env}."))
+    timeline.tell("aborted" if rollout.aborted_by_id else "rolled_back")
+
+
+def _restore_stable(rollout: Rollout, timeline) -> None:
+    """100% back on each service's stable revision, and the VMs' previous metadata."""
     stable = {
         name: rollout.revisions.get(name, {}).get("stable") for name in _cloud_run_services(rollout)
     }
@@ -288,11 +387,6 @@ def _rolling_back(rollout: Rollout, timeline, now) -> None:
     )
     for service in _vm_services(rollout):
         vm.restore(rollout, service, timeline)
-    rollout.state = S.ABORTED if rollout.aborted_by_id else S.ROLLED_BACK
-    rollout.finished_at = timezone.now()  # once the stable splits are back in place
-    rollout.next_check_at = None
-    timeline.append((rollout.state, f"All services back on their stable revisions in {env.slug}."))
-    notify.rollout_message(rollout, "aborted" if rollout.aborted_by_id else "rolled_back")
 
 
 HANDLERS = {
@@ -319,7 +413,7 @@ def _audit_transition(rollout: Rollout, before: str) -> None:
             "release": rollout.release.version,
             "from": before,
             "to": rollout.state,
-            "step": rollout.steps[rollout.step] if rollout.steps else None,
+            "step": rollout.current_percent,
             "message": rollout.message,
         },
     )
@@ -331,7 +425,7 @@ def _succeed(rollout: Rollout, timeline, now) -> None:
     rollout.next_check_at = None
     rollout.step_started_at = None
     timeline.append(("succeeded", f"{rollout.release.version} serves 100% of traffic."))
-    notify.rollout_message(rollout, "succeeded")
+    timeline.tell("succeeded")
 
 
 def _start_rollback(rollout: Rollout, timeline, reason: str, now) -> None:
@@ -376,7 +470,46 @@ def _fail_hard(rollout: Rollout, timeline, message: str, now) -> None:
     rollout.finished_at = now
     rollout.next_check_at = None
     timeline.append(("failed", message))
-    notify.rollout_message(rollout, "failed")
+    timeline.tell("failed")
+
+
+def _crashed(rollout: Rollout, timeline, exc: Exception, read: dict, now) -> None:
+    """An unexpected exception: the pass's decisions are void (what Google was told is
+    kept: traffic, revisions); the traceback goes on the timeline and the next try is
+    pushed back, doubling each time; after MAX_CRASHES in a row the rollout is errored."""
+    log.exception("rollout %s: pass crashed", rollout.pk)
+    for name, value in read.items():
+        setattr(rollout, name, value)
+    rollout.crashes += 1
+    what = f"{type(exc).__name__}: {exc}"
+    data = {"traceback": traceback.format_exc(), "attempt": rollout.crashes}
+    if rollout.crashes < MAX_CRASHES:
+        delay = CRASH_BACKOFF_SECONDS * 2 ** (rollout.crashes - 1)
+        rollout.next_check_at = now + timedelta(seconds=delay)
+        timeline.append(
+            (
+                "crash",
+                f"Internal error ({what}); trying again in {delay} s "
+                f"(attempt {rollout.crashes} of {MAX_CRASHES}).",
+                data,
+            )
+        )
+        return
+    timeline.append(("crash", f"Internal error ({what}); no more attempts.", data))
+    message = f"Stopped after {MAX_CRASHES} internal errors in a row (last: {what})."
+    try:
+        _restore_stable(rollout, timeline)
+        message += " Traffic is on the stable revisions."
+    except Exception as restore_exc:
+        log.exception("rollout %s: restoring stable after the last crash failed", rollout.pk)
+        message += f" Putting traffic back on stable failed too: {restore_exc}"
+    rollout.state = S.ERRORED
+    rollout.message = message
+    rollout.finished_at = timezone.now()
+    rollout.next_check_at = None
+    rollout.step_started_at = None
+    timeline.append(("errored", message))
+    timeline.tell("errored")
 
 
 # --- traffic ----------------------------------------------------------------------------

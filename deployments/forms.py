@@ -3,8 +3,8 @@
 
 from django import forms
 
-from deployments.models import DEPLOYABLE_KINDS, Service
 from deployments.validators import validate_image_digest, validate_semver
+from platform_admin.models import DEPLOYABLE_KINDS, Service
 
 
 def deployable_service_names() -> list[str]:

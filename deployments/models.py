@@ -1,6 +1,6 @@
-"""Environments and their services, releases, and rollouts of releases to environments."""
+"""Releases (versioned sets of image digests) and their rollouts to environments."""
 
-from decimal import Decimal
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,88 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from deployments.validators import validate_image_digest, validate_semver
-
-
-class Environment(models.Model):
-    """A deployment target (staging, production): one GCP project and region."""
-
-    slug = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=80)
-    position = models.PositiveIntegerField(default=0, help_text="Order in lists.")
-    gcp_project = models.CharField(max_length=63)
-    region = models.CharField(max_length=40)
-    requires_approval = models.BooleanField(default=False)
-    promote_from = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="promotes_to"
-    )
-    monthly_target = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    cost_labels = models.JSONField(default=dict, blank=True)
-    # Name of the environment variable holding the Slack webhook URL; never the URL itself.
-    slack_webhook_env = models.CharField(max_length=64, blank=True)
-    # Canary plan.
-    canary_steps = models.JSONField(default=list)
-    bake_seconds = models.PositiveIntegerField(default=300)
-    max_error_rate = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.005"))
-    min_requests = models.PositiveIntegerField(default=100)
-    default_strategy = models.CharField(max_length=16, default="canary")
-    # SLO.
-    slo_p95_ms = models.PositiveIntegerField(default=500)
-    slo_uptime = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.95"))
-
-    class Meta:
-        ordering = ["position", "slug"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def get_absolute_url(self) -> str:
-        return reverse("deployments:environment", args=[self.slug])
-
-
-class ServiceKind(models.TextChoices):
-    CLOUD_RUN = "cloud_run", "Cloud Run"
-    GCE_VM = "gce_vm", "Compute Engine VM"
-    STATIC_SITE = "static_site", "Static site"
-    CLOUD_SQL = "cloud_sql", "Cloud SQL"
-    MEMORYSTORE = "memorystore", "Memorystore"
-
-
-DEPLOYABLE_KINDS = (ServiceKind.CLOUD_RUN, ServiceKind.GCE_VM)
-
-
-class Service(models.Model):
-    """A component of an environment. `spec` holds the sizing the cost estimate uses."""
-
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="services")
-    name = models.CharField(max_length=63)
-    kind = models.CharField(max_length=16, choices=ServiceKind.choices)
-    zone = models.CharField(max_length=40, blank=True)
-    health_url = models.URLField(blank=True)
-    spec = models.JSONField(default=dict, blank=True)
-    position = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["environment", "position", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["environment", "name"], name="service_unique_name"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.environment.slug}/{self.name}"
-
-    @property
-    def is_deployable(self) -> bool:
-        return self.kind in DEPLOYABLE_KINDS
-
-    @property
-    def gcp_resource(self) -> str:
-        """The Google resource name of this service, where it has one."""
-        env = self.environment
-        if self.kind == ServiceKind.CLOUD_RUN:
-            return f"projects/{env.gcp_project}/locations/{env.region}/services/{self.name}"
-        if self.kind == ServiceKind.GCE_VM:
-            return f"projects/{env.gcp_project}/zones/{self.zone}/instances/{self.name}"
-        return ""
+from platform_admin.models import Environment, Role
 
 
 class Release(models.Model):
@@ -157,6 +76,7 @@ class RolloutState(models.TextChoices):
     PAUSED = "paused", "Paused"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    ERRORED = "errored", "Errored"
     ROLLING_BACK = "rolling_back", "Rolling back"
     ROLLED_BACK = "rolled_back", "Rolled back"
     ABORTED = "aborted", "Aborted"
@@ -164,15 +84,49 @@ class RolloutState(models.TextChoices):
 
     @classmethod
     def active(cls) -> list[str]:
-        return [
-            cls.PENDING_APPROVAL,
-            cls.QUEUED,
-            cls.DEPLOYING,
-            cls.CANARY,
-            cls.PAUSED,
-            cls.ROLLING_BACK,
-        ]
+        """States that hold the environment's one active-rollout slot."""
+        return [state for state, rule in STATES.items() if rule.active]
 
+    @classmethod
+    def driven(cls) -> list[str]:
+        """States the engine moves on its own (the periodic tick looks at these)."""
+        return [state for state, rule in STATES.items() if rule.driven]
+
+
+@dataclass(frozen=True)
+class StateRule:
+    active: bool  # holds the environment's one active-rollout slot
+    driven: bool  # the engine moves it when `next_check_at` is due
+    actions: frozenset[str]  # the controls a person may use in this state
+
+
+S = RolloutState
+_ = frozenset
+# The one table of states and the controls each allows. Views, the API, the services and
+# the engine read it (`Rollout.actions_now`); the roles each control needs are in ACTIONS.
+STATES = {
+    S.PENDING_APPROVAL: StateRule(True, False, _({"approve", "reject", "abort"})),
+    S.QUEUED: StateRule(True, True, _({"abort"})),
+    S.DEPLOYING: StateRule(True, True, _({"pause", "abort"})),
+    S.CANARY: StateRule(True, True, _({"pause", "promote", "abort"})),
+    S.PAUSED: StateRule(True, False, _({"resume", "promote", "abort"})),
+    S.ROLLING_BACK: StateRule(True, True, _()),
+    S.SUCCEEDED: StateRule(False, False, _()),
+    S.FAILED: StateRule(False, False, _()),
+    S.ERRORED: StateRule(False, False, _()),
+    S.ROLLED_BACK: StateRule(False, False, _()),
+    S.ABORTED: StateRule(False, False, _()),
+    S.REJECTED: StateRule(False, False, _()),
+}
+# Every control, and the role it needs on the rollout's environment.
+ACTIONS = {
+    "approve": Role.APPROVER,
+    "reject": Role.APPROVER,
+    "pause": Role.DEPLOYER,
+    "resume": Role.DEPLOYER,
+    "promote": Role.DEPLOYER,
+    "abort": Role.DEPLOYER,
+}
 
 
 class Rollout(models.Model):
@@ -225,6 +179,15 @@ class Rollout(models.Model):
     step_started_at = models.DateTimeField(null=True, blank=True)
     # Consecutive transient Google errors; the engine backs off and gives up after a limit.
     retries = models.PositiveIntegerField(default=0)
+    # Consecutive crashed passes (unexpected exceptions); after a limit: errored.
+    crashes = models.PositiveIntegerField(default=0)
+    # Bumped by every write of the state; a pass writes its result only where the version
+    # it read is still there, so a control made meanwhile (pause, abort) wins.
+    version = models.PositiveIntegerField(default=0)
+    # The pass (or the tick's claim for one) that holds the rollout, until `lease_until`.
+    # A running pass renews it; a dead worker's lease lapses within seconds.
+    lease_owner = models.CharField(max_length=40, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -239,11 +202,11 @@ class Rollout(models.Model):
             ),
         ]
         indexes = [
-            # The reconciler: active rollouts whose next check is overdue.
+            # The tick: rollouts the engine drives whose next check is due.
             models.Index(
                 fields=["next_check_at"],
-                condition=Q(state__in=RolloutState.active()),
-                name="rollout_active_next_check",
+                condition=Q(state__in=RolloutState.driven()),
+                name="rollout_driven_next_check",
             ),
         ]
 
@@ -255,7 +218,23 @@ class Rollout(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.state in RolloutState.active()
+        return STATES[self.state].active
+
+    @property
+    def current_percent(self) -> int | None:
+        """The share of traffic the current step puts on the new revisions; None before
+        the rollout started."""
+        if not self.started_at or not self.steps:
+            return None
+        return self.steps[min(self.step, len(self.steps) - 1)]
+
+    def actions_now(self) -> frozenset[str]:
+        """The controls this state allows (who may use them: `ACTIONS`). A rollout paused
+        while it deployed has no canary step to skip: it cannot be promoted."""
+        actions = STATES[self.state].actions
+        if self.state == RolloutState.PAUSED and self.paused_from != RolloutState.CANARY:
+            actions -= {"promote"}
+        return actions
 
     def clean(self) -> None:
         if self.steps and (sorted(self.steps) != self.steps or self.steps[-1] != 100):

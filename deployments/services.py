@@ -11,29 +11,21 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import notify
+from deployments import jobs, messages
 from deployments.errors import Conflict, DeploymentError, RolloutConflict
-from deployments.models import (
-    DEPLOYABLE_KINDS,
-    Environment,
-    Release,
-    ReleaseArtifact,
-    Rollout,
-    RolloutState,
-)
+from deployments.models import ACTIONS, Release, ReleaseArtifact, Rollout, RolloutState
 from deployments.validators import validate_image_digest, validate_semver
 from platform_admin import audit
-from platform_admin.models import Role
+from platform_admin.models import DEPLOYABLE_KINDS, Environment, Role
 from platform_admin.roles import has_role, require
 
 S = RolloutState
-ACTIONS = ("approve", "reject", "pause", "resume", "promote", "abort")
 
 
-def _enqueue_advance(rollout_id: int) -> None:
-    from deployments import jobs  # jobs imports the engine, which imports GCP adapters
-
-    transaction.on_commit(lambda: jobs.enqueue_advance(rollout_id))
+def _enqueue_advance(rollout: Rollout) -> None:
+    """The rollout is due now; its pass is enqueued once the transaction commits."""
+    rollout.next_check_at = timezone.now()
+    jobs.enqueue_on_commit(rollout.pk)
 
 
 def _audit(action: str, actor, rollout: Rollout, **detail) -> None:
@@ -41,18 +33,6 @@ def _audit(action: str, actor, rollout: Rollout, **detail) -> None:
     audit.record(
         action, actor=actor, obj=rollout, environment=rollout.environment.slug, detail=detail
     )
-
-
-def _locked(rollout: Rollout | int) -> Rollout:
-    pk = rollout if isinstance(rollout, int) else rollout.pk
-    return Rollout.objects.select_for_update().select_related("release", "environment").get(pk=pk)
-
-
-def _require_state(rollout: Rollout, allowed: tuple, verb: str) -> None:
-    if rollout.state not in allowed:
-        raise DeploymentError(
-            f"Rollout #{rollout.pk} is {rollout.get_state_display().lower()}; it cannot {verb}."
-        )
 
 
 # --- releases -------------------------------------------------------------------------
@@ -161,13 +141,14 @@ def _start_rollout(actor, release: Release, environment: Environment, strategy: 
         steps=steps or [100],
         plan=plan,
         started_by=actor,
+        next_check_at=timezone.now() if state == S.QUEUED else None,
     )
     _audit("rollout.started", actor, rollout, strategy=strategy, steps=rollout.steps)
     if state == S.QUEUED:
-        _enqueue_advance(rollout.pk)
-        notify.rollout_message(rollout, "started")
+        jobs.enqueue_on_commit(rollout.pk)
+        messages.rollout_message(rollout, "started")
     else:
-        notify.rollout_message(rollout, "approval_needed")
+        messages.rollout_message(rollout, "approval_needed")
     return rollout
 
 
@@ -267,159 +248,167 @@ def _rollback(actor, environment: Environment, version: str) -> Rollout:
         steps=[100],
         plan=_plan(target, environment)[0],  # a service removed since is left out
         started_by=actor,
+        next_check_at=timezone.now(),
     )
     _audit("rollout.rollback_started", actor, rollout, from_release=getattr(live, "version", ""))
-    _enqueue_advance(rollout.pk)
-    notify.rollout_message(rollout, "started")
+    jobs.enqueue_on_commit(rollout.pk)
+    messages.rollout_message(rollout, "started")
     return rollout
 
 
 # --- controls on a rollout ------------------------------------------------------------
+# Each control locks the row for a moment (no pass holds it across Google), checks the
+# state table (`STATES`) and the role (`ACTIONS`), bumps the version so a pass in flight
+# leaves its result unwritten, and writes the change with its audit event and timeline row.
 
 
-@transaction.atomic
+@contextmanager
+def _control(actor, rollout: Rollout | int, action: str) -> Iterator[Rollout]:
+    """The locked rollout, once `actor` may use `action` on it now; saved on exit."""
+    pk = rollout if isinstance(rollout, int) else rollout.pk
+    with transaction.atomic():
+        rollout = (
+            Rollout.objects.select_for_update(of=("self",))
+            .select_related("release", "environment", "started_by")
+            .get(pk=pk)
+        )
+        require(actor, ACTIONS[action], rollout.environment, f"{action} rollouts")
+        if action not in rollout.actions_now():
+            state = rollout.get_state_display().lower()
+            raise DeploymentError(f"Rollout #{pk} is {state}; it cannot be {_DONE[action]}.")
+        before = {f.attname: getattr(rollout, f.attname) for f in Rollout._meta.concrete_fields}
+        yield rollout
+        rollout.version += 1
+        changed = [
+            f.name
+            for f in Rollout._meta.concrete_fields
+            if getattr(rollout, f.attname) != before[f.attname]
+        ]
+        rollout.save(update_fields=changed)
+
+
+_DONE = {
+    "approve": "approved",
+    "reject": "rejected",
+    "pause": "paused",
+    "resume": "resumed",
+    "promote": "promoted",
+    "abort": "aborted",
+}
+
+
 def approve(actor, rollout: Rollout) -> Rollout:
     """An approver other than the starter lets a waiting rollout go."""
-    rollout = _locked(rollout)
-    require(actor, Role.APPROVER, rollout.environment, "approve rollouts")
-    if actor.pk == rollout.started_by_id:
-        raise PermissionDenied(
-            f"{actor.username} started rollout #{rollout.pk}; another approver must approve it."
-        )
-    _require_state(rollout, (S.PENDING_APPROVAL,), "be approved")
-    rollout.state = S.QUEUED
-    rollout.approved_by = actor
-    rollout.approved_at = timezone.now()
-    rollout.save(update_fields=["state", "approved_by", "approved_at"])
-    _audit("rollout.approved", actor, rollout)
-    _enqueue_advance(rollout.pk)
-    notify.rollout_message(rollout, "started")
+    with _control(actor, rollout, "approve") as rollout:
+        if actor.pk == rollout.started_by_id:
+            raise PermissionDenied(
+                f"{actor.username} started rollout #{rollout.pk}; another approver must approve it."
+            )
+        rollout.state = S.QUEUED
+        rollout.approved_by = actor
+        rollout.approved_at = timezone.now()
+        _enqueue_advance(rollout)
+        _audit("rollout.approved", actor, rollout)
+        messages.rollout_message(rollout, "started")
     return rollout
 
 
-@transaction.atomic
 def reject(actor, rollout: Rollout, reason: str) -> Rollout:
     """An approver turns a waiting rollout down, saying why."""
-    rollout = _locked(rollout)
-    require(actor, Role.APPROVER, rollout.environment, "reject rollouts")
-    _require_state(rollout, (S.PENDING_APPROVAL,), "be rejected")
-    reason = (reason or "").strip()
-    if not reason:
-        raise DeploymentError("Say why the rollout is rejected (reason is required).")
-    rollout.state = S.REJECTED
-    rollout.message = f"Rejected by {actor.username}: {reason}"
-    rollout.finished_at = timezone.now()
-    rollout.save(update_fields=["state", "message", "finished_at"])
-    _audit("rollout.rejected", actor, rollout, reason=reason)
-    rollout.events.create(kind="rejected", message=rollout.message)
-    notify.rollout_message(rollout, "rejected")
+    with _control(actor, rollout, "reject") as rollout:
+        reason = (reason or "").strip()
+        if not reason:
+            raise DeploymentError("Say why the rollout is rejected (reason is required).")
+        rollout.state = S.REJECTED
+        rollout.message = f"Rejected by {actor.username}: {reason}"
+        rollout.finished_at = timezone.now()
+        _audit("rollout.rejected", actor, rollout, reason=reason)
+        rollout.events.create(kind="rejected", message=rollout.message)
+        messages.rollout_message(rollout, "rejected")
     return rollout
 
 
-@transaction.atomic
 def pause(actor, rollout: Rollout) -> Rollout:
-    """Hold the canary at its current traffic split until resumed."""
-    rollout = _locked(rollout)
-    require(actor, Role.DEPLOYER, rollout.environment, "pause rollouts")
-    _require_state(rollout, (S.CANARY, S.DEPLOYING), "be paused")
-    rollout.paused_from = rollout.state
-    rollout.state = S.PAUSED
-    rollout.save(update_fields=["state", "paused_from"])
-    _audit("rollout.paused", actor, rollout)
-    rollout.events.create(kind="paused", message=f"Paused by {actor.username}.")
+    """Hold the rollout where it is (its traffic split) until resumed; at once, even while
+    a pass waits on Google (that pass then leaves its result unwritten)."""
+    with _control(actor, rollout, "pause") as rollout:
+        rollout.paused_from = rollout.state
+        rollout.state = S.PAUSED
+        rollout.next_check_at = None
+        _audit("rollout.paused", actor, rollout)
+        rollout.events.create(kind="paused", message=f"Paused by {actor.username}.")
     return rollout
 
 
-@transaction.atomic
 def resume(actor, rollout: Rollout) -> Rollout:
     """Continue a paused rollout; the current step bakes again from now."""
-    rollout = _locked(rollout)
-    require(actor, Role.DEPLOYER, rollout.environment, "resume rollouts")
-    _require_state(rollout, (S.PAUSED,), "be resumed")
-    rollout.state = rollout.paused_from or S.CANARY
-    rollout.paused_from = ""
-    rollout.step_started_at = None
-    rollout.next_check_at = timezone.now()
-    rollout.save(update_fields=["state", "paused_from", "step_started_at", "next_check_at"])
-    _audit("rollout.resumed", actor, rollout)
-    rollout.events.create(kind="resumed", message=f"Resumed by {actor.username}.")
-    _enqueue_advance(rollout.pk)
+    with _control(actor, rollout, "resume") as rollout:
+        rollout.state = rollout.paused_from or S.CANARY
+        rollout.paused_from = ""
+        rollout.step_started_at = None
+        _enqueue_advance(rollout)
+        _audit("rollout.resumed", actor, rollout)
+        rollout.events.create(kind="resumed", message=f"Resumed by {actor.username}.")
     return rollout
 
 
-@transaction.atomic
 def promote(actor, rollout: Rollout) -> Rollout:
     """Skip the remaining canary steps: 100% on the new revisions now."""
-    rollout = _locked(rollout)
-    require(actor, Role.DEPLOYER, rollout.environment, "promote rollouts")
-    in_canary = rollout.state == S.CANARY or (
-        rollout.state == S.PAUSED and rollout.paused_from == S.CANARY
-    )
-    if not in_canary:
-        _require_state(rollout, (S.CANARY,), "be promoted")
-    rollout.state = S.CANARY
-    rollout.paused_from = ""
-    rollout.step = len(rollout.steps) - 1
-    rollout.step_started_at = None
-    rollout.next_check_at = timezone.now()
-    rollout.save(update_fields=["state", "paused_from", "step", "step_started_at", "next_check_at"])
-    _audit("rollout.promoted", actor, rollout)
-    rollout.events.create(kind="promoted", message=f"Promoted to 100% by {actor.username}.")
-    _enqueue_advance(rollout.pk)
+    with _control(actor, rollout, "promote") as rollout:
+        rollout.state = S.CANARY
+        rollout.paused_from = ""
+        rollout.step = len(rollout.steps) - 1
+        rollout.step_started_at = None
+        _enqueue_advance(rollout)
+        _audit("rollout.promoted", actor, rollout)
+        rollout.events.create(kind="promoted", message=f"Promoted to 100% by {actor.username}.")
     return rollout
 
 
-@transaction.atomic
 def abort(actor, rollout: Rollout, reason: str = "") -> Rollout:
     """Stop the rollout; whatever it changed goes back to the stable revisions."""
-    rollout = _locked(rollout)
-    require(actor, Role.DEPLOYER, rollout.environment, "abort rollouts")
-    _require_state(rollout, tuple(s for s in S.active() if s != S.ROLLING_BACK), "be aborted")
-    why = f": {reason.strip()}" if reason and reason.strip() else ""
-    rollout.message = f"Aborted by {actor.username}{why}"
-    rollout.aborted_by = actor
-    if rollout.state in (S.PENDING_APPROVAL, S.QUEUED):
-        rollout.state = S.ABORTED  # nothing was deployed yet
-        rollout.finished_at = timezone.now()
-    else:
-        rollout.state = S.ROLLING_BACK
-        rollout.next_check_at = timezone.now()
-        _enqueue_advance(rollout.pk)
-    rollout.save(update_fields=["state", "message", "aborted_by", "finished_at", "next_check_at"])
-    _audit("rollout.aborted", actor, rollout, reason=reason or "")
-    rollout.events.create(kind="aborted", message=rollout.message)
-    if rollout.state == S.ABORTED:
-        notify.rollout_message(rollout, "aborted")
+    with _control(actor, rollout, "abort") as rollout:
+        why = f": {reason.strip()}" if reason and reason.strip() else ""
+        rollout.message = f"Aborted by {actor.username}{why}"
+        rollout.aborted_by = actor
+        if rollout.state in (S.PENDING_APPROVAL, S.QUEUED):
+            rollout.state = S.ABORTED  # nothing was deployed yet
+            rollout.finished_at = timezone.now()
+            rollout.next_check_at = None
+        else:
+            rollout.state = S.ROLLING_BACK
+            rollout.paused_from = ""
+            _enqueue_advance(rollout)
+        _audit("rollout.aborted", actor, rollout, reason=reason or "")
+        rollout.events.create(kind="aborted", message=rollout.message)
+        if rollout.state == S.ABORTED:
+            messages.rollout_message(rollout, "aborted")
     return rollout
 
 
 def allowed_actions(user, rollout: Rollout) -> set[str]:
     """The controls `user` may use on `rollout` right now (pages show only these)."""
     env = rollout.environment
-    allowed = set()
-    state = rollout.state
-    if state == S.PENDING_APPROVAL and has_role(user, Role.APPROVER, env):
-        allowed.add("reject")
-        if user.pk != rollout.started_by_id:
-            allowed.add("approve")
-    if has_role(user, Role.DEPLOYER, env):
-        if state in (S.CANARY, S.DEPLOYING):
-            allowed.add("pause")
-        if state == S.PAUSED:
-            allowed.add("resume")
-        if state == S.CANARY or (state == S.PAUSED and rollout.paused_from == S.CANARY):
-            allowed.add("promote")
-        if rollout.is_active and state != S.ROLLING_BACK:
-            allowed.add("abort")
+    allowed = {a for a in rollout.actions_now() if has_role(user, ACTIONS[a], env)}
+    if user.pk == rollout.started_by_id:
+        allowed.discard("approve")  # the second person's rule
     return allowed
+
+
+CONTROLS = {
+    "approve": approve,
+    "reject": reject,
+    "pause": pause,
+    "resume": resume,
+    "promote": promote,
+    "abort": abort,
+}
 
 
 def apply_action(actor, rollout: Rollout, action: str, reason: str = "") -> Rollout:
     """One entry point for the page's and the API's control buttons."""
-    if action not in ACTIONS:
-        raise DeploymentError(f"Unknown action {action!r}; choose one of {', '.join(ACTIONS)}.")
+    if action not in CONTROLS:
+        raise DeploymentError(f"Unknown action {action!r}; choose one of {', '.join(CONTROLS)}.")
     if action in ("reject", "abort"):
-        return {"reject": reject, "abort": abort}[action](actor, rollout, reason)
-    return {"approve": approve, "pause": pause, "resume": resume, "promote": promote}[action](
-        actor, rollout
-    )
+        return CONTROLS[action](actor, rollout, reason)
+    return CONTROLS[action](actor, rollout)

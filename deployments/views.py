@@ -10,8 +10,8 @@ from deployments import services
 from deployments.errors import DeploymentError
 from deployments.forms import ReleaseForm
 from deployments.live import artifact_diff, live_services
-from deployments.models import Environment, Release, Rollout, RolloutState
-from platform_admin.models import Role
+from deployments.models import Release, Rollout, RolloutState
+from platform_admin.models import Environment, Role
 from platform_admin.roles import has_role
 
 
@@ -145,6 +145,7 @@ def _rollout_context(request, pk) -> dict:
     )
     events = list(rollout.events.all())
     steps = rollout.steps or [100]
+    on_step = rollout.is_active and rollout.current_percent is not None
     return {
         "rollout": rollout,
         "events": events,
@@ -152,7 +153,7 @@ def _rollout_context(request, pk) -> dict:
         "steps": [
             {
                 "percent": pct,
-                "current": rollout.is_active and i == rollout.step and rollout.started_at,
+                "current": on_step and i == rollout.step,
                 "done": i < rollout.step or rollout.state == RolloutState.SUCCEEDED,
             }
             for i, pct in enumerate(steps)

@@ -1,6 +1,6 @@
 from django.shortcuts import render
 
-from deployments.models import Environment
+from platform_admin.models import Environment
 
 
 def index(request):

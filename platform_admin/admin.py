@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from platform_admin.models import AuditEvent, PlatformSettings, RoleGrant
+from platform_admin.models import AuditEvent, Environment, PlatformSettings, RoleGrant, Service
+
+
+class ServiceInline(admin.TabularInline):
+    model = Service
+    extra = 0
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "gcp_project", "region", "requires_approval", "monthly_target"]
+    inlines = [ServiceInline]
 
 
 @admin.register(RoleGrant)

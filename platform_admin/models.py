@@ -1,7 +1,94 @@
-"""Platform-wide models: roles granted per environment, the audit trail, platform settings."""
+"""The platform every app stands on: environments and their services, roles granted per
+environment, the audit trail, platform settings."""
+
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
+
+
+class Environment(models.Model):
+    """A deployment target (staging, production): one GCP project and region."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    position = models.PositiveIntegerField(default=0, help_text="Order in lists.")
+    gcp_project = models.CharField(max_length=63)
+    region = models.CharField(max_length=40)
+    requires_approval = models.BooleanField(default=False)
+    promote_from = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="promotes_to"
+    )
+    monthly_target = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    cost_labels = models.JSONField(default=dict, blank=True)
+    # Name of the environment variable holding the Slack webhook URL; never the URL itself.
+    slack_webhook_env = models.CharField(max_length=64, blank=True)
+    # Canary plan.
+    canary_steps = models.JSONField(default=list)
+    bake_seconds = models.PositiveIntegerField(default=300)
+    max_error_rate = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.005"))
+    min_requests = models.PositiveIntegerField(default=100)
+    default_strategy = models.CharField(max_length=16, default="canary")
+    # SLO.
+    slo_p95_ms = models.PositiveIntegerField(default=500)
+    slo_uptime = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.95"))
+
+    class Meta:
+        ordering = ["position", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployments:environment", args=[self.slug])
+
+
+class ServiceKind(models.TextChoices):
+    CLOUD_RUN = "cloud_run", "Cloud Run"
+    GCE_VM = "gce_vm", "Compute Engine VM"
+    STATIC_SITE = "static_site", "Static site"
+    CLOUD_SQL = "cloud_sql", "Cloud SQL"
+    MEMORYSTORE = "memorystore", "Memorystore"
+
+
+DEPLOYABLE_KINDS = (ServiceKind.CLOUD_RUN, ServiceKind.GCE_VM)
+
+
+class Service(models.Model):
+    """A component of an environment. `spec` holds the sizing the cost estimate uses."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="services")
+    name = models.CharField(max_length=63)
+    kind = models.CharField(max_length=16, choices=ServiceKind.choices)
+    zone = models.CharField(max_length=40, blank=True)
+    health_url = models.URLField(blank=True)
+    spec = models.JSONField(default=dict, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["environment", "position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="service_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment.slug}/{self.name}"
+
+    @property
+    def is_deployable(self) -> bool:
+        return self.kind in DEPLOYABLE_KINDS
+
+    @property
+    def gcp_resource(self) -> str:
+        """The Google resource name of this service, where it has one."""
+        env = self.environment
+        if self.kind == ServiceKind.CLOUD_RUN:
+            return f"projects/{env.gcp_project}/locations/{env.region}/services/{self.name}"
+        if self.kind == ServiceKind.GCE_VM:
+            return f"projects/{env.gcp_project}/zones/{self.zone}/instances/{self.name}"
+        return ""
+
 
 
 class Role(models.TextChoices):
@@ -19,9 +106,8 @@ class RoleGrant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
-    # A string reference keeps the import graph pointing downward (deployments -> here).
     environment = models.ForeignKey(
-        "deployments.Environment",
+        Environment,
         on_delete=models.CASCADE,
         null=True,
         blank=True,

@@ -143,17 +143,21 @@ RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900} for name in ("deploys", "default", "billing")
 }
 RQ_SHOW_ADMIN_LINK = False
-# Runs jobs in a thread pool and checks for due jobs every 0.1 s (deployments/worker.py).
+# The deploy worker runs rollout passes in a thread pool (deployments/worker.py); the
+# Procfile's `worker` line runs RQ's stock worker for the other queues.
 RQ = {"WORKER_CLASS": "deployments.worker.DeployWorker"}
-# Jobs one worker process runs at once. Each thread keeps its database connection between
-# jobs for DATABASE_CONN_MAX_AGE seconds, so count workers × threads against max_connections.
-# SQLite (the demo) has one writer at a time: there, one job at a time.
+# Jobs one deploy worker process runs at once. Each thread keeps its database connection
+# between jobs for DATABASE_CONN_MAX_AGE seconds, so count workers × threads against
+# max_connections. SQLite (the demo) has one writer at a time: there, one job at a time.
 DEPLOYMENTS_WORKER_THREADS = env_int("DEPLOYMENTS_WORKER_THREADS", 1 if _SQLITE else 16)
+# How often the rollout tick looks for due rollouts (the database is the schedule).
+DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 
-# Rollouts: how often the reconciler looks for rollouts whose next check is overdue (a
-# killed worker, a lost job), and how late a check may be before it counts as overdue.
-DEPLOYMENTS_RECONCILE_SECONDS = env_int("DEPLOYMENTS_RECONCILE_SECONDS", 30)
-DEPLOYMENTS_OVERDUE_GRACE_SECONDS = env_int("DEPLOYMENTS_OVERDUE_GRACE_SECONDS", 10)
+# Every periodic job, run by RQ's cron scheduler (`manage.py rqcron platform_admin.cron`).
+PERIODIC_JOBS = [
+    {"func": "deployments.jobs.tick", "queue": "deploys", "interval": DEPLOYMENTS_TICK_SECONDS},
+]
+
 # Health probe of a VM after its deploy (LiveKit): attempts × interval bounds the wait.
 # Google reports the VM RUNNING while it still boots its containers: about a minute.
 VM_HEALTH_ATTEMPTS = env_int("VM_HEALTH_ATTEMPTS", 12)

@@ -2,11 +2,20 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from costs import overview as costs_overview
+from deployments import overview as deployments_overview
 from deployments.api import urls as api_urls
+from monitoring import overview as monitoring_overview
 from platform_admin import views
+from platform_admin.overview import overview_view
+
+# The Overview asks each app for its part; this file is the one place that wires them all.
+overview = overview_view(
+    [deployments_overview.PART, monitoring_overview.PART, costs_overview.PART]
+)
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    path("", overview, name="overview"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -7,15 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from deployments.models import Environment
 from platform_admin.audit import canonical_json
 from platform_admin.audit_filters import AuditFilterForm
 from platform_admin.health import check_database, check_redis
-
-
-def overview(request):
-    environments = Environment.objects.prefetch_related("services")
-    return render(request, "platform_admin/overview.html", {"environments": environments})
 
 
 @login_not_required

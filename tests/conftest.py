@@ -42,11 +42,11 @@ def _plain_static_storage():
 @pytest.fixture
 def platform(db):
     """The team's platform from platform.example.toml, synced into the database."""
-    from deployments.platform_file import load_platform
-    from deployments.sync import sync_platform
+    from platform_admin.platform_file import load_platform
+    from platform_admin.sync import sync_platform
 
     sync_platform(load_platform(EXAMPLE_PLATFORM), actor="test")
-    from deployments.models import Environment
+    from platform_admin.models import Environment
 
     return {env.slug: env for env in Environment.objects.all()}
 

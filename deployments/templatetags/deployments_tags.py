@@ -13,6 +13,7 @@ STATE_BADGES = {
     RolloutState.PAUSED: "badge-warn",
     RolloutState.SUCCEEDED: "badge-ok",
     RolloutState.FAILED: "badge-bad",
+    RolloutState.ERRORED: "badge-bad",
     RolloutState.ROLLING_BACK: "badge-warn",
     RolloutState.ROLLED_BACK: "badge-bad",
     RolloutState.ABORTED: "badge-bad",

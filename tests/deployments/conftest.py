@@ -102,18 +102,23 @@ def slack(monkeypatch):
     server.shutdown()
 
 
-class Worker:
-    """`manage.py rqworker deploys default --with-scheduler` against the test database."""
+WORKER = ("rqworker", "deploys", "default")  # the Procfile's deploys (+ notifications)
+CRON = ("rqcron", "platform_admin.cron")  # the Procfile's cron: the rollout tick
 
-    def __init__(self, env: dict):
+
+class Worker:
+    """One process of the Procfile (default: the deploy worker) against the test database."""
+
+    def __init__(self, env: dict, command: tuple[str, ...] = WORKER):
         self.env = env
+        self.command = command
         self.process: subprocess.Popen | None = None
         self.log = open(REPO / "var" / f"test-worker-{os.getpid()}.log", "a")  # noqa: SIM115
 
     def start(self) -> "Worker":
-        cmd = [sys.executable, "manage.py", "rqworker", "deploys", "default", "--with-scheduler"]
-        # Its own process group: the scheduler and work horses are child processes, and a
-        # kill must take them too, or they live on against the test database.
+        cmd = [sys.executable, "manage.py", *self.command]
+        # Its own process group: a kill must take its children too, or they live on
+        # against the test database.
         self.process = subprocess.Popen(
             cmd,
             cwd=REPO,
@@ -129,7 +134,7 @@ class Worker:
             os.killpg(self.process.pid, sig)
 
     def kill(self) -> None:
-        """SIGKILL: no cleanup, jobs in flight are lost, the scheduler lock stays."""
+        """SIGKILL: no cleanup, jobs in flight are lost, leases lapse on their own."""
         self._signal_group(signal.SIGKILL)
         self.process.wait(timeout=10)
 
@@ -158,7 +163,8 @@ def redis_conn():
 
 @pytest.fixture
 def worker(transactional_db, gcp, redis_conn, slack):
-    """A real RQ worker process; its settings shorten the reconciler's period to 2 s."""
+    """A real RQ deploy worker process and RQ's cron scheduler running the tick; the
+    cron process is `worker.cron`."""
     from django.db import connection
 
     db = connection.settings_dict
@@ -172,9 +178,11 @@ def worker(transactional_db, gcp, redis_conn, slack):
     }
     (REPO / "var").mkdir(exist_ok=True)
     handle = Worker(env).start()
+    handle.cron = Worker(env, CRON).start()
     yield handle
-    handle.stop()
-    handle.log.close()
+    for process in (handle, handle.cron):
+        process.stop()
+        process.log.close()
 
 
 def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):

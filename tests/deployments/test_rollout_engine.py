@@ -102,10 +102,7 @@ def test_a_sigkilled_worker_is_replaced_and_the_rollout_completes_without_duplic
 
     wait_for(mid_canary, 30, what="the canary to reach its second step")
     worker.kill()
-    # A SIGKILLed scheduler's lock only expires after 61 s; remove it as that expiry would.
-    for key in redis_conn.scan_iter("rq:scheduler-lock:*"):
-        redis_conn.delete(key)
-    replacement = Worker(worker.env).start()
+    replacement = Worker(worker.env).start()  # nothing of the dead worker's to clean up
     try:
         wait_for_state(rollout, S.SUCCEEDED, timeout=60)
     finally:

@@ -1,76 +1,116 @@
-"""Scheduling: a rollout's next check goes out to the fraction of a second (RQ's own
-scheduled registry keeps whole seconds, which released a check due at 12:00:00.7 at
-12:00:00 to wait in a worker thread for most of a second), and a lost reconciler is
-scheduled again."""
+"""The database is the schedule: the tick claims due rollouts race-free and hands them to
+the workers; a lost job or a dead worker's lease costs a rollout seconds, never more."""
 
-import time
-from datetime import UTC, datetime, timedelta
+import threading
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
-from deployments import jobs
-from deployments.worker import RELEASE_LEAD_SECONDS, PreciseScheduledJobRegistry
+from deployments import engine, jobs, leases
+from deployments.models import Rollout, RolloutState
 
-
-def _registry(redis_conn) -> PreciseScheduledJobRegistry:
-    return PreciseScheduledJobRegistry(jobs.DEPLOY_QUEUE, connection=redis_conn)
-
-
-def _start_of_a_second() -> datetime:
-    """Now, early in a whole second: 0.6 s later is still the same second."""
-    while time.time() % 1 > 0.2:
-        time.sleep(0.02)
-    return datetime.now(UTC)
+S = RolloutState
 
 
-def test_a_next_check_is_scored_at_its_due_time_to_the_fraction(redis_conn):
-    when = datetime.now(UTC).replace(microsecond=700_000) + timedelta(seconds=30)
+@pytest.fixture
+def due(alice, staging, make_release):
+    def _make(version="1.0.0", **fields):
+        values = {
+            "state": S.CANARY,
+            "steps": [5, 100],
+            "next_check_at": timezone.now() - timedelta(seconds=1),
+            **fields,
+        }
+        values.setdefault("environment", staging)
+        return Rollout.objects.create(release=make_release(version), started_by=alice, **values)
 
-    jobs.schedule_advance(42, when)
-
-    [(job_id, score)] = redis_conn.zrange(
-        jobs._queue().scheduled_job_registry.key, 0, -1, withscores=True
-    )
-    assert score == pytest.approx(when.timestamp(), abs=1e-3)
-    assert jobs._queue().fetch_job(job_id.decode()).args == (42, when.timestamp())
-
-
-def test_a_check_due_later_in_the_same_second_is_not_released_yet(redis_conn):
-    now = _start_of_a_second()
-    jobs.schedule_advance(7, now + timedelta(seconds=0.6))
-
-    # RQ's whole-second registry would hand this job out now, 0.6 s early.
-    assert _registry(redis_conn).get_jobs_to_schedule() == []
+    return _make
 
 
-def test_a_check_is_released_just_before_it_is_due(redis_conn):
-    when = datetime.now(UTC) + timedelta(seconds=0.5)
-    jobs.schedule_advance(7, when)
-    [job_id] = [
-        j.decode() for j in redis_conn.zrange(jobs._queue().scheduled_job_registry.key, 0, -1)
-    ]
-
-    time.sleep(max(when.timestamp() - RELEASE_LEAD_SECONDS + 0.05 - time.time(), 0))
-
-    assert _registry(redis_conn).get_jobs_to_schedule() == [job_id]
+def _queued_jobs():
+    return [(j.func_name, j.args) for j in jobs._queue().get_jobs()]
 
 
-def _scheduled_reconcilers() -> list[str]:
-    registry = jobs._queue().scheduled_job_registry
-    return [
-        j for j in registry.get_job_ids() if "reconcile" in jobs._queue().fetch_job(j).func_name
-    ]
+def test_the_tick_enqueues_a_due_rollout_once_with_its_claim(due, redis_conn):
+    rollout = due()
+
+    assert jobs.tick() == 1
+    assert jobs.tick() == 0  # claimed: the next tick leaves it to the job
+
+    [(func, (rollout_id, owner))] = _queued_jobs()
+    assert (func, rollout_id) == ("deployments.jobs.advance_rollout", rollout.pk)
+    rollout.refresh_from_db()
+    assert rollout.lease_owner == owner and rollout.lease_until > timezone.now()
 
 
-def test_a_reconciler_lost_with_redis_is_scheduled_again(redis_conn, monkeypatch):
-    monkeypatch.setattr(jobs, "_next_reconciler_check", 0.0)
-    jobs.ensure_reconciler()
-    assert len(_scheduled_reconcilers()) == 1
+def test_rollouts_not_due_paused_or_finished_are_left_alone(due, staging, redis_conn):
+    due("1.0.0", next_check_at=timezone.now() + timedelta(seconds=30))
+    staging.rollouts.update(state=S.SUCCEEDED)
+    due("1.0.1", state=S.PAUSED)
 
-    jobs.ensure_reconciler()  # moments later: no second one
-    assert len(_scheduled_reconcilers()) == 1
+    assert jobs.tick() == 0
+    assert _queued_jobs() == []
 
-    redis_conn.flushdb()  # Redis lost the job and its marker
-    monkeypatch.setattr(jobs, "_next_reconciler_check", 0.0)  # half a period later
-    jobs.ensure_reconciler()
-    assert len(_scheduled_reconcilers()) == 1
+
+def test_a_job_lost_with_redis_is_handed_out_again_once_its_claim_lapses(due, redis_conn):
+    rollout = due()
+    owner, claimed = engine.claim_due()
+    assert claimed == [rollout.pk]
+    redis_conn.flushdb()  # the job is gone
+
+    assert engine.claim_due()[1] == []  # the claim still holds
+    later = timezone.now() + timedelta(seconds=leases.LEASE_SECONDS + 0.1)
+    assert engine.claim_due(later)[1] == [rollout.pk]
+
+
+def test_the_lease_of_a_dead_workers_pass_lapses_and_the_rollout_moves_on(due, redis_conn):
+    soon = timezone.now() + timedelta(seconds=3)
+    rollout = due(lease_owner="job-of-a-killed-worker", lease_until=soon)
+
+    assert engine.claim_due()[1] == []  # a live pass may still be running
+    later = timezone.now() + timedelta(seconds=3.1)
+    assert engine.claim_due(later)[1] == [rollout.pk]
+
+
+def test_a_pass_does_not_run_while_another_holds_the_lease(due, redis_conn):
+    rollout = due(lease_owner="job-running", lease_until=timezone.now() + timedelta(seconds=5))
+    before = rollout.version
+
+    engine.advance(rollout.pk, "job-duplicate")
+
+    rollout.refresh_from_db()
+    assert (rollout.version, rollout.lease_owner) == (before, "job-running")
+    assert not rollout.events.exists()
+
+
+def test_a_running_pass_keeps_its_lease_alive(due, redis_conn):
+    rollout = due(lease_owner="job-here", lease_until=timezone.now() + timedelta(seconds=1))
+
+    with leases.held(rollout.pk, "job-here"):
+        assert leases.renew() == 1
+
+    rollout.refresh_from_db()
+    assert rollout.lease_until > timezone.now() + timedelta(seconds=leases.LEASE_SECONDS - 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_once_claim_each_rollout_once(due, production, redis_conn):
+    ids = {due("2.0.0").pk, due("2.0.1", environment=production).pk}
+    barrier = threading.Barrier(2)
+    claims: list[list[int]] = []
+
+    def tick():
+        try:
+            barrier.wait()
+            claims.append(engine.claim_due()[1])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(pk for claim in claims for pk in claim) == sorted(ids)

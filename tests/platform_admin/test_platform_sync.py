@@ -5,8 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from deployments.models import Environment, Service
-from platform_admin.models import AuditEvent, PlatformSettings
+from platform_admin.models import AuditEvent, Environment, PlatformSettings, Service
 from tests.conftest import EXAMPLE_PLATFORM
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from deployments.models import Environment
+from platform_admin.models import Environment
 from platform_admin.roles import has_role
 
 pytestmark = pytest.mark.django_db

@@ -7,12 +7,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from deployments.models import Environment
-from deployments.platform_file import PlatformFileError, load_platform
-from deployments.sync import sync_platform
 from platform_admin import audit
-from platform_admin.models import Role
+from platform_admin.models import Environment, Role
+from platform_admin.platform_file import PlatformFileError, load_platform
 from platform_admin.services import grant_role
+from platform_admin.sync import sync_platform
 
 # (username, [(role, environment slug or None for all)], is_superuser)
 DEMO_USERS = [

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments.platform_file import PlatformFileError, load_platform
-from deployments.sync import sync_platform
+from platform_admin.platform_file import PlatformFileError, load_platform
+from platform_admin.sync import sync_platform
 
 
 class Command(BaseCommand):

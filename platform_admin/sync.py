@@ -10,10 +10,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from deployments.models import Environment, Service
-from deployments.platform_file import EnvironmentSpec, PlatformSpec, ServiceSpec
 from platform_admin import audit
-from platform_admin.models import PlatformSettings
+from platform_admin.models import Environment, PlatformSettings, Service
+from platform_admin.platform_file import EnvironmentSpec, PlatformSpec, ServiceSpec
 
 
 @dataclass
