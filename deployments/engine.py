@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -58,7 +59,6 @@ S = RolloutState
 MAX_PASSES = 20  # passes run back to back in one job while the rollout stays due
 MAX_RETRIES = 6  # consecutive transient Google errors before the rollout fails
 MAX_CRASHES = 5  # consecutive crashed passes before the rollout ends errored
-CRASH_BACKOFF_SECONDS = 2  # doubled after each crash: 2, 4, 8, 16 s
 INCONCLUSIVE_BAKES = 4  # too few requests: wait up to this many bake times, then fail
 EARLY_SLACK = timedelta(milliseconds=500)
 CLAIM_LIMIT = 500  # rollouts one tick hands out
@@ -484,7 +484,7 @@ def _crashed(rollout: Rollout, timeline, exc: Exception, read: dict, now) -> Non
     what = f"{type(exc).__name__}: {exc}"
     data = {"traceback": traceback.format_exc(), "attempt": rollout.crashes}
     if rollout.crashes < MAX_CRASHES:
-        delay = CRASH_BACKOFF_SECONDS * 2 ** (rollout.crashes - 1)
+        delay = settings.DEPLOYMENTS_CRASH_BACKOFF_SECONDS * 2 ** (rollout.crashes - 1)
         rollout.next_check_at = now + timedelta(seconds=delay)
         timeline.append(
             (

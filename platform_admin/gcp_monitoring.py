@@ -86,7 +86,11 @@ def _number(point) -> float:
     # A oneof: int64 for counts, double for aligned percentiles and ratios.
     if "int64_value" in value:
         return float(value.int64_value)
-    return float(value.double_value)
+    if "double_value" in value:
+        return float(value.double_value)
+    # Not a count nor an aligned figure: a response this code cannot read. Raised as a
+    # crash, not a Google error: the engine records it and tries again later.
+    raise ValueError(f"Cloud Monitoring returned a point without a number: {value}")
 
 
 BY_REVISION = ["resource.label.service_name", "resource.label.revision_name"]

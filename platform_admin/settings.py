@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from platform_admin.env import env_bool, env_int, env_list, env_str
+from platform_admin.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -87,8 +87,12 @@ except ValueError as exc:
 
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 if _SQLITE:
-    # The demo's web server and worker write to one file: wait for the lock, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The demo's web server, workers and cron write to one file: wait for the lock, don't
+    # fail. IMMEDIATE takes the write lock at BEGIN: a transaction that reads and then
+    # writes (the audit chain's last hash, then its insert) would otherwise fail at once
+    # with "database is locked" when another writer got in between.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.update(timeout=20, transaction_mode="IMMEDIATE")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -150,6 +154,9 @@ RQ = {"WORKER_CLASS": "deployments.worker.DeployWorker"}
 # between jobs for DATABASE_CONN_MAX_AGE seconds, so count workers × threads against
 # max_connections. SQLite (the demo) has one writer at a time: there, one job at a time.
 DEPLOYMENTS_WORKER_THREADS = env_int("DEPLOYMENTS_WORKER_THREADS", 1 if _SQLITE else 16)
+# A crashed rollout pass is tried again after this many seconds, doubled after each crash
+# in a row (2, 4, 8, 16 s); the fifth crash ends the rollout errored.
+DEPLOYMENTS_CRASH_BACKOFF_SECONDS = env_float("DEPLOYMENTS_CRASH_BACKOFF_SECONDS", 2.0)
 # How often the rollout tick looks for due rollouts (the database is the schedule).
 DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 

@@ -180,7 +180,7 @@ def update_service(state, svc: dict, body: dict, mask: list[str], now: float) ->
     op = {"name": f"projects/{svc['project']}/locations/{svc['location']}/operations/"
                   f"{uuid.uuid4()}",
           "service": svc["name"], "revision": revision, "traffic": None, "done": False,
-          "error": None, "done_at": now + state.options.ready_delay}
+          "error": None, "done_at": now + _ready_delay(state, svc, template if create else None)}
     if revision:
         op["traffic"] = traffic  # a new revision takes traffic only once it is ready
     elif traffic is not None:
@@ -189,6 +189,15 @@ def update_service(state, svc: dict, body: dict, mask: list[str], now: float) ->
     svc["pending"].append(op["name"])
     state.data["run_ops"][op["name"]] = op
     return op
+
+
+def _ready_delay(state, svc, template) -> float:
+    """How long the operation takes: a fault may make one image's revisions slow."""
+    if template is None:
+        return state.options.ready_delay
+    image = ((template.get("containers") or [{}])[0]).get("image", "")
+    profile = faults.revision_profile(state, svc["project"], svc["name"], image, "")
+    return float(profile.get("ready_delay", state.options.ready_delay))
 
 
 def settle(state, now: float) -> None:

@@ -38,7 +38,8 @@ def revision_profile(state, project: str, service: str, image: str, revision: st
         if fault.get("service") not in (None, "", service):
             continue
         if _image_matches(fault.get("image", ""), image):
-            profile.update({k: fault[k] for k in ("error_rate", "p95_ms", "ready") if k in fault})
+            keys = ("error_rate", "p95_ms", "ready", "ready_delay")
+            profile.update({k: fault[k] for k in keys if k in fault})
     return profile
 
 
@@ -74,13 +75,21 @@ def add_api_fault(state, fault: dict) -> dict:
         "status": status,
         "times": int(fault.get("times", 1)),
         "message": fault.get("message", "The service is currently unavailable (injected)."),
+        # A malformed answer instead of an error: REST gets an HTML page with status 200,
+        # Monitoring series whose points hold booleans where numbers belong.
+        "malformed": bool(fault.get("malformed", False)),
     }
     state.data["api_faults"].append(entry)
     return entry
 
 
-def take_api_fault(state, method: str, path: str) -> ApiError | None:
-    """Consume one matching injected failure, if any. gRPC calls use method 'GRPC'."""
+class Malformed(Exception):
+    """An injected malformed answer (see `add_api_fault`)."""
+
+
+def take_api_fault(state, method: str, path: str) -> Exception | None:
+    """Consume one matching injected failure, if any: an ApiError, or Malformed.
+    gRPC calls use method 'GRPC'."""
     with state.lock:
         for fault in state.data["api_faults"]:
             if fault["method"] not in ("*", method) or not re.search(fault["path_regex"], path):
@@ -88,5 +97,7 @@ def take_api_fault(state, method: str, path: str) -> ApiError | None:
             fault["times"] -= 1
             if fault["times"] <= 0:
                 state.data["api_faults"].remove(fault)
+            if fault.get("malformed"):
+                return Malformed(fault["message"])
             return ApiError(fault["status"], fault["message"])
     return None

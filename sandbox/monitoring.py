@@ -13,7 +13,7 @@ from google.cloud import monitoring_v3
 from . import cloudrun_grpc
 from . import metrics_model as mm
 from .errors import ApiError
-from .faults import take_api_fault
+from .faults import Malformed, take_api_fault
 
 Aligner = monitoring_v3.Aggregation.Aligner
 Reducer = monitoring_v3.Aggregation.Reducer
@@ -213,11 +213,21 @@ def list_time_series(state, request) -> monitoring_v3.ListTimeSeriesResponse:
                                                 next_page_token=token)
 
 
+def _malformed(response):
+    """The same series, every point holding a boolean where a number belongs."""
+    for series in response.time_series:
+        for point in series.points:
+            point.value = monitoring_v3.TypedValue(bool_value=True)
+    return response
+
+
 def _handler(state):
     def handle(request, context):
         status = 200
         try:
             injected = take_api_fault(state, "GRPC", METHOD)
+            if isinstance(injected, Malformed):
+                return _malformed(list_time_series(state, request))
             if injected is not None:
                 raise injected
             return list_time_series(state, request)

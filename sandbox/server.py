@@ -35,6 +35,9 @@ def _compile_routes() -> list:
 ROUTES = _compile_routes()
 
 
+MALFORMED = {"malformed": True}  # sent as an HTML page, not JSON (`Handler._send`)
+
+
 def dispatch(state, req: Request) -> tuple[int, dict]:
     """Route one request; every failure comes back in Google's error shape."""
     try:
@@ -54,6 +57,8 @@ def dispatch(state, req: Request) -> tuple[int, dict]:
         raise ApiError(404, f"No such API in the sandbox: {req.method} {req.path}")
     except ApiError as exc:
         return exc.code, exc.body()
+    except faults.Malformed:
+        return 200, MALFORMED
     except Exception as exc:  # a sandbox bug: say so loudly, in Google's shape
         traceback.print_exc(file=sys.stderr)
         return 500, ApiError(500, f"Sandbox internal error: {exc!r}").body()
@@ -98,9 +103,11 @@ class Handler(BaseHTTPRequestHandler):
         self._send(*serve(state, req, logged))
 
     def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+        html = payload is MALFORMED  # what a broken proxy in the way answers
+        data = b"<html><body>Bad gateway</body></html>" if html else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        kind = "text/html" if html else "application/json; charset=UTF-8"
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

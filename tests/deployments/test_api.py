@@ -119,7 +119,8 @@ def test_rollback_endpoint_defaults_to_the_previous_release(as_user, alice, stag
     assert response.status_code == 202
     assert Rollout.objects.get(pk=response.json()["id"]).release.version == "1.3.2"
     none_left = as_user(alice)("post", "/environments/staging/rollback", {"release": "0.0.1"})
-    assert none_left.status_code in (400, 409)
+    assert none_left.status_code == 400, none_left.json()  # a rule broken, not a conflict
+    assert "never succeeded in staging" in none_left.json()["message"]
 
 
 def test_openapi_document_is_served(client):

@@ -1,5 +1,6 @@
 """Service functions without Google: rules, audit events and what they enqueue."""
 
+import django_rq
 import pytest
 from django.core.exceptions import PermissionDenied
 
@@ -43,13 +44,17 @@ def test_a_release_version_is_registered_once(alice):
 
 
 def test_start_rollout_queues_and_enqueues_on_commit(
-    alice, staging, make_release, django_capture_on_commit_callbacks
+    alice, staging, make_release, redis_conn, django_capture_on_commit_callbacks
 ):
     release = make_release("1.4.0")
-    with django_capture_on_commit_callbacks() as callbacks:
+    queue = django_rq.get_queue("deploys")
+    with django_capture_on_commit_callbacks(execute=True):
         rollout = services.start_rollout(alice, release, staging, "canary")
+        assert queue.count == 0  # nothing is enqueued before the commit
     assert rollout.state == S.QUEUED and rollout.steps == staging.canary_steps
-    assert len(callbacks) >= 1  # the engine job (and a Slack message when configured)
+    [job] = queue.jobs
+    assert job.func_name == "deployments.jobs.advance_rollout"
+    assert job.args[0] == rollout.pk
     assert AuditEvent.objects.filter(action="rollout.started", object_id=str(rollout.pk)).exists()
 
 
