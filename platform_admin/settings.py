@@ -160,6 +160,10 @@ DEPLOYMENTS_CRASH_BACKOFF_SECONDS = env_float("DEPLOYMENTS_CRASH_BACKOFF_SECONDS
 # How often the rollout tick looks for due rollouts (the database is the schedule).
 DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 
+# The platform file: each app's part of `sync_platform`, after environments and services
+# (dotted paths of `part(spec, actor, report)`, run in the sync's transaction).
+PLATFORM_SYNC_PARTS: list[str] = []
+
 # Every periodic job, run by RQ's cron scheduler (`manage.py rqcron platform_admin.cron`).
 PERIODIC_JOBS = [
     {"func": "deployments.jobs.tick", "queue": "deploys", "interval": DEPLOYMENTS_TICK_SECONDS},

@@ -8,7 +8,9 @@ longer lists is reported, never deleted (an environment may have rollout history
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from platform_admin import audit
 from platform_admin.models import Environment, PlatformSettings, Service
@@ -82,7 +84,10 @@ def _apply(instance, values: dict) -> dict:
 
 @transaction.atomic
 def sync_platform(spec: PlatformSpec, actor=None) -> SyncReport:
-    """Create or update environments, services and billing settings from `spec`."""
+    """Create or update environments, services and billing settings from `spec`, then
+    let each app sync its own sections (`settings.PLATFORM_SYNC_PARTS`: dotted paths of
+    functions `part(spec, actor, report)`), all in one transaction: a part that refuses
+    the file refuses it whole."""
     report = SyncReport()
     _sync_billing(spec, actor, report)
     by_slug = {}
@@ -92,6 +97,8 @@ def sync_platform(spec: PlatformSpec, actor=None) -> SyncReport:
         _sync_promotion(by_slug[env_spec.slug], by_slug.get(env_spec.promote_from), actor, report)
     for env in Environment.objects.exclude(slug__in=by_slug):
         report.not_in_file.append(f"environment {env.slug}")
+    for part in settings.PLATFORM_SYNC_PARTS:
+        import_string(part)(spec, actor, report)
     return report
 
 
@@ -108,8 +115,9 @@ def _sync_billing(spec: PlatformSpec, actor, report: SyncReport) -> None:
         report.unchanged.append("billing")
 
 
-def _upsert(instance, create, values: dict, *, kind, label, env_slug, actor, report, also=None):
-    """Create (via `create`) when `instance` is None, else update what differs; audit it.
+def upsert(instance, create, values: dict, *, kind, label, env_slug, actor, report, also=None):
+    """Create (via `create`) when `instance` is None, else update what differs; audit it
+    (`platform.KIND.created` / `.updated`, one event per object). Apps' parts use it too.
 
     `also` adds to a creation's audit detail what is set later (promote_from)."""
     if instance is None:
@@ -141,7 +149,7 @@ def _upsert(instance, create, values: dict, *, kind, label, env_slug, actor, rep
 
 def _sync_environment(spec: EnvironmentSpec, position: int, actor, report) -> Environment:
     values = _environment_fields(spec) | {"position": position}
-    env = _upsert(
+    env = upsert(
         Environment.objects.filter(slug=spec.slug).first(),
         lambda v: Environment.objects.create(slug=spec.slug, **v),
         values,
@@ -159,7 +167,7 @@ def _sync_environment(spec: EnvironmentSpec, position: int, actor, report) -> En
 def _sync_services(env: Environment, specs: list[ServiceSpec], actor, report) -> None:
     existing = {s.name: s for s in env.services.all()}
     for position, spec in enumerate(specs):
-        _upsert(
+        upsert(
             existing.pop(spec.name, None),
             lambda v, name=spec.name: Service.objects.create(environment=env, name=name, **v),
             _service_fields(spec, position),

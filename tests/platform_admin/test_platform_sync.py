@@ -159,3 +159,35 @@ def test_promote_from_must_name_an_environment_in_the_file(tmp_path):
 
     with pytest.raises(CommandError, match="promote_from 'qa' names no environment"):
         sync(path)
+
+
+def record_billing_part(spec, actor, report):
+    """An app's part of the sync, as a later issue's `costs` will add one."""
+    from platform_admin import audit
+
+    audit.record("platform.test_part.synced", actor=actor, detail={"account": spec.billing.account})
+    report.unchanged.append("test part")
+
+
+def refusing_part(spec, actor, report):
+    from platform_admin.platform_file import PlatformFileError
+
+    raise PlatformFileError("platform.toml", "billing.export_table", 3, "no such table")
+
+
+def test_each_apps_part_runs_in_the_sync_with_its_own_audit_event(settings):
+    settings.PLATFORM_SYNC_PARTS = [f"{__name__}.record_billing_part"]
+
+    output = sync(EXAMPLE_PLATFORM)
+
+    assert "unchanged test part" in output
+    assert AuditEvent.objects.filter(action="platform.test_part.synced").count() == 1
+
+
+def test_a_part_that_refuses_the_file_refuses_it_whole(settings):
+    settings.PLATFORM_SYNC_PARTS = [f"{__name__}.refusing_part"]
+
+    with pytest.raises(CommandError, match=r"platform.toml:3: billing.export_table: no such"):
+        sync(EXAMPLE_PLATFORM)
+
+    assert not Environment.objects.exists() and not AuditEvent.objects.exists()

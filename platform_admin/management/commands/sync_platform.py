@@ -13,9 +13,9 @@ class Command(BaseCommand):
     def handle(self, *args, file, **options):
         try:
             spec = load_platform(file)
+            report = sync_platform(spec, actor="sync_platform")  # an app's part may refuse
         except PlatformFileError as exc:
             raise CommandError(f"refused, nothing changed: {exc}") from exc
-        report = sync_platform(spec, actor="sync_platform")
         for line in report.lines():
             self.stdout.write(line)
         summary = (
