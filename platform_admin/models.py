@@ -90,7 +90,6 @@ class Service(models.Model):
         return ""
 
 
-
 class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
     DEPLOYER = "deployer", "Deployer"

@@ -10,9 +10,7 @@ from platform_admin import views
 from platform_admin.overview import overview_view
 
 # The Overview asks each app for its part; this file is the one place that wires them all.
-overview = overview_view(
-    [deployments_overview.PART, monitoring_overview.PART, costs_overview.PART]
-)
+overview = overview_view([deployments_overview.PART, monitoring_overview.PART, costs_overview.PART])
 
 urlpatterns = [
     path("", overview, name="overview"),

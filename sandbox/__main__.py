@@ -26,11 +26,14 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--platform", required=True, help="platform definition TOML file")
     parser.add_argument("--state", help="JSON file that keeps the state across restarts")
     parser.add_argument("--rps", type=float, default=20.0, help="requests/s per service")
-    parser.add_argument("--ready-delay", type=float, default=2.0,
-                        help="seconds until operations finish")
+    parser.add_argument(
+        "--ready-delay", type=float, default=2.0, help="seconds until operations finish"
+    )
     args = parser.parse_args(argv)
-    state = State(load_platform(args.platform),
-                  Options(rps=args.rps, ready_delay=args.ready_delay, state_path=args.state))
+    state = State(
+        load_platform(args.platform),
+        Options(rps=args.rps, ready_delay=args.ready_delay, state_path=args.state),
+    )
     http = SandboxHTTPServer(_address(args.http), state)
     grpc_server, grpc_port = start_grpc(state, args.grpc)
     threading.Thread(target=http.serve_forever, daemon=True).start()
@@ -54,8 +57,11 @@ def export_billing(argv: list[str]) -> int:
     parser.add_argument("--month", required=True, help="invoice month, YYYY-MM or YYYYMM")
     parser.add_argument("--as-of", help="only usage ended before this ISO time (default: all)")
     args = parser.parse_args(argv)
-    as_of = (datetime.fromisoformat(args.as_of).astimezone(UTC) if args.as_of
-             else datetime(9999, 1, 1, tzinfo=UTC))
+    as_of = (
+        datetime.fromisoformat(args.as_of).astimezone(UTC)
+        if args.as_of
+        else datetime(9999, 1, 1, tzinfo=UTC)
+    )
     write_ndjson(load_platform(args.platform), args.month, as_of, sys.stdout)
     return 0
 

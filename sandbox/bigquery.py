@@ -24,16 +24,25 @@ def _param_value(ptype: dict, pvalue: dict):
     raw = pvalue.get("value")
     if raw is None:
         return None
-    converters = {"INT64": int, "INTEGER": int, "FLOAT64": float, "FLOAT": float,
-                  "NUMERIC": float, "BIGNUMERIC": float, "BOOL": lambda v: v == "true",
-                  "BOOLEAN": lambda v: v == "true", "TIMESTAMP": parse_timestamp}
+    converters = {
+        "INT64": int,
+        "INTEGER": int,
+        "FLOAT64": float,
+        "FLOAT": float,
+        "NUMERIC": float,
+        "BIGNUMERIC": float,
+        "BOOL": lambda v: v == "true",
+        "BOOLEAN": lambda v: v == "true",
+        "TIMESTAMP": parse_timestamp,
+    }
     return converters.get(kind, str)(raw)
 
 
 def query_params(raw: list | None) -> dict:
-    return {p.get("name", ""): _param_value(p.get("parameterType", {}),
-                                            p.get("parameterValue", {}))
-            for p in raw or []}
+    return {
+        p.get("name", ""): _param_value(p.get("parameterType", {}), p.get("parameterValue", {}))
+        for p in raw or []
+    }
 
 
 def _execute(state, sql: str, params: list | None) -> dict:
@@ -42,8 +51,13 @@ def _execute(state, sql: str, params: list | None) -> dict:
         query = bq_sql.parse(sql or "", query_params(params))
         schema, rows = bq_eval.run(state.platform, query, datetime.now(UTC))
     except ApiError as exc:
-        return {"error": {"reason": exc.reason or "invalidQuery", "location": "query",
-                          "message": exc.message}}
+        return {
+            "error": {
+                "reason": exc.reason or "invalidQuery",
+                "location": "query",
+                "message": exc.message,
+            }
+        }
     return {"schema": schema, "rows": rows}
 
 
@@ -85,13 +99,18 @@ def _job_resource(job: dict) -> dict:
         status.update(errorResult=job["error"], errors=[job["error"]])
     ms = str(int(job["created"] * 1000))
     return {
-        "kind": "bigquery#job", "id": f"{job['project']}:{job['location']}.{job['id']}",
-        "jobReference": _ref(job), "status": status,
+        "kind": "bigquery#job",
+        "id": f"{job['project']}:{job['location']}.{job['id']}",
+        "jobReference": _ref(job),
+        "status": status,
         "configuration": {"jobType": "QUERY", "query": job["config"]},
-        "statistics": {"creationTime": ms, "startTime": ms, "endTime": ms,
-                       "totalBytesProcessed": "0",
-                       "query": {"totalBytesProcessed": "0", "cacheHit": False,
-                                 "statementType": "SELECT"}},
+        "statistics": {
+            "creationTime": ms,
+            "startTime": ms,
+            "endTime": ms,
+            "totalBytesProcessed": "0",
+            "query": {"totalBytesProcessed": "0", "cacheHit": False, "statementType": "SELECT"},
+        },
         "user_email": "sandbox@example.com",
     }
 
@@ -101,8 +120,13 @@ def _ref(job: dict) -> dict:
 
 
 def _new_job(state, project: str, ref: dict, config: dict) -> dict:
-    job = {"id": ref.get("jobId") or f"job_{uuid.uuid4().hex}", "project": project,
-           "location": ref.get("location") or "US", "config": config, "created": time.time()}
+    job = {
+        "id": ref.get("jobId") or f"job_{uuid.uuid4().hex}",
+        "project": project,
+        "location": ref.get("location") or "US",
+        "config": config,
+        "created": time.time(),
+    }
     job.update(_execute(state, config.get("query", ""), config.get("queryParameters")))
     state.jobs[(project, job["id"])] = job
     return job
@@ -115,8 +139,9 @@ def insert_job(state, req, m):
         raise ApiError(400, "The sandbox BigQuery runs query jobs only.", reason="invalid")
     ref = body.get("jobReference", {})
     if (m["project"], ref.get("jobId")) in state.jobs:
-        raise ApiError(409, f"Already Exists: Job {m['project']}:US.{ref['jobId']}",
-                       reason="duplicate")
+        raise ApiError(
+            409, f"Already Exists: Job {m['project']}:US.{ref['jobId']}", reason="duplicate"
+        )
     return 200, _job_resource(_new_job(state, m["project"], ref, config))
 
 
@@ -134,10 +159,15 @@ def get_job(state, req, m):
 def _page(job: dict, query: dict, max_results) -> dict:
     start = int(query.get("pageToken") or query.get("startIndex") or 0)
     size = DEFAULT_PAGE if max_results in (None, "") else int(max_results)
-    rows = job["rows"][start:start + size]
-    out = {"schema": {"fields": job["schema"]}, "jobReference": _ref(job),
-           "totalRows": str(len(job["rows"])), "jobComplete": True, "cacheHit": False,
-           "totalBytesProcessed": "0"}
+    rows = job["rows"][start : start + size]
+    out = {
+        "schema": {"fields": job["schema"]},
+        "jobReference": _ref(job),
+        "totalRows": str(len(job["rows"])),
+        "jobComplete": True,
+        "cacheHit": False,
+        "totalBytesProcessed": "0",
+    }
     if rows:
         out["rows"] = encode_rows(job["schema"], rows)
     if start + size < len(job["rows"]):

@@ -16,7 +16,8 @@ from .billing_usage import Usage, day_usage
 PACIFIC = ZoneInfo("America/Los_Angeles")
 # catalog unit -> (export usage.unit, base units per pricing unit, pricing_unit)
 EXPORT_UNITS = {
-    "s": ("seconds", 1, "second"), "h": ("seconds", 3600, "hour"),
+    "s": ("seconds", 1, "second"),
+    "h": ("seconds", 3600, "hour"),
     "count": ("requests", 1, "count"),
     "GiBy.s": ("byte-seconds", catalog.GIB, "gibibyte second"),
     "GiBy.h": ("byte-seconds", catalog.GIB * 3600, "gibibyte hour"),
@@ -92,11 +93,13 @@ def _usage_row(platform, env, day: datetime, usage: Usage, used: dict, days: int
     start, end = day_bounds(day)
     last_day = day.day == calendar.monthrange(day.year, day.month)[1]
     # Late usage on the last day lands on the next invoice, as it does for real.
-    invoice = next_month(f"{day:%Y-%m}") if last_day and usage.sku == "net.egress" \
-        else f"{day:%Y-%m}"
+    invoice = (
+        next_month(f"{day:%Y-%m}") if last_day and usage.sku == "net.egress" else f"{day:%Y-%m}"
+    )
     row = _base_row(platform, env, sku, start, end, invoice)
-    row["labels"] = [{"key": k, "value": v}
-                     for k, v in {**env.cost_labels, "app": usage.component}.items()]
+    row["labels"] = [
+        {"key": k, "value": v} for k, v in {**env.cost_labels, "app": usage.component}.items()
+    ]
     row["system_labels"] = [{"key": k, "value": v} for k, v in usage.system_labels.items()]
     row["location"] = _location(env.region, usage)
     row["cost"] = round(cost, 6)
@@ -112,13 +115,21 @@ def _base_row(platform, env, sku, start, end, invoice: str) -> dict:
         "billing_account_id": platform.account,
         "service": {"id": service_id, "description": service_name},
         "sku": {"id": sku.sku_id, "description": sku.description},
-        "usage_start_time": start, "usage_end_time": end,
-        "project": {"id": env.project, "number": platform.project_number(env.project),
-                    "name": env.project, "ancestry_numbers": "/720000000001/",
-                    "labels": [{"key": k, "value": v} for k, v in env.cost_labels.items()]},
-        "export_time": export, "currency": platform.currency,
-        "currency_conversion_rate": 1.0, "invoice": {"month": invoice.replace("-", "")},
-        "cost_type": "regular", "adjustment_info": None,
+        "usage_start_time": start,
+        "usage_end_time": end,
+        "project": {
+            "id": env.project,
+            "number": platform.project_number(env.project),
+            "name": env.project,
+            "ancestry_numbers": "/720000000001/",
+            "labels": [{"key": k, "value": v} for k, v in env.cost_labels.items()],
+        },
+        "export_time": export,
+        "currency": platform.currency,
+        "currency_conversion_rate": 1.0,
+        "invoice": {"month": invoice.replace("-", "")},
+        "cost_type": "regular",
+        "adjustment_info": None,
     }
 
 
@@ -130,13 +141,22 @@ def _location(region: str, usage: Usage) -> dict:
 
 def _usage_amounts(sku, amount: float) -> dict:
     unit, factor, pricing_unit = EXPORT_UNITS[sku.unit]
-    return {"amount": round(amount * factor, 3), "unit": unit,
-            "amount_in_pricing_units": round(amount, 6), "pricing_unit": pricing_unit}
+    return {
+        "amount": round(amount * factor, 3),
+        "unit": unit,
+        "amount_in_pricing_units": round(amount, 6),
+        "pricing_unit": pricing_unit,
+    }
 
 
 def _credit(kind: str, name: str, amount: float, credit_id: str = "") -> dict:
-    return {"name": name, "amount": round(-amount, 6), "full_name": name, "id": credit_id,
-            "type": kind}
+    return {
+        "name": name,
+        "amount": round(-amount, 6),
+        "full_name": name,
+        "id": credit_id,
+        "type": kind,
+    }
 
 
 def _credits(env, sku_key: str, cost: float, free: float, month_pos: float) -> list[dict]:
@@ -145,37 +165,54 @@ def _credits(env, sku_key: str, cost: float, free: float, month_pos: float) -> l
         out.append(_credit("FREE_TIER", "Free tier", free))
     rest = cost - free
     cud = env.committed_use_discount
-    if cud and rest > 0 and sku_key.split(".")[0] in ("gce", "sql", "run") \
-            and "requests" not in sku_key and "pd_" not in sku_key:
-        kind = "COMMITTED_USAGE_DISCOUNT" if sku_key.startswith("gce.") \
+    if (
+        cud
+        and rest > 0
+        and sku_key.split(".")[0] in ("gce", "sql", "run")
+        and "requests" not in sku_key
+        and "pd_" not in sku_key
+    ):
+        kind = (
+            "COMMITTED_USAGE_DISCOUNT"
+            if sku_key.startswith("gce.")
             else "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
+        )
         cid = f"commitments/{det.numeric_id('cud', env.project, digits=10)}"
         out.append(_credit(kind, "Committed use discount", rest * cud, cid))
     elif sku_key.startswith("gce.n2_") and rest > 0:
         rate = SUD_STEPS[min(int(month_pos * 4), 3)]
         if rate:
-            out.append(_credit("SUSTAINED_USAGE_DISCOUNT", "Sustained Usage Discount",
-                               rest * rate))
+            out.append(_credit("SUSTAINED_USAGE_DISCOUNT", "Sustained Usage Discount", rest * rate))
     return out
 
 
 def _correction(rows: list[dict], day: datetime) -> list[dict]:
     """A Cloud SQL usage correction issued on `day`: negate one row, re-bill it at 90%."""
-    target = next((r for r in rows if r["sku"]["description"].endswith("vCPU in Americas")),
-                  None)
+    target = next((r for r in rows if r["sku"]["description"].endswith("vCPU in Americas")), None)
     if target is None:
         return []
     issued = day_bounds(day)[1] + timedelta(hours=5)
-    info = {"id": f"adj-{det.digest('adj', target['usage_start_time'])[:12]}",
-            "description": "Cloud SQL usage correction", "mode": "COMPLETE_NEGATION_WITH_REMATCH",
-            "type": "USAGE_CORRECTION"}
+    info = {
+        "id": f"adj-{det.digest('adj', target['usage_start_time'])[:12]}",
+        "description": "Cloud SQL usage correction",
+        "mode": "COMPLETE_NEGATION_WITH_REMATCH",
+        "type": "USAGE_CORRECTION",
+    }
     out = []
     for factor in (-1.0, 0.9):
-        row = dict(target, cost=round(target["cost"] * factor, 6), export_time=issued,
-                   cost_type="adjustment", adjustment_info=info, credits=[])
-        row["usage"] = dict(target["usage"], amount=round(target["usage"]["amount"] * factor, 3),
-                            amount_in_pricing_units=round(
-                                target["usage"]["amount_in_pricing_units"] * factor, 6))
+        row = dict(
+            target,
+            cost=round(target["cost"] * factor, 6),
+            export_time=issued,
+            cost_type="adjustment",
+            adjustment_info=info,
+            credits=[],
+        )
+        row["usage"] = dict(
+            target["usage"],
+            amount=round(target["usage"]["amount"] * factor, 3),
+            amount_in_pricing_units=round(target["usage"]["amount_in_pricing_units"] * factor, 6),
+        )
         out.append(row)
     return out
 
@@ -186,13 +223,24 @@ def _tax_row(platform, month: str, rows: list[dict]) -> dict:
     start = day_bounds(datetime(y, m, 1))[0]
     end = day_bounds(datetime(y, m, calendar.monthrange(y, m)[1]))[1]
     return {
-        "billing_account_id": platform.account, "service": None, "sku": None,
-        "usage_start_time": start, "usage_end_time": end, "project": None,
-        "labels": [], "system_labels": [], "location": None,
-        "export_time": end + timedelta(hours=12), "cost": round(net * TAX_RATE, 6),
-        "currency": platform.currency, "currency_conversion_rate": 1.0,
-        "usage": None, "credits": [], "invoice": {"month": f"{y}{m:02d}"},
-        "cost_type": "tax", "adjustment_info": None,
+        "billing_account_id": platform.account,
+        "service": None,
+        "sku": None,
+        "usage_start_time": start,
+        "usage_end_time": end,
+        "project": None,
+        "labels": [],
+        "system_labels": [],
+        "location": None,
+        "export_time": end + timedelta(hours=12),
+        "cost": round(net * TAX_RATE, 6),
+        "currency": platform.currency,
+        "currency_conversion_rate": 1.0,
+        "usage": None,
+        "credits": [],
+        "invoice": {"month": f"{y}{m:02d}"},
+        "cost_type": "tax",
+        "adjustment_info": None,
     }
 
 

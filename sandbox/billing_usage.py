@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 from . import det
 
 MACHINES = {  # machine type -> (vCPUs, GiB RAM, SKU family)
-    "n2-standard-2": (2, 8, "n2"), "n2-standard-4": (4, 16, "n2"),
-    "n2-standard-8": (8, 32, "n2"), "e2-micro": (0.25, 1, "e2"),
-    "e2-small": (0.5, 2, "e2"), "e2-medium": (1, 4, "e2"),
-    "e2-standard-2": (2, 8, "e2"), "e2-standard-4": (4, 16, "e2"),
+    "n2-standard-2": (2, 8, "n2"),
+    "n2-standard-4": (4, 16, "n2"),
+    "n2-standard-8": (8, 32, "n2"),
+    "e2-micro": (0.25, 1, "e2"),
+    "e2-small": (0.5, 2, "e2"),
+    "e2-medium": (1, 4, "e2"),
+    "e2-standard-2": (2, 8, "e2"),
+    "e2-standard-4": (4, 16, "e2"),
 }
 DAY_S = 86400
 ACTIVE_FRACTION = 0.25  # share of the day a Cloud Run service is handling requests
@@ -52,30 +56,39 @@ def _cloud_run(spec, wobble: float) -> list[Usage]:
     idle_inst = (DAY_S - active) * min_inst
     requests = active * spec.number("billing_rps", default=BILLING_RPS)
     n = spec.name
-    return [Usage("run.cpu", active_inst * cpu, n), Usage("run.mem", active_inst * mem, n),
-            Usage("run.idle_cpu", idle_inst * cpu, n), Usage("run.idle_mem", idle_inst * mem, n),
-            Usage("run.requests", round(requests), n)]
+    return [
+        Usage("run.cpu", active_inst * cpu, n),
+        Usage("run.mem", active_inst * mem, n),
+        Usage("run.idle_cpu", idle_inst * cpu, n),
+        Usage("run.idle_mem", idle_inst * mem, n),
+        Usage("run.requests", round(requests), n),
+    ]
 
 
 def _vm(spec, wobble: float) -> list[Usage]:
     machine = spec.get("machine_type", "n2-standard-4")
     cores, ram, family = MACHINES.get(machine, MACHINES["n2-standard-4"])
     zone = spec.get("zone", "us-central1-a")
-    labels = {"compute.googleapis.com/machine_spec": machine,
-              "compute.googleapis.com/cores": str(cores),
-              "compute.googleapis.com/memory": str(int(ram * 1024))}
+    labels = {
+        "compute.googleapis.com/machine_spec": machine,
+        "compute.googleapis.com/cores": str(cores),
+        "compute.googleapis.com/memory": str(int(ram * 1024)),
+    }
     egress = spec.number("egress_gib_month", default=100) / 30 * wobble
-    return [Usage(f"gce.{family}_core", cores * 24, spec.name, zone, labels),
-            Usage(f"gce.{family}_ram", ram * 24, spec.name, zone, labels),
-            Usage("gce.pd_balanced", spec.number("disk_gb", default=50) * 24 / 730,
-                  spec.name, zone),
-            Usage("net.egress", egress, spec.name)]
+    return [
+        Usage(f"gce.{family}_core", cores * 24, spec.name, zone, labels),
+        Usage(f"gce.{family}_ram", ram * 24, spec.name, zone, labels),
+        Usage("gce.pd_balanced", spec.number("disk_gb", default=50) * 24 / 730, spec.name, zone),
+        Usage("net.egress", egress, spec.name),
+    ]
 
 
 def _vpc_connector() -> list[Usage]:
     # Serverless VPC Access: billed as its two e2-micro VMs.
-    return [Usage("gce.e2_core", 2 * 0.25 * 24, "vpc-connector", "us-central1-a"),
-            Usage("gce.e2_ram", 2 * 1 * 24, "vpc-connector", "us-central1-a")]
+    return [
+        Usage("gce.e2_core", 2 * 0.25 * 24, "vpc-connector", "us-central1-a"),
+        Usage("gce.e2_ram", 2 * 1 * 24, "vpc-connector", "us-central1-a"),
+    ]
 
 
 def _cloud_sql(spec, wobble: float) -> list[Usage]:
@@ -84,8 +97,11 @@ def _cloud_sql(spec, wobble: float) -> list[Usage]:
     ram = spec.number("memory_gb", "memory_gib", default=ram)
     ha = "_ha" if spec.get("high_availability", spec.get("ha", False)) else ""
     disk = spec.number("disk_gb", default=10)
-    return [Usage(f"sql.cpu{ha}", cpu * 24, spec.name), Usage(f"sql.ram{ha}", ram * 24, spec.name),
-            Usage("sql.storage", disk * 24 / 730 * (2 if ha else 1), spec.name)]
+    return [
+        Usage(f"sql.cpu{ha}", cpu * 24, spec.name),
+        Usage(f"sql.ram{ha}", ram * 24, spec.name),
+        Usage("sql.storage", disk * 24 / 730 * (2 if ha else 1), spec.name),
+    ]
 
 
 def _sql_shape(tier: str) -> tuple[float, float]:
@@ -100,8 +116,7 @@ def _sql_shape(tier: str) -> tuple[float, float]:
 
 
 def _memorystore(spec, wobble: float) -> list[Usage]:
-    tier = "standard" if str(spec.get("tier", "basic")).lower().startswith("standard") \
-        else "basic"
+    tier = "standard" if str(spec.get("tier", "basic")).lower().startswith("standard") else "basic"
     size = spec.number("memory_gb", "capacity_gb", "memory_gib", default=1)
     return [Usage(f"redis.{tier}", size * 24, spec.name)]
 
@@ -109,9 +124,16 @@ def _memorystore(spec, wobble: float) -> list[Usage]:
 def _static_site(spec, wobble: float) -> list[Usage]:
     storage = spec.number("storage_gb", "storage_gib", default=10)
     egress = spec.number("egress_gib_month", "cdn_egress_gib_month", default=50) / 30 * wobble
-    return [Usage("gcs.standard", storage * 24 / 730, spec.name),
-            Usage("cdn.egress", egress, spec.name, global_location=True)]
+    return [
+        Usage("gcs.standard", storage * 24 / 730, spec.name),
+        Usage("cdn.egress", egress, spec.name, global_location=True),
+    ]
 
 
-MAKERS = {"cloud_run": _cloud_run, "gce_vm": _vm, "cloud_sql": _cloud_sql,
-          "memorystore": _memorystore, "static_site": _static_site}
+MAKERS = {
+    "cloud_run": _cloud_run,
+    "gce_vm": _vm,
+    "cloud_sql": _cloud_sql,
+    "memorystore": _memorystore,
+    "static_site": _static_site,
+}

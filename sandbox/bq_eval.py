@@ -13,34 +13,76 @@ EXPORT_SCHEMA_SPEC = [
     ("billing_account_id", "STRING"),
     ("service", [("id", "STRING"), ("description", "STRING")]),
     ("sku", [("id", "STRING"), ("description", "STRING")]),
-    ("usage_start_time", "TIMESTAMP"), ("usage_end_time", "TIMESTAMP"),
-    ("project", [("id", "STRING"), ("number", "STRING"), ("name", "STRING"),
-                 ("labels", "KV"), ("ancestry_numbers", "STRING")]),
-    ("labels", "KV"), ("system_labels", "KV"),
-    ("location", [("location", "STRING"), ("country", "STRING"), ("region", "STRING"),
-                  ("zone", "STRING")]),
-    ("export_time", "TIMESTAMP"), ("cost", "FLOAT"), ("currency", "STRING"),
+    ("usage_start_time", "TIMESTAMP"),
+    ("usage_end_time", "TIMESTAMP"),
+    (
+        "project",
+        [
+            ("id", "STRING"),
+            ("number", "STRING"),
+            ("name", "STRING"),
+            ("labels", "KV"),
+            ("ancestry_numbers", "STRING"),
+        ],
+    ),
+    ("labels", "KV"),
+    ("system_labels", "KV"),
+    (
+        "location",
+        [("location", "STRING"), ("country", "STRING"), ("region", "STRING"), ("zone", "STRING")],
+    ),
+    ("export_time", "TIMESTAMP"),
+    ("cost", "FLOAT"),
+    ("currency", "STRING"),
     ("currency_conversion_rate", "FLOAT"),
-    ("usage", [("amount", "FLOAT"), ("unit", "STRING"), ("amount_in_pricing_units", "FLOAT"),
-               ("pricing_unit", "STRING")]),
-    ("credits", "CREDITS"), ("invoice", [("month", "STRING")]), ("cost_type", "STRING"),
-    ("adjustment_info", [("id", "STRING"), ("description", "STRING"), ("mode", "STRING"),
-                         ("type", "STRING")]),
+    (
+        "usage",
+        [
+            ("amount", "FLOAT"),
+            ("unit", "STRING"),
+            ("amount_in_pricing_units", "FLOAT"),
+            ("pricing_unit", "STRING"),
+        ],
+    ),
+    ("credits", "CREDITS"),
+    ("invoice", [("month", "STRING")]),
+    ("cost_type", "STRING"),
+    (
+        "adjustment_info",
+        [("id", "STRING"), ("description", "STRING"), ("mode", "STRING"), ("type", "STRING")],
+    ),
 ]
 
 
 def _field(name: str, spec) -> dict:
     if spec == "KV":
-        return {"name": name, "type": "RECORD", "mode": "REPEATED",
-                "fields": [_field("key", "STRING"), _field("value", "STRING")]}
+        return {
+            "name": name,
+            "type": "RECORD",
+            "mode": "REPEATED",
+            "fields": [_field("key", "STRING"), _field("value", "STRING")],
+        }
     if spec == "CREDITS":
-        subs = [("name", "STRING"), ("amount", "FLOAT"), ("full_name", "STRING"),
-                ("id", "STRING"), ("type", "STRING")]
-        return {"name": name, "type": "RECORD", "mode": "REPEATED",
-                "fields": [_field(n, t) for n, t in subs]}
+        subs = [
+            ("name", "STRING"),
+            ("amount", "FLOAT"),
+            ("full_name", "STRING"),
+            ("id", "STRING"),
+            ("type", "STRING"),
+        ]
+        return {
+            "name": name,
+            "type": "RECORD",
+            "mode": "REPEATED",
+            "fields": [_field(n, t) for n, t in subs],
+        }
     if isinstance(spec, list):
-        return {"name": name, "type": "RECORD", "mode": "NULLABLE",
-                "fields": [_field(n, t) for n, t in spec]}
+        return {
+            "name": name,
+            "type": "RECORD",
+            "mode": "NULLABLE",
+            "fields": [_field(n, t) for n, t in spec],
+        }
     return {"name": name, "type": spec, "mode": "NULLABLE"}
 
 
@@ -77,8 +119,14 @@ def _matches(cond, value) -> bool:
     if op in ("in", "not in"):
         return (value in want) == (op == "in")
     try:
-        return {"=": value == want, "!=": value != want, ">": value > want,
-                ">=": value >= want, "<": value < want, "<=": value <= want}[op]
+        return {
+            "=": value == want,
+            "!=": value != want,
+            ">": value > want,
+            ">=": value >= want,
+            "<": value < want,
+            "<=": value <= want,
+        }[op]
     except TypeError as exc:
         raise invalid_query(f"Cannot compare {value!r} with {want!r}.") from exc
 
@@ -106,17 +154,25 @@ def run(platform, query: Query, now: datetime) -> tuple[list[dict], list]:
     """(schema fields, rows). Raw rows are dicts; projected rows are lists of values."""
     wanted_account = platform.account.replace("-", "_")
     if query.account.upper() != wanted_account.upper():
-        raise invalid_query(f"Not found: Table gcp_billing_export_v1_{query.account} "
-                            f"(the sandbox's billing account is {wanted_account})")
-    pairs = [(r, c) for r, c in _expand(source_rows(platform, query, now), query)
-             if all(_matches(k, _subject_value(r, c, k.subject)) for k in query.conditions)]
+        raise invalid_query(
+            f"Not found: Table gcp_billing_export_v1_{query.account} "
+            f"(the sandbox's billing account is {wanted_account})"
+        )
+    pairs = [
+        (r, c)
+        for r, c in _expand(source_rows(platform, query, now), query)
+        if all(_matches(k, _subject_value(r, c, k.subject)) for k in query.conditions)
+    ]
     if not query.columns:
         rows = [r for r, _ in pairs]
         rows = _order_raw(rows, query.order)
         return EXPORT_SCHEMA, rows[: query.limit] if query.limit is not None else rows
     schema = [{"name": c.name, "type": c.type, "mode": "NULLABLE"} for c in query.columns]
-    out = _grouped(pairs, query) if query.grouped else [
-        [_dimension(c, r, cr) for c in query.columns] for r, cr in pairs]
+    out = (
+        _grouped(pairs, query)
+        if query.grouped
+        else [[_dimension(c, r, cr) for c in query.columns] for r, cr in pairs]
+    )
     out = _order_projected(out, query)
     return schema, out[: query.limit] if query.limit is not None else out
 
@@ -167,8 +223,9 @@ def _grouped(pairs: list, query: Query) -> list[list]:
     out = []
     for key, acc in groups.items():
         by_dim = dict(zip((c.name for c in dims), key, strict=True))
-        out.append([by_dim[c.name] if not c.aggregate else _finish(c, acc[c.name])
-                    for c in query.columns])
+        out.append(
+            [by_dim[c.name] if not c.aggregate else _finish(c, acc[c.name]) for c in query.columns]
+        )
     return out
 
 
@@ -192,8 +249,9 @@ def _sort_key(value):
 
 def _order_projected(rows: list[list], query: Query) -> list[list]:
     names = [c.name for c in query.columns]
-    order = query.order or [(n, False) for n, c in zip(names, query.columns, strict=True)
-                            if not c.aggregate]
+    order = query.order or [
+        (n, False) for n, c in zip(names, query.columns, strict=True) if not c.aggregate
+    ]
     for key, desc in reversed(order):
         if key in names:
             i = names.index(key)
@@ -205,4 +263,3 @@ def _order_raw(rows: list[dict], order: list) -> list[dict]:
     for key, desc in reversed(order):
         rows = sorted(rows, key=lambda r, k=key: _sort_key(get_path(r, k)), reverse=desc)
     return rows
-

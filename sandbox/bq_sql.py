@@ -12,18 +12,35 @@ from .errors import ApiError
 
 KEYWORDS = ("SELECT", "FROM", "WHERE", "GROUP BY", "HAVING", "ORDER BY", "LIMIT")
 TABLE = re.compile(r"`?([\w-]+)\.([\w-]+)\.gcp_billing_export(?:_resource)?_v1_(\w+)`?", re.I)
-UNNEST = re.compile(r"(,|CROSS\s+JOIN|LEFT\s+JOIN)\s*UNNEST\s*\(\s*credits\s*\)\s*(?:AS\s+)?(\w+)",
-                    re.I)
-HELP = ("The sandbox BigQuery recognises `SELECT * FROM <export table> [WHERE ...]` and the "
-        "daily rollup shapes documented in sandbox/README.md.")
+UNNEST = re.compile(
+    r"(,|CROSS\s+JOIN|LEFT\s+JOIN)\s*UNNEST\s*\(\s*credits\s*\)\s*(?:AS\s+)?(\w+)", re.I
+)
+HELP = (
+    "The sandbox BigQuery recognises `SELECT * FROM <export table> [WHERE ...]` and the "
+    "daily rollup shapes documented in sandbox/README.md."
+)
 STRING_PATHS = {
-    "billing_account_id", "service.id", "service.description", "sku.id", "sku.description",
-    "project.id", "project.name", "project.number", "location.location", "location.region",
-    "location.zone", "location.country", "invoice.month", "currency", "cost_type",
-    "usage.unit", "usage.pricing_unit", "adjustment_info.type", "adjustment_info.id",
+    "billing_account_id",
+    "service.id",
+    "service.description",
+    "sku.id",
+    "sku.description",
+    "project.id",
+    "project.name",
+    "project.number",
+    "location.location",
+    "location.region",
+    "location.zone",
+    "location.country",
+    "invoice.month",
+    "currency",
+    "cost_type",
+    "usage.unit",
+    "usage.pricing_unit",
+    "adjustment_info.type",
+    "adjustment_info.id",
 }
-FLOAT_PATHS = {"cost", "usage.amount", "usage.amount_in_pricing_units",
-               "currency_conversion_rate"}
+FLOAT_PATHS = {"cost", "usage.amount", "usage.amount_in_pricing_units", "currency_conversion_rate"}
 TIME_PATHS = {"usage_start_time", "usage_end_time", "export_time", "_partitiontime"}
 CREDIT_FIELDS = {"type", "name", "id", "full_name", "amount"}
 
@@ -35,6 +52,7 @@ def invalid_query(message: str) -> ApiError:
 @dataclass
 class Column:
     """One select item: `kind` says how to compute it, `arg` what from."""
+
     name: str
     kind: str  # path | date | json | credit_field | sum | credits | net | count | any
     arg: object = None
@@ -132,11 +150,15 @@ def parse(sql: str, params: dict) -> Query:
         query.columns = [parse_column(item, query, n) for n, item in enumerate(items)]
     where = clauses.get("WHERE")
     if where:
-        query.conditions = [parse_condition(c, query, params)
-                            for c in split_top(_unalias(where, alias), "AND")]
+        query.conditions = [
+            parse_condition(c, query, params) for c in split_top(_unalias(where, alias), "AND")
+        ]
     query.grouped = "GROUP BY" in clauses or any(c.aggregate for c in query.columns)
-    if query.grouped and (not query.columns or query.unnest == "" and any(
-            c.kind == "credit_field" for c in query.columns)):
+    if query.grouped and (
+        not query.columns
+        or query.unnest == ""
+        and any(c.kind == "credit_field" for c in query.columns)
+    ):
         raise invalid_query("GROUP BY needs named select items. " + HELP)
     if "ORDER BY" in clauses:
         query.order = parse_order(_unalias(clauses["ORDER BY"], alias), query)
@@ -148,8 +170,10 @@ def parse(sql: str, params: dict) -> Query:
 def _parse_from(text: str, query: Query) -> None:
     m = TABLE.search(text)
     if not m:
-        raise invalid_query("Only the billing export table "
-                            "`PROJECT.DATASET.gcp_billing_export_v1_<ACCOUNT>` exists here.")
+        raise invalid_query(
+            "Only the billing export table "
+            "`PROJECT.DATASET.gcp_billing_export_v1_<ACCOUNT>` exists here."
+        )
     query.account = m[3]
     u = UNNEST.search(text)
     if u:
@@ -158,7 +182,7 @@ def _parse_from(text: str, query: Query) -> None:
 
 
 def _table_alias(text: str) -> str:
-    rest = text[TABLE.search(text).end():]
+    rest = text[TABLE.search(text).end() :]
     m = re.match(r"\s*(?:AS\s+)?(\w+)", rest, re.I)
     if m and m[1].upper() not in ("CROSS", "LEFT", "INNER", "JOIN", "UNNEST"):
         return m[1]

@@ -89,8 +89,8 @@ def _classify(e: str, original: str, query: Query) -> Column | None:
         return Column("", "json", m[1])
     if e in ALL_PATHS:
         return Column("", "path", e, type=_path_type(e))
-    if ca and e.startswith(ca + ".") and e[len(ca) + 1:] in CREDIT_FIELDS:
-        field = e[len(ca) + 1:]
+    if ca and e.startswith(ca + ".") and e[len(ca) + 1 :] in CREDIT_FIELDS:
+        field = e[len(ca) + 1 :]
         return Column("", "credit_field", field, type="FLOAT" if field == "amount" else "STRING")
     return None
 
@@ -110,8 +110,8 @@ def _subject(text: str, query: Query) -> str:
     if (ts := _time_subject(e)) is not None:
         return f"date:{ts[0]}:{ts[1]}"
     ca = query.credit_alias
-    if ca and e.startswith(ca + ".") and e[len(ca) + 1:] in CREDIT_FIELDS:
-        return "credit." + e[len(ca) + 1:]
+    if ca and e.startswith(ca + ".") and e[len(ca) + 1 :] in CREDIT_FIELDS:
+        return "credit." + e[len(ca) + 1 :]
     raise invalid_query(f"Unsupported WHERE subject {text.strip()!r}. {HELP}")
 
 
@@ -125,8 +125,9 @@ def parse_condition(text: str, query: Query, params: dict) -> Condition:
     m = re.fullmatch(r"(.+?)\s+(NOT\s+IN|IN)\s+(.+)", text, re.I | re.S)
     if m:
         subject = _subject(m[1], query)
-        return Condition(subject, " ".join(m[2].lower().split()),
-                         _list_value(m[3], params, subject))
+        return Condition(
+            subject, " ".join(m[2].lower().split()), _list_value(m[3], params, subject)
+        )
     m = re.fullmatch(r"(.+?)\s*(>=|<=|!=|<>|=|>|<)\s*(.+)", text, re.S)
     if not m:
         raise invalid_query(f"Unsupported WHERE condition {text!r}. {HELP}")

@@ -47,7 +47,7 @@ class Sku:
 
     @property
     def sku_id(self) -> str:
-        return "-".join(det.digest("sku", self.key).upper()[i:i + 4] for i in (0, 4, 8))
+        return "-".join(det.digest("sku", self.key).upper()[i : i + 4] for i in (0, 4, 8))
 
     def price(self, tier: int = -1) -> Decimal:
         return Decimal(self.tiers[tier][1])
@@ -58,52 +58,213 @@ def _s(key, service, description, family, group, unit, *tiers, regions=("us-cent
 
 
 SKUS = [
-    _s("run.cpu", "run", "CPU Allocation Time (Request-based billing)", "Compute", "CPU",
-       "s", (0, "0"), (180_000, "0.000024")),
-    _s("run.mem", "run", "Memory Allocation Time (Request-based billing)", "Compute", "RAM",
-       "GiBy.s", (0, "0"), (360_000, "0.0000025")),
-    _s("run.requests", "run", "Requests", "ApplicationServices", "Requests", "count",
-       (0, "0"), (2_000_000, "0.0000004")),
-    _s("run.idle_cpu", "run", "Idle Min-Instance CPU Allocation Time", "Compute", "CPU", "s",
-       (0, "0.0000025")),
-    _s("run.idle_mem", "run", "Idle Min-Instance Memory Allocation Time", "Compute", "RAM",
-       "GiBy.s", (0, "0.0000025")),
-    _s("run.cpu_instance", "run", "CPU Allocation Time (Instance-based billing)", "Compute",
-       "CPU", "s", (0, "0.000018")),
-    _s("run.mem_instance", "run", "Memory Allocation Time (Instance-based billing)", "Compute",
-       "RAM", "GiBy.s", (0, "0.000002")),
-    _s("gce.n2_core", "compute", "N2 Instance Core running in Americas", "Compute", "CPU",
-       "h", (0, "0.031611")),
-    _s("gce.n2_ram", "compute", "N2 Instance Ram running in Americas", "Compute", "RAM",
-       "GiBy.h", (0, "0.004237")),
-    _s("gce.e2_core", "compute", "E2 Instance Core running in Americas", "Compute", "CPU",
-       "h", (0, "0.021811")),
-    _s("gce.e2_ram", "compute", "E2 Instance Ram running in Americas", "Compute", "RAM",
-       "GiBy.h", (0, "0.002923")),
-    _s("gce.pd_balanced", "compute", "Balanced PD Capacity", "Storage", "SSD", "GiBy.mo",
-       (0, "0.1")),
-    _s("sql.cpu", "sql", "Cloud SQL for PostgreSQL: Zonal - vCPU in Americas",
-       "ApplicationServices", "SQLGen2InstancesCPU", "h", (0, "0.0413")),
-    _s("sql.ram", "sql", "Cloud SQL for PostgreSQL: Zonal - RAM in Americas",
-       "ApplicationServices", "SQLGen2InstancesRAM", "GiBy.h", (0, "0.007")),
-    _s("sql.storage", "sql", "Cloud SQL for PostgreSQL: Zonal - Standard storage in Americas",
-       "ApplicationServices", "SSD", "GiBy.mo", (0, "0.17")),
-    _s("sql.cpu_ha", "sql", "Cloud SQL for PostgreSQL: Regional - vCPU in Americas",
-       "ApplicationServices", "SQLGen2InstancesCPU", "h", (0, "0.0826")),
-    _s("sql.ram_ha", "sql", "Cloud SQL for PostgreSQL: Regional - RAM in Americas",
-       "ApplicationServices", "SQLGen2InstancesRAM", "GiBy.h", (0, "0.014")),
-    _s("redis.basic", "redis", "Redis Capacity Basic M1 Iowa", "ApplicationServices",
-       "Memorystore", "GiBy.h", (0, "0.049")),
-    _s("redis.standard", "redis", "Redis Capacity Standard M2 Iowa", "ApplicationServices",
-       "Memorystore", "GiBy.h", (0, "0.054")),
-    _s("gcs.standard", "storage", "Standard Storage US Regional", "Storage", "RegionalStorage",
-       "GiBy.mo", (0, "0.02")),
-    _s("cdn.egress", "network", "Cloud CDN Cache Egress from North America to North America",
-       "Network", "CDNEgress", "GiBy", (0, "0.08"), (10_240, "0.055"), (153_600, "0.03"),
-       regions=("global",)),
-    _s("net.egress", "network", "Network Internet Egress from Americas to Americas", "Network",
-       "PremiumInternetEgress", "GiBy", (0, "0.12"), (1_024, "0.11"), (10_240, "0.08"),
-       regions=("us-central1", "global")),
+    _s(
+        "run.cpu",
+        "run",
+        "CPU Allocation Time (Request-based billing)",
+        "Compute",
+        "CPU",
+        "s",
+        (0, "0"),
+        (180_000, "0.000024"),
+    ),
+    _s(
+        "run.mem",
+        "run",
+        "Memory Allocation Time (Request-based billing)",
+        "Compute",
+        "RAM",
+        "GiBy.s",
+        (0, "0"),
+        (360_000, "0.0000025"),
+    ),
+    _s(
+        "run.requests",
+        "run",
+        "Requests",
+        "ApplicationServices",
+        "Requests",
+        "count",
+        (0, "0"),
+        (2_000_000, "0.0000004"),
+    ),
+    _s(
+        "run.idle_cpu",
+        "run",
+        "Idle Min-Instance CPU Allocation Time",
+        "Compute",
+        "CPU",
+        "s",
+        (0, "0.0000025"),
+    ),
+    _s(
+        "run.idle_mem",
+        "run",
+        "Idle Min-Instance Memory Allocation Time",
+        "Compute",
+        "RAM",
+        "GiBy.s",
+        (0, "0.0000025"),
+    ),
+    _s(
+        "run.cpu_instance",
+        "run",
+        "CPU Allocation Time (Instance-based billing)",
+        "Compute",
+        "CPU",
+        "s",
+        (0, "0.000018"),
+    ),
+    _s(
+        "run.mem_instance",
+        "run",
+        "Memory Allocation Time (Instance-based billing)",
+        "Compute",
+        "RAM",
+        "GiBy.s",
+        (0, "0.000002"),
+    ),
+    _s(
+        "gce.n2_core",
+        "compute",
+        "N2 Instance Core running in Americas",
+        "Compute",
+        "CPU",
+        "h",
+        (0, "0.031611"),
+    ),
+    _s(
+        "gce.n2_ram",
+        "compute",
+        "N2 Instance Ram running in Americas",
+        "Compute",
+        "RAM",
+        "GiBy.h",
+        (0, "0.004237"),
+    ),
+    _s(
+        "gce.e2_core",
+        "compute",
+        "E2 Instance Core running in Americas",
+        "Compute",
+        "CPU",
+        "h",
+        (0, "0.021811"),
+    ),
+    _s(
+        "gce.e2_ram",
+        "compute",
+        "E2 Instance Ram running in Americas",
+        "Compute",
+        "RAM",
+        "GiBy.h",
+        (0, "0.002923"),
+    ),
+    _s(
+        "gce.pd_balanced",
+        "compute",
+        "Balanced PD Capacity",
+        "Storage",
+        "SSD",
+        "GiBy.mo",
+        (0, "0.1"),
+    ),
+    _s(
+        "sql.cpu",
+        "sql",
+        "Cloud SQL for PostgreSQL: Zonal - vCPU in Americas",
+        "ApplicationServices",
+        "SQLGen2InstancesCPU",
+        "h",
+        (0, "0.0413"),
+    ),
+    _s(
+        "sql.ram",
+        "sql",
+        "Cloud SQL for PostgreSQL: Zonal - RAM in Americas",
+        "ApplicationServices",
+        "SQLGen2InstancesRAM",
+        "GiBy.h",
+        (0, "0.007"),
+    ),
+    _s(
+        "sql.storage",
+        "sql",
+        "Cloud SQL for PostgreSQL: Zonal - Standard storage in Americas",
+        "ApplicationServices",
+        "SSD",
+        "GiBy.mo",
+        (0, "0.17"),
+    ),
+    _s(
+        "sql.cpu_ha",
+        "sql",
+        "Cloud SQL for PostgreSQL: Regional - vCPU in Americas",
+        "ApplicationServices",
+        "SQLGen2InstancesCPU",
+        "h",
+        (0, "0.0826"),
+    ),
+    _s(
+        "sql.ram_ha",
+        "sql",
+        "Cloud SQL for PostgreSQL: Regional - RAM in Americas",
+        "ApplicationServices",
+        "SQLGen2InstancesRAM",
+        "GiBy.h",
+        (0, "0.014"),
+    ),
+    _s(
+        "redis.basic",
+        "redis",
+        "Redis Capacity Basic M1 Iowa",
+        "ApplicationServices",
+        "Memorystore",
+        "GiBy.h",
+        (0, "0.049"),
+    ),
+    _s(
+        "redis.standard",
+        "redis",
+        "Redis Capacity Standard M2 Iowa",
+        "ApplicationServices",
+        "Memorystore",
+        "GiBy.h",
+        (0, "0.054"),
+    ),
+    _s(
+        "gcs.standard",
+        "storage",
+        "Standard Storage US Regional",
+        "Storage",
+        "RegionalStorage",
+        "GiBy.mo",
+        (0, "0.02"),
+    ),
+    _s(
+        "cdn.egress",
+        "network",
+        "Cloud CDN Cache Egress from North America to North America",
+        "Network",
+        "CDNEgress",
+        "GiBy",
+        (0, "0.08"),
+        (10_240, "0.055"),
+        (153_600, "0.03"),
+        regions=("global",),
+    ),
+    _s(
+        "net.egress",
+        "network",
+        "Network Internet Egress from Americas to Americas",
+        "Network",
+        "PremiumInternetEgress",
+        "GiBy",
+        (0, "0.12"),
+        (1_024, "0.11"),
+        (10_240, "0.08"),
+        regions=("us-central1", "global"),
+    ),
 ]
 BY_KEY = {sku.key: sku for sku in SKUS}
 
@@ -118,32 +279,53 @@ def render_sku(sku: Sku) -> dict:
     service_id, service_name = SERVICES[sku.service]
     desc, base, base_desc, factor = UNITS[sku.unit]
     return {
-        "name": f"services/{service_id}/skus/{sku.sku_id}", "skuId": sku.sku_id,
+        "name": f"services/{service_id}/skus/{sku.sku_id}",
+        "skuId": sku.sku_id,
         "description": sku.description,
-        "category": {"serviceDisplayName": service_name, "resourceFamily": sku.family,
-                     "resourceGroup": sku.group, "usageType": sku.usage_type},
+        "category": {
+            "serviceDisplayName": service_name,
+            "resourceFamily": sku.family,
+            "resourceGroup": sku.group,
+            "usageType": sku.usage_type,
+        },
         "serviceRegions": list(sku.regions),
-        "pricingInfo": [{
-            "summary": "", "currencyConversionRate": 1,
-            "effectiveTime": "2026-01-01T00:00:00Z",
-            "pricingExpression": {
-                "usageUnit": sku.unit, "usageUnitDescription": desc, "baseUnit": base,
-                "baseUnitDescription": base_desc, "baseUnitConversionFactor": factor,
-                "displayQuantity": 1,
-                "tieredRates": [{"startUsageAmount": start, "unitPrice": money(Decimal(p))}
-                                for start, p in sku.tiers],
-            },
-        }],
+        "pricingInfo": [
+            {
+                "summary": "",
+                "currencyConversionRate": 1,
+                "effectiveTime": "2026-01-01T00:00:00Z",
+                "pricingExpression": {
+                    "usageUnit": sku.unit,
+                    "usageUnitDescription": desc,
+                    "baseUnit": base,
+                    "baseUnitDescription": base_desc,
+                    "baseUnitConversionFactor": factor,
+                    "displayQuantity": 1,
+                    "tieredRates": [
+                        {"startUsageAmount": start, "unitPrice": money(Decimal(p))}
+                        for start, p in sku.tiers
+                    ],
+                },
+            }
+        ],
         "serviceProviderName": "Google",
-        "geoTaxonomy": {"type": "GLOBAL" if "global" in sku.regions else "REGIONAL",
-                        "regions": [r for r in sku.regions if r != "global"]},
+        "geoTaxonomy": {
+            "type": "GLOBAL" if "global" in sku.regions else "REGIONAL",
+            "regions": [r for r in sku.regions if r != "global"],
+        },
     }
 
 
 def list_services(state, req, m):
-    services = [{"name": f"services/{sid}", "serviceId": sid, "displayName": name,
-                 "businessEntityName": "businessEntities/GCP"}
-                for sid, name in SERVICES.values()]
+    services = [
+        {
+            "name": f"services/{sid}",
+            "serviceId": sid,
+            "displayName": name,
+            "businessEntityName": "businessEntities/GCP",
+        }
+        for sid, name in SERVICES.values()
+    ]
     chunk, token = page(services, req.query, default_size=5000)
     return 200, {"services": chunk, "nextPageToken": token}
 

@@ -5,8 +5,10 @@ from . import det
 from .errors import ApiError, not_found
 
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
-TYPE_OUT = {model.LATEST: "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
-            model.REVISION: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"}
+TYPE_OUT = {
+    model.LATEST: "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
+    model.REVISION: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+}
 PARENT = r"/v2/(?P<parent>projects/[^/]+/locations/[^/]+)"
 SERVICE = PARENT + r"/services/(?P<service>[^/:]+)"
 
@@ -26,10 +28,16 @@ def _target(t: dict, svc: dict, with_uri: bool) -> dict:
 
 def _condition(ok: bool, message: str, when: float, reconciling: bool) -> dict:
     if reconciling:
-        return {"type": "Ready", "state": "CONDITION_RECONCILING",
-                "lastTransitionTime": det.rfc3339(when)}
-    cond = {"type": "Ready", "state": "CONDITION_SUCCEEDED" if ok else "CONDITION_FAILED",
-            "lastTransitionTime": det.rfc3339(when)}
+        return {
+            "type": "Ready",
+            "state": "CONDITION_RECONCILING",
+            "lastTransitionTime": det.rfc3339(when),
+        }
+    cond = {
+        "type": "Ready",
+        "state": "CONDITION_SUCCEEDED" if ok else "CONDITION_FAILED",
+        "lastTransitionTime": det.rfc3339(when),
+    }
     if message:
         cond.update(message=message, reason="REVISION_FAILED", severity="ERROR")
     return cond
@@ -40,16 +48,22 @@ def render_service(svc: dict) -> dict:
     gen = svc["generation"]
     revs = f"{svc['name']}/revisions/"
     return {
-        "name": svc["name"], "uid": svc["uid"], "generation": str(gen),
-        "labels": svc.get("labels", {}), "createTime": det.rfc3339(svc["createTime"]),
+        "name": svc["name"],
+        "uid": svc["uid"],
+        "generation": str(gen),
+        "labels": svc.get("labels", {}),
+        "createTime": det.rfc3339(svc["createTime"]),
         "updateTime": det.rfc3339(svc["updateTime"]),
-        "creator": "deployer@example.com", "lastModifier": "deployer@example.com",
-        "ingress": "INGRESS_TRAFFIC_ALL", "launchStage": "GA",
+        "creator": "deployer@example.com",
+        "lastModifier": "deployer@example.com",
+        "ingress": "INGRESS_TRAFFIC_ALL",
+        "launchStage": "GA",
         "template": svc["template"],
         "traffic": [_target(t, svc, with_uri=False) for t in svc["traffic"]],
         "observedGeneration": str(gen - 1 if reconciling else gen),
-        "terminalCondition": _condition(not svc["failure"], svc["failure"],
-                                        svc["updateTime"], reconciling),
+        "terminalCondition": _condition(
+            not svc["failure"], svc["failure"], svc["updateTime"], reconciling
+        ),
         "latestReadyRevision": revs + svc["latestReady"] if svc["latestReady"] else "",
         "latestCreatedRevision": revs + svc["latestCreated"],
         "trafficStatuses": [_target(t, svc, with_uri=True) for t in svc["traffic"]],
@@ -62,36 +76,41 @@ def render_service(svc: dict) -> dict:
 def render_revision(rev: dict, svc: dict) -> dict:
     template = rev["template"]
     ready = rev["ready"]
-    state = {True: "CONDITION_SUCCEEDED", False: "CONDITION_FAILED",
-             None: "CONDITION_RECONCILING"}[ready]
+    state = {True: "CONDITION_SUCCEEDED", False: "CONDITION_FAILED", None: "CONDITION_RECONCILING"}[
+        ready
+    ]
     out = {
-        "name": rev["name"], "uid": rev["uid"], "generation": str(rev["generation"]),
+        "name": rev["name"],
+        "uid": rev["uid"],
+        "generation": str(rev["generation"]),
         "labels": {"serving.knative.dev/service": svc["short"]},
         "createTime": det.rfc3339(rev["createTime"]),
         "updateTime": det.rfc3339(rev["createTime"]),
-        "launchStage": "GA", "service": svc["name"],
+        "launchStage": "GA",
+        "service": svc["name"],
         "scaling": template.get("scaling", {}),
         "containers": template.get("containers", []),
         "maxInstanceRequestConcurrency": template.get("maxInstanceRequestConcurrency", 80),
         "timeout": template.get("timeout", "300s"),
         "serviceAccount": template.get("serviceAccount", ""),
-        "conditions": [{"type": "Ready", "state": state,
-                        "lastTransitionTime": det.rfc3339(rev["createTime"])}],
+        "conditions": [
+            {"type": "Ready", "state": state, "lastTransitionTime": det.rfc3339(rev["createTime"])}
+        ],
         "observedGeneration": str(rev["generation"]),
         "reconciling": ready is None,
         "etag": det.digest("rev-etag", rev["name"])[:24],
     }
     if rev["message"]:
-        out["conditions"][0].update(message=rev["message"], reason="CONTAINER_MISSING",
-                                    severity="ERROR")
+        out["conditions"][0].update(
+            message=rev["message"], reason="CONTAINER_MISSING", severity="ERROR"
+        )
     return out
 
 
 def render_operation(state, op: dict) -> dict:
     svc = state.data["services"][op["service"]]
     service = render_service(svc)
-    out = {"name": op["name"], "metadata": {"@type": SERVICE_TYPE, **service},
-           "done": op["done"]}
+    out = {"name": op["name"], "metadata": {"@type": SERVICE_TYPE, **service}, "done": op["done"]}
     if op["done"] and op["error"]:
         out["error"] = op["error"]
     elif op["done"]:
@@ -107,7 +126,7 @@ def page(items: list, query: dict, default_size: int = 100) -> tuple[list, str]:
     except ValueError as exc:
         raise ApiError(400, "Invalid pageSize or pageToken.") from exc
     size = size if size > 0 else default_size
-    chunk = items[start:start + size]
+    chunk = items[start : start + size]
     token = str(start + size) if start + size < len(items) else ""
     return chunk, token
 
@@ -134,10 +153,17 @@ def update_service(state, req, m):
     mask = [f.split(".")[0] for f in req.query.get("updateMask", "").split(",") if f]
     mask = [_camel(f) for f in mask]
     if req.query.get("validateOnly") in ("true", "True", "1"):
-        model.validate_traffic(state, svc, model.normalise_traffic(body.get("traffic")) or [
-            {"type": model.LATEST, "revision": "", "percent": 100, "tag": ""}])
-        return 200, {"name": f"{m['parent']}/operations/validate-only", "done": True,
-                     "response": {"@type": SERVICE_TYPE, **render_service(svc)}}
+        model.validate_traffic(
+            state,
+            svc,
+            model.normalise_traffic(body.get("traffic"))
+            or [{"type": model.LATEST, "revision": "", "percent": 100, "tag": ""}],
+        )
+        return 200, {
+            "name": f"{m['parent']}/operations/validate-only",
+            "done": True,
+            "response": {"@type": SERVICE_TYPE, **render_service(svc)},
+        }
     op = model.update_service(state, svc, body, mask, req.now)
     model.settle(state, req.now)  # an operation due now (--ready-delay 0) answers done
     state.save()

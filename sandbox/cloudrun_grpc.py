@@ -79,21 +79,32 @@ def _handlers(state) -> list:
 
     def unary(fn, raw_request_class):
         return grpc.unary_unary_rpc_method_handler(
-            fn, request_deserializer=raw_request_class.FromString,
-            response_serializer=lambda message: message.SerializeToString())
+            fn,
+            request_deserializer=raw_request_class.FromString,
+            response_serializer=lambda message: message.SerializeToString(),
+        )
 
     return [
-        grpc.method_handlers_generic_handler("google.cloud.run.v2.Services", {
-            "GetService": unary(get_service, _raw(run_v2.GetServiceRequest)),
-            "UpdateService": unary(update_service, _raw(run_v2.UpdateServiceRequest)),
-        }),
-        grpc.method_handlers_generic_handler("google.cloud.run.v2.Revisions", {
-            "GetRevision": unary(get_revision, _raw(run_v2.GetRevisionRequest)),
-            "ListRevisions": unary(list_revisions, _raw(run_v2.ListRevisionsRequest)),
-        }),
-        grpc.method_handlers_generic_handler("google.longrunning.Operations", {
-            "GetOperation": unary(get_operation, operations_pb2.GetOperationRequest),
-        }),
+        grpc.method_handlers_generic_handler(
+            "google.cloud.run.v2.Services",
+            {
+                "GetService": unary(get_service, _raw(run_v2.GetServiceRequest)),
+                "UpdateService": unary(update_service, _raw(run_v2.UpdateServiceRequest)),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            "google.cloud.run.v2.Revisions",
+            {
+                "GetRevision": unary(get_revision, _raw(run_v2.GetRevisionRequest)),
+                "ListRevisions": unary(list_revisions, _raw(run_v2.ListRevisionsRequest)),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            "google.longrunning.Operations",
+            {
+                "GetOperation": unary(get_operation, operations_pb2.GetOperationRequest),
+            },
+        ),
     ]
 
 

@@ -9,12 +9,19 @@ from . import det, faults
 from .errors import ApiError, not_found
 
 LATEST, REVISION = "LATEST", "REVISION"
-TYPE_IN = {1: LATEST, 2: REVISION, "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST": LATEST,
-           "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION": REVISION, "LATEST": LATEST,
-           "REVISION": REVISION}
-NOT_READY = ("Revision '{}' is not ready and cannot serve traffic. The user-provided container "
-             "failed to start and listen on the port defined provided by the PORT=8080 "
-             "environment variable within the allocated timeout.")
+TYPE_IN = {
+    1: LATEST,
+    2: REVISION,
+    "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST": LATEST,
+    "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION": REVISION,
+    "LATEST": LATEST,
+    "REVISION": REVISION,
+}
+NOT_READY = (
+    "Revision '{}' is not ready and cannot serve traffic. The user-provided container "
+    "failed to start and listen on the port defined provided by the PORT=8080 "
+    "environment variable within the allocated timeout."
+)
 
 
 def seed(state, env, now: float) -> None:
@@ -24,10 +31,20 @@ def seed(state, env, now: float) -> None:
         repo = f"us-docker.pkg.dev/{env.project}/app/{spec.name}"
         image = spec.get("image") or f"{repo}@sha256:{digest}"
         svc = {
-            "name": name, "project": env.project, "location": env.region, "short": spec.name,
-            "uid": str(uuid.UUID(det.digest("svc", name)[:32])), "generation": 1,
-            "createTime": now, "updateTime": now, "traffic": [], "counter": 0,
-            "latestReady": "", "latestCreated": "", "pending": [], "failure": "",
+            "name": name,
+            "project": env.project,
+            "location": env.region,
+            "short": spec.name,
+            "uid": str(uuid.UUID(det.digest("svc", name)[:32])),
+            "generation": 1,
+            "createTime": now,
+            "updateTime": now,
+            "traffic": [],
+            "counter": 0,
+            "latestReady": "",
+            "latestCreated": "",
+            "pending": [],
+            "failure": "",
             "host": f"{spec.name}-{det.numeric_id('host', name, digits=10)}.us-central1.run.app",
             "template": _seed_template(env.project, spec, image),
         }
@@ -41,15 +58,24 @@ def seed(state, env, now: float) -> None:
 
 def _seed_template(project: str, spec, image: str) -> dict:
     return {
-        "scaling": {"minInstanceCount": int(spec.get("min_instances", 0)),
-                    "maxInstanceCount": int(spec.get("max_instances", 10))},
-        "containers": [{
-            "name": spec.name, "image": image,
-            "ports": [{"name": "http1", "containerPort": 8080}],
-            "resources": {"limits": {"cpu": str(spec.get("cpu", 1)),
-                                     "memory": f"{spec.get('memory_gib', 1)}Gi"},
-                          "cpuIdle": True},
-        }],
+        "scaling": {
+            "minInstanceCount": int(spec.get("min_instances", 0)),
+            "maxInstanceCount": int(spec.get("max_instances", 10)),
+        },
+        "containers": [
+            {
+                "name": spec.name,
+                "image": image,
+                "ports": [{"name": "http1", "containerPort": 8080}],
+                "resources": {
+                    "limits": {
+                        "cpu": str(spec.get("cpu", 1)),
+                        "memory": f"{spec.get('memory_gib', 1)}Gi",
+                    },
+                    "cpuIdle": True,
+                },
+            }
+        ],
         "maxInstanceRequestConcurrency": int(spec.get("concurrency", 80)),
         "timeout": "300s",
         "serviceAccount": f"{spec.name}@{project}.iam.gserviceaccount.com",
@@ -74,6 +100,7 @@ def find_revision(state, svc: dict, short: str) -> dict | None:
 
 def canonical(template: dict | None) -> object:
     """The template without its revision name and empty values, for 'did it change?'."""
+
     def strip(value):
         if isinstance(value, dict):
             out = {k: strip(v) for k, v in value.items() if k != "revision"}
@@ -81,19 +108,27 @@ def canonical(template: dict | None) -> object:
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
+
     return strip(template or {})
 
 
 def _new_revision(state, svc: dict, wanted: str, template: dict, now: float) -> dict:
     svc["counter"] += 1
     short = wanted or f"{svc['short']}-{svc['counter']:05d}-" + det.letters(
-        3, svc["name"], svc["counter"], now)
+        3, svc["name"], svc["counter"], now
+    )
     containers = template.get("containers") or [{}]
     rev = {
-        "name": f"{svc['name']}/revisions/{short}", "short": short, "service": svc["name"],
-        "uid": str(uuid.uuid4()), "createTime": now, "generation": 1,
-        "template": dict(template, revision=short), "image": containers[0].get("image", ""),
-        "ready": None, "message": "",
+        "name": f"{svc['name']}/revisions/{short}",
+        "short": short,
+        "service": svc["name"],
+        "uid": str(uuid.uuid4()),
+        "createTime": now,
+        "generation": 1,
+        "template": dict(template, revision=short),
+        "image": containers[0].get("image", ""),
+        "ready": None,
+        "message": "",
     }
     svc["template"] = dict(template, revision=short)
     svc["latestCreated"] = short
@@ -107,8 +142,14 @@ def normalise_traffic(raw: list | None) -> list[dict]:
         kind = TYPE_IN.get(entry.get("type", 0))
         if kind is None:
             raise ApiError(400, f"Invalid traffic target type: {entry.get('type')!r}.")
-        out.append({"type": kind, "revision": entry.get("revision", ""),
-                    "percent": int(entry.get("percent", 0)), "tag": entry.get("tag", "")})
+        out.append(
+            {
+                "type": kind,
+                "revision": entry.get("revision", ""),
+                "percent": int(entry.get("percent", 0)),
+                "tag": entry.get("tag", ""),
+            }
+        )
     return out
 
 
@@ -148,8 +189,11 @@ def _decide_revision(state, svc: dict, template: dict | None) -> tuple[str, bool
             return wanted, True
         if canonical(existing["template"]) == canonical(template):
             return "", False  # re-sending the same PATCH is harmless
-        raise ApiError(409, f"Revision named '{wanted}' with different configuration "
-                       "already exists.", status="ALREADY_EXISTS")
+        raise ApiError(
+            409,
+            f"Revision named '{wanted}' with different configuration already exists.",
+            status="ALREADY_EXISTS",
+        )
     if canonical(template) == canonical(svc["template"]):
         return "", False
     return "", True
@@ -160,14 +204,16 @@ def update_service(state, svc: dict, body: dict, mask: list[str], now: float) ->
     fields = set(mask) if mask else {"template", "traffic", "labels"}
     etag = body.get("etag", "")
     if etag and etag != service_etag(svc):
-        raise ApiError(409, "The etag does not match: the service was modified concurrently.",
-                       status="ABORTED")
+        raise ApiError(
+            409, "The etag does not match: the service was modified concurrently.", status="ABORTED"
+        )
     template = body.get("template") if "template" in fields else None
     wanted, create = _decide_revision(state, svc, template)
     traffic = None
     if "traffic" in fields:
         traffic = normalise_traffic(body.get("traffic")) or [
-            {"type": LATEST, "revision": "", "percent": 100, "tag": ""}]
+            {"type": LATEST, "revision": "", "percent": 100, "tag": ""}
+        ]
         validate_traffic(state, svc, traffic, pending=wanted if create else "")
     if "labels" in fields and "labels" in body:
         svc["labels"] = body["labels"]
@@ -177,10 +223,15 @@ def update_service(state, svc: dict, body: dict, mask: list[str], now: float) ->
     if not create and template is not None:
         kept = template.get("revision") or svc["template"].get("revision", "")
         svc["template"] = dict(template, revision=kept)
-    op = {"name": f"projects/{svc['project']}/locations/{svc['location']}/operations/"
-                  f"{uuid.uuid4()}",
-          "service": svc["name"], "revision": revision, "traffic": None, "done": False,
-          "error": None, "done_at": now + _ready_delay(state, svc, template if create else None)}
+    op = {
+        "name": f"projects/{svc['project']}/locations/{svc['location']}/operations/{uuid.uuid4()}",
+        "service": svc["name"],
+        "revision": revision,
+        "traffic": None,
+        "done": False,
+        "error": None,
+        "done_at": now + _ready_delay(state, svc, template if create else None),
+    }
     if revision:
         op["traffic"] = traffic  # a new revision takes traffic only once it is ready
     elif traffic is not None:
@@ -203,8 +254,12 @@ def _ready_delay(state, svc, template) -> float:
 def settle(state, now: float) -> None:
     # Only the services' pending operations: every finished one stays in run_ops.
     ops = state.data["run_ops"]
-    due = [ops[name] for svc in state.data["services"].values() for name in svc["pending"]
-           if ops[name]["done_at"] <= now]
+    due = [
+        ops[name]
+        for svc in state.data["services"].values()
+        for name in svc["pending"]
+        if ops[name]["done_at"] <= now
+    ]
     for op in sorted(due, key=lambda o: o["done_at"]):
         _complete(state, op)
 
@@ -215,7 +270,8 @@ def _complete(state, op: dict) -> None:
     if op["revision"]:
         rev = find_revision(state, svc, op["revision"])
         profile = faults.revision_profile(
-            state, svc["project"], svc["short"], rev["image"], rev["short"])
+            state, svc["project"], svc["short"], rev["image"], rev["short"]
+        )
         rev["ready"] = bool(profile["ready"])
         if rev["ready"]:
             svc["latestReady"] = rev["short"]

@@ -21,15 +21,24 @@ def seed(state, env, now: float) -> None:
     for spec in env.of_kind("gce_vm"):
         zone = spec.get("zone", f"{env.region}-a")
         key = f"{env.project}/{zone}/{spec.name}"
-        items = [{"key": VERSION_KEY, "value": str(spec.get("version", "1.7.2"))},
-                 {"key": "startup-script", "value": "#! /bin/bash\ndocker compose up -d\n"}]
+        items = [
+            {"key": VERSION_KEY, "value": str(spec.get("version", "1.7.2"))},
+            {"key": "startup-script", "value": "#! /bin/bash\ndocker compose up -d\n"},
+        ]
         state.data["instances"][key] = {
-            "project": env.project, "zone": zone, "name": spec.name,
-            "id": det.numeric_id("instance", key), "createTime": now,
+            "project": env.project,
+            "zone": zone,
+            "name": spec.name,
+            "id": det.numeric_id("instance", key),
+            "createTime": now,
             "machineType": spec.get("machine_type", "n2-standard-4"),
             "labels": {"app": spec.name, **env.cost_labels},
-            "items": items, "fingerprint": _fingerprint(key, items, 0), "changes": 0,
-            "reset_until": 0.0, "natIP": _ip(key, "nat"), "networkIP": _ip(key, "internal"),
+            "items": items,
+            "fingerprint": _fingerprint(key, items, 0),
+            "changes": 0,
+            "reset_until": 0.0,
+            "natIP": _ip(key, "nat"),
+            "networkIP": _ip(key, "internal"),
         }
 
 
@@ -61,44 +70,84 @@ def get_instance_record(state, project: str, zone: str, name: str) -> dict:
 def instance_status(inst: dict, now: float) -> str:
     # A reset takes the VM through STOPPING and STAGING before it runs again.
     if now < inst["reset_until"]:
-        return "STOPPING" if now < inst["reset_until"] - 0.5 * inst.get("reset_for", 0) \
-            else "STAGING"
+        return (
+            "STOPPING" if now < inst["reset_until"] - 0.5 * inst.get("reset_for", 0) else "STAGING"
+        )
     return "RUNNING"
 
 
 def render_instance(inst: dict, now: float) -> dict:
     p, z, n = inst["project"], inst["zone"], inst["name"]
     return {
-        "kind": "compute#instance", "id": inst["id"], "name": n,
+        "kind": "compute#instance",
+        "id": inst["id"],
+        "name": n,
         "creationTimestamp": det.rfc3339(inst["createTime"]),
         "zone": f"{API}/projects/{p}/zones/{z}",
         "machineType": f"{API}/projects/{p}/zones/{z}/machineTypes/{inst['machineType']}",
-        "status": instance_status(inst, now), "cpuPlatform": "Intel Cascade Lake",
+        "status": instance_status(inst, now),
+        "cpuPlatform": "Intel Cascade Lake",
         "labels": inst["labels"],
-        "metadata": {"kind": "compute#metadata", "fingerprint": inst["fingerprint"],
-                     "items": inst["items"]},
-        "networkInterfaces": [{
-            "kind": "compute#networkInterface", "name": "nic0",
-            "network": f"{API}/projects/{p}/global/networks/default",
-            "subnetwork": f"{API}/projects/{p}/regions/{z[:-2]}/subnetworks/default",
-            "networkIP": inst["networkIP"],
-            "accessConfigs": [{"kind": "compute#accessConfig", "name": "External NAT",
-                               "type": "ONE_TO_ONE_NAT", "natIP": inst["natIP"],
-                               "networkTier": "PREMIUM"}],
-        }],
-        "disks": [{"kind": "compute#attachedDisk", "boot": True, "autoDelete": True,
-                   "deviceName": "persistent-disk-0", "diskSizeGb": "50", "type": "PERSISTENT",
-                   "source": f"{API}/projects/{p}/zones/{z}/disks/{n}"}],
+        "metadata": {
+            "kind": "compute#metadata",
+            "fingerprint": inst["fingerprint"],
+            "items": inst["items"],
+        },
+        "networkInterfaces": [
+            {
+                "kind": "compute#networkInterface",
+                "name": "nic0",
+                "network": f"{API}/projects/{p}/global/networks/default",
+                "subnetwork": f"{API}/projects/{p}/regions/{z[:-2]}/subnetworks/default",
+                "networkIP": inst["networkIP"],
+                "accessConfigs": [
+                    {
+                        "kind": "compute#accessConfig",
+                        "name": "External NAT",
+                        "type": "ONE_TO_ONE_NAT",
+                        "natIP": inst["natIP"],
+                        "networkTier": "PREMIUM",
+                    }
+                ],
+            }
+        ],
+        "disks": [
+            {
+                "kind": "compute#attachedDisk",
+                "boot": True,
+                "autoDelete": True,
+                "deviceName": "persistent-disk-0",
+                "diskSizeGb": "50",
+                "type": "PERSISTENT",
+                "source": f"{API}/projects/{p}/zones/{z}/disks/{n}",
+            }
+        ],
         "selfLink": f"{API}/projects/{p}/zones/{z}/instances/{n}",
     }
 
 
 def render_operation(op: dict) -> dict:
     p, z = op["project"], op["zone"]
-    out = {k: op[k] for k in ("id", "name", "operationType", "targetLink", "targetId",
-                              "status", "progress", "insertTime", "startTime", "user")}
-    out.update(kind="compute#operation", zone=f"{API}/projects/{p}/zones/{z}",
-               selfLink=f"{API}/projects/{p}/zones/{z}/operations/{op['name']}")
+    out = {
+        k: op[k]
+        for k in (
+            "id",
+            "name",
+            "operationType",
+            "targetLink",
+            "targetId",
+            "status",
+            "progress",
+            "insertTime",
+            "startTime",
+            "user",
+        )
+    }
+    out.update(
+        kind="compute#operation",
+        zone=f"{API}/projects/{p}/zones/{z}",
+        selfLink=f"{API}/projects/{p}/zones/{z}/operations/{op['name']}",
+    )
     if op["status"] == "DONE":
         out["endTime"] = det.rfc3339(op["done_at"])
     return out
@@ -107,13 +156,20 @@ def render_operation(op: dict) -> dict:
 def _new_operation(state, inst: dict, kind: str, request_id: str, now: float) -> dict:
     name = f"operation-{int(now * 1000)}-{det.digest('op', inst['id'], now, kind)[:12]}"
     op = {
-        "id": det.numeric_id("opid", name), "name": name, "operationType": kind,
-        "project": inst["project"], "zone": inst["zone"],
+        "id": det.numeric_id("opid", name),
+        "name": name,
+        "operationType": kind,
+        "project": inst["project"],
+        "zone": inst["zone"],
         "targetLink": f"{API}/projects/{inst['project']}/zones/{inst['zone']}/instances/"
-                      f"{inst['name']}",
-        "targetId": inst["id"], "status": "RUNNING", "progress": 0,
-        "insertTime": det.rfc3339(now), "startTime": det.rfc3339(now),
-        "user": "deployer@example.com", "done_at": now + state.options.ready_delay,
+        f"{inst['name']}",
+        "targetId": inst["id"],
+        "status": "RUNNING",
+        "progress": 0,
+        "insertTime": det.rfc3339(now),
+        "startTime": det.rfc3339(now),
+        "user": "deployer@example.com",
+        "done_at": now + state.options.ready_delay,
     }
     state.data["zone_ops"][f"{inst['project']}/{inst['zone']}/{name}"] = op
     if request_id:
@@ -134,8 +190,11 @@ def get_instance(state, req, m):
 
 def list_instances(state, req, m):
     prefix = f"{m['project']}/{m['zone']}/"
-    items = [render_instance(i, req.now) for k, i in sorted(state.data["instances"].items())
-             if k.startswith(prefix)]
+    items = [
+        render_instance(i, req.now)
+        for k, i in sorted(state.data["instances"].items())
+        if k.startswith(prefix)
+    ]
     return 200, {"kind": "compute#instanceList", "items": items}
 
 
@@ -146,12 +205,16 @@ def set_metadata(state, req, m):
         return 200, render_operation(op)
     body = req.body or {}
     if body.get("fingerprint") != inst["fingerprint"]:
-        raise ApiError(412, "Supplied fingerprint does not match current metadata fingerprint.",
-                       reason="conditionNotMet")
+        raise ApiError(
+            412,
+            "Supplied fingerprint does not match current metadata fingerprint.",
+            reason="conditionNotMet",
+        )
     inst["items"] = [{"key": i["key"], "value": i.get("value", "")} for i in body.get("items", [])]
     inst["changes"] += 1
-    inst["fingerprint"] = _fingerprint(f"{inst['project']}/{inst['zone']}/{inst['name']}",
-                                       inst["items"], inst["changes"])
+    inst["fingerprint"] = _fingerprint(
+        f"{inst['project']}/{inst['zone']}/{inst['name']}", inst["items"], inst["changes"]
+    )
     op = _new_operation(state, inst, "setMetadata", request_id, req.now)
     state.save()
     return 200, render_operation(op)
@@ -172,8 +235,9 @@ def reset(state, req, m):
 def _find_op(state, m) -> dict:
     op = state.data["zone_ops"].get(f"{m['project']}/{m['zone']}/{m['op']}")
     if op is None:
-        raise not_found(f"The resource 'projects/{m['project']}/zones/{m['zone']}/operations/"
-                        f"{m['op']}'")
+        raise not_found(
+            f"The resource 'projects/{m['project']}/zones/{m['zone']}/operations/{m['op']}'"
+        )
     return op
 
 
@@ -210,6 +274,5 @@ ROUTES = [
     ("POST", INSTANCE + r"/reset", reset),
     ("GET", ZONE + r"/operations/(?P<op>[^/]+)", get_operation),
     ("POST", ZONE + r"/operations/(?P<op>[^/]+)/wait", wait_operation, "unlocked"),
-    ("GET", r"/sandbox/v1/health/(?P<project>[^/]+)/(?P<zone>[^/]+)/(?P<instance>[^/]+)",
-     health),
+    ("GET", r"/sandbox/v1/health/(?P<project>[^/]+)/(?P<zone>[^/]+)/(?P<instance>[^/]+)", health),
 ]

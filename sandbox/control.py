@@ -37,15 +37,26 @@ def snapshot(state, req, m):
             "split": effective_split(svc),
             "history": state.data["history"].get(name, []),
         }
-    revisions = {name: {"image": r["image"], "ready": r["ready"], "service": r["service"],
-                        "message": r["message"]}
-                 for name, r in state.data["revisions"].items()}
-    instances = {key: compute.render_instance(i, req.now)
-                 for key, i in state.data["instances"].items()}
+    revisions = {
+        name: {
+            "image": r["image"],
+            "ready": r["ready"],
+            "service": r["service"],
+            "message": r["message"],
+        }
+        for name, r in state.data["revisions"].items()
+    }
+    instances = {
+        key: compute.render_instance(i, req.now) for key, i in state.data["instances"].items()
+    }
     return 200, {
-        "services": services, "revisions": revisions, "instances": instances,
-        "faults": state.data["faults"], "vmFaults": state.data["vm_faults"],
-        "apiFaults": state.data["api_faults"], "requestCount": len(state.request_log),
+        "services": services,
+        "revisions": revisions,
+        "instances": instances,
+        "faults": state.data["faults"],
+        "vmFaults": state.data["vm_faults"],
+        "apiFaults": state.data["api_faults"],
+        "requestCount": len(state.request_log),
         "options": {"rps": state.options.rps, "readyDelay": state.options.ready_delay},
     }
 

@@ -32,9 +32,7 @@ class ApiError(Exception):
         error = {"code": self.code, "message": self.message, "status": self.status}
         if self.reason:
             # Compute and BigQuery also carry the legacy `errors[]` list with a reason.
-            error["errors"] = [
-                {"message": self.message, "domain": "global", "reason": self.reason}
-            ]
+            error["errors"] = [{"message": self.message, "domain": "global", "reason": self.reason}]
         return {"error": error}
 
     def grpc_code(self) -> grpc.StatusCode:

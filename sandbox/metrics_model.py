@@ -17,6 +17,7 @@ CODE_OF_CLASS = {"2xx": "200", "4xx": "404", "5xx": "503"}
 @dataclass
 class Series:
     """One raw time series: labels plus one value (or None = no point) per window."""
+
     metric: dict
     resource: dict
     values: list
@@ -75,8 +76,9 @@ def cpu_utilization(inst: dict, window: tuple, now: float) -> float | None:
     return round(0.18 + 0.14 * det.unit("cpu", inst["id"], int(start // 60)), 4)
 
 
-def run_series(state, services: list, revision_filter, windows: list, now: float,
-               metric: str) -> list[Series]:
+def run_series(
+    state, services: list, revision_filter, windows: list, now: float, metric: str
+) -> list[Series]:
     """Raw per-revision series (per class for request_count) over `windows`."""
     out = []
     span = (windows[-1][0], windows[0][1])
@@ -85,9 +87,13 @@ def run_series(state, services: list, revision_filter, windows: list, now: float
         for short in revisions_in(history, *span):
             if revision_filter and short not in revision_filter:
                 continue
-            resource = {"project_id": svc["project"], "service_name": svc["short"],
-                        "revision_name": short, "location": svc["location"],
-                        "configuration_name": svc["short"]}
+            resource = {
+                "project_id": svc["project"],
+                "service_name": svc["short"],
+                "revision_name": short,
+                "location": svc["location"],
+                "configuration_name": svc["short"],
+            }
             if metric == "request_count":
                 out += _count_series(state, svc, short, resource, windows, now)
             else:
@@ -100,8 +106,9 @@ def _count_series(state, svc, short, resource, windows, now) -> list[Series]:
     series = []
     for cls, code in CODE_OF_CLASS.items():
         values = [round(c[cls]) or None for c in per_window]
-        series.append(Series({"response_code_class": cls, "response_code": code},
-                             dict(resource), values))
+        series.append(
+            Series({"response_code_class": cls, "response_code": code}, dict(resource), values)
+        )
     return series
 
 
@@ -116,8 +123,7 @@ def _latency_series(state, svc, short, resource, windows, now) -> Series:
 def vm_series(state, instances: list, windows: list, now: float) -> list[Series]:
     out = []
     for inst in instances:
-        resource = {"project_id": inst["project"], "instance_id": inst["id"],
-                    "zone": inst["zone"]}
+        resource = {"project_id": inst["project"], "instance_id": inst["id"], "zone": inst["zone"]}
         values = [cpu_utilization(inst, w, now) for w in windows]
         out.append(Series({"instance_name": inst["name"]}, resource, values))
     return out

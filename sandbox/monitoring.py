@@ -20,14 +20,20 @@ Reducer = monitoring_v3.Aggregation.Reducer
 Kind = monitoring_v3.TimeSeries.meta.fields["metric_kind"].enum
 ValueType = monitoring_v3.TimeSeries.meta.fields["value_type"].enum
 METHOD = "/google.monitoring.v3.MetricService/ListTimeSeries"
-RUN_METRICS = {"run.googleapis.com/request_count": "request_count",
-               "run.googleapis.com/request_latencies": "request_latencies"}
+RUN_METRICS = {
+    "run.googleapis.com/request_count": "request_count",
+    "run.googleapis.com/request_latencies": "request_latencies",
+}
 CPU_METRIC = "compute.googleapis.com/instance/cpu/utilization"
-PERCENTILE_SCALE = {Aligner.ALIGN_PERCENTILE_99: 1.4, Aligner.ALIGN_PERCENTILE_95: 1.0,
-                    Aligner.ALIGN_PERCENTILE_50: 0.45, Aligner.ALIGN_PERCENTILE_05: 0.2,
-                    Aligner.ALIGN_MEAN: 0.5}
+PERCENTILE_SCALE = {
+    Aligner.ALIGN_PERCENTILE_99: 1.4,
+    Aligner.ALIGN_PERCENTILE_95: 1.0,
+    Aligner.ALIGN_PERCENTILE_50: 0.45,
+    Aligner.ALIGN_PERCENTILE_05: 0.2,
+    Aligner.ALIGN_MEAN: 0.5,
+}
 MAX_WINDOWS = 1440
-CLAUSE = re.compile(r'^\s*([\w.]+)\s*(=|!=)\s*(.+?)\s*$', re.S)
+CLAUSE = re.compile(r"^\s*([\w.]+)\s*(=|!=)\s*(.+?)\s*$", re.S)
 
 
 def parse_filter(text: str) -> dict[str, tuple[str, list[str]]]:
@@ -73,10 +79,13 @@ def _epoch(ts) -> float | None:
 
 
 def _run_scope(state, project: str, flt: dict) -> tuple[list, list | None]:
-    services = [s for s in state.data["services"].values()
-                if s["project"] == project
-                and _accepts(flt, "resource.labels.service_name", s["short"])
-                and _accepts(flt, "resource.labels.location", s["location"])]
+    services = [
+        s
+        for s in state.data["services"].values()
+        if s["project"] == project
+        and _accepts(flt, "resource.labels.service_name", s["short"])
+        and _accepts(flt, "resource.labels.location", s["location"])
+    ]
     rev = flt.get("resource.labels.revision_name")
     return services, (rev[1] if rev and rev[0] == "=" else None)
 
@@ -89,15 +98,22 @@ def raw_series(state, project: str, flt: dict, windows: list, now: float) -> lis
         rev_filter = "resource.labels.revision_name"
         series = [s for s in series if _accepts(flt, rev_filter, s.resource["revision_name"])]
     elif metric_type == CPU_METRIC:
-        instances = [i for i in state.data["instances"].values() if i["project"] == project
-                     and _accepts(flt, "resource.labels.instance_id", i["id"])
-                     and _accepts(flt, "resource.labels.zone", i["zone"])
-                     and _accepts(flt, "metric.labels.instance_name", i["name"])]
+        instances = [
+            i
+            for i in state.data["instances"].values()
+            if i["project"] == project
+            and _accepts(flt, "resource.labels.instance_id", i["id"])
+            and _accepts(flt, "resource.labels.zone", i["zone"])
+            and _accepts(flt, "metric.labels.instance_name", i["name"])
+        ]
         series = mm.vm_series(state, instances, windows, now)
     else:
         raise ApiError(400, f"The sandbox has no data for metric.type {metric_type!r}.")
-    return [s for s in series
-            if all(_accepts(flt, f"metric.labels.{k}", v) for k, v in s.metric.items())]
+    return [
+        s
+        for s in series
+        if all(_accepts(flt, f"metric.labels.{k}", v) for k, v in s.metric.items())
+    ]
 
 
 def align(series: list, metric_type: str, aligner, windows: list) -> tuple[list, int, int]:
@@ -107,8 +123,10 @@ def align(series: list, metric_type: str, aligner, windows: list) -> tuple[list,
             return series, Kind.DELTA, ValueType.INT64
         if aligner == Aligner.ALIGN_RATE:
             for s in series:
-                s.values = [None if v is None else v / max(b - a, 1e-9)
-                            for v, (a, b) in zip(s.values, windows, strict=True)]
+                s.values = [
+                    None if v is None else v / max(b - a, 1e-9)
+                    for v, (a, b) in zip(s.values, windows, strict=True)
+                ]
             return series, Kind.GAUGE, ValueType.DOUBLE
     elif metric_type == "run.googleapis.com/request_latencies":
         if aligner in PERCENTILE_SCALE:
@@ -116,11 +134,11 @@ def align(series: list, metric_type: str, aligner, windows: list) -> tuple[list,
             for s in series:
                 s.values = [None if v is None else round(v * scale, 3) for v in s.values]
             return series, Kind.GAUGE, ValueType.DOUBLE
-    elif aligner in (Aligner.ALIGN_NONE, Aligner.ALIGN_MEAN, Aligner.ALIGN_MAX,
-                     Aligner.ALIGN_MIN):
+    elif aligner in (Aligner.ALIGN_NONE, Aligner.ALIGN_MEAN, Aligner.ALIGN_MAX, Aligner.ALIGN_MIN):
         return series, Kind.GAUGE, ValueType.DOUBLE
-    raise ApiError(400, f"The sandbox does not support aligner {Aligner(aligner).name} "
-                   f"for {metric_type}.")
+    raise ApiError(
+        400, f"The sandbox does not support aligner {Aligner(aligner).name} for {metric_type}."
+    )
 
 
 def _label(series: mm.Series, field: str) -> tuple[str, str, str]:
@@ -132,8 +150,11 @@ def _label(series: mm.Series, field: str) -> tuple[str, str, str]:
 
 
 REDUCERS = {
-    Reducer.REDUCE_SUM: sum, Reducer.REDUCE_MAX: max, Reducer.REDUCE_MIN: min,
-    Reducer.REDUCE_MEAN: lambda vs: sum(vs) / len(vs), Reducer.REDUCE_COUNT: len,
+    Reducer.REDUCE_SUM: sum,
+    Reducer.REDUCE_MAX: max,
+    Reducer.REDUCE_MIN: min,
+    Reducer.REDUCE_MEAN: lambda vs: sum(vs) / len(vs),
+    Reducer.REDUCE_COUNT: len,
 }
 
 
@@ -165,25 +186,39 @@ def reduce(series: list, reducer, group_by: list, value_type: int) -> tuple[list
 def _point(window: tuple, value: float, kind: int, value_type: int) -> monitoring_v3.Point:
     start, end = window
     start = start if kind == Kind.DELTA else end  # gauges are instants
-    typed = ({"int64_value": int(round(value))} if value_type == ValueType.INT64
-             else {"double_value": float(value)})
+    typed = (
+        {"int64_value": int(round(value))}
+        if value_type == ValueType.INT64
+        else {"double_value": float(value)}
+    )
     return monitoring_v3.Point(
-        interval={"start_time": datetime.fromtimestamp(start, UTC),
-                  "end_time": datetime.fromtimestamp(end, UTC)},
-        value=typed)
+        interval={
+            "start_time": datetime.fromtimestamp(start, UTC),
+            "end_time": datetime.fromtimestamp(end, UTC),
+        },
+        value=typed,
+    )
 
 
 def to_proto(series: list, metric_type: str, kind: int, value_type: int, windows: list):
     resource_type = "gce_instance" if metric_type == CPU_METRIC else "cloud_run_revision"
     out = []
     for s in series:
-        points = [_point(w, v, kind, value_type)
-                  for w, v in zip(windows, s.values, strict=True) if v is not None]
+        points = [
+            _point(w, v, kind, value_type)
+            for w, v in zip(windows, s.values, strict=True)
+            if v is not None
+        ]
         if points:
-            out.append(monitoring_v3.TimeSeries(
-                metric={"type": metric_type, "labels": s.metric},
-                resource={"type": resource_type, "labels": s.resource},
-                metric_kind=kind, value_type=value_type, points=points))
+            out.append(
+                monitoring_v3.TimeSeries(
+                    metric={"type": metric_type, "labels": s.metric},
+                    resource={"type": resource_type, "labels": s.resource},
+                    metric_kind=kind,
+                    value_type=value_type,
+                    points=points,
+                )
+            )
     return out
 
 
@@ -203,14 +238,16 @@ def list_time_series(state, request) -> monitoring_v3.ListTimeSeriesResponse:
         state.settle()
         series = raw_series(state, project, flt, windows, now)
     series, kind, value_type = align(series, metric_type, agg.per_series_aligner, windows)
-    series, value_type = reduce(series, agg.cross_series_reducer, list(agg.group_by_fields),
-                                value_type)
+    series, value_type = reduce(
+        series, agg.cross_series_reducer, list(agg.group_by_fields), value_type
+    )
     protos = to_proto(series, metric_type, kind, value_type, windows)
     offset = int(request.page_token or 0)
     size = request.page_size or 100_000
     token = str(offset + size) if offset + size < len(protos) else ""
-    return monitoring_v3.ListTimeSeriesResponse(time_series=protos[offset:offset + size],
-                                                next_page_token=token)
+    return monitoring_v3.ListTimeSeriesResponse(
+        time_series=protos[offset : offset + size], next_page_token=token
+    )
 
 
 def _malformed(response):
@@ -239,21 +276,33 @@ def _handler(state):
             traceback.print_exc(file=sys.stderr)
             context.abort(grpc.StatusCode.INTERNAL, f"Sandbox internal error: {exc!r}")
         finally:
-            state.log_request({"method": "GRPC", "path": METHOD, "query": {},
-                               "time": time.time(), "status": status,
-                               "body": {"filter": request.filter}})
+            state.log_request(
+                {
+                    "method": "GRPC",
+                    "path": METHOD,
+                    "query": {},
+                    "time": time.time(),
+                    "status": status,
+                    "body": {"filter": request.filter},
+                }
+            )
+
     return handle
 
 
 def start_grpc(state, address: str) -> tuple[grpc.Server, int]:
     """The sandbox's gRPC server: Monitoring, and Cloud Run (`cloudrun_grpc`)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    handler = grpc.method_handlers_generic_handler("google.monitoring.v3.MetricService", {
-        "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
-            _handler(state),
-            request_deserializer=monitoring_v3.ListTimeSeriesRequest.deserialize,
-            response_serializer=monitoring_v3.ListTimeSeriesResponse.serialize),
-    })
+    handler = grpc.method_handlers_generic_handler(
+        "google.monitoring.v3.MetricService",
+        {
+            "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
+                _handler(state),
+                request_deserializer=monitoring_v3.ListTimeSeriesRequest.deserialize,
+                response_serializer=monitoring_v3.ListTimeSeriesResponse.serialize,
+            ),
+        },
+    )
     server.add_generic_rpc_handlers((handler,))
     cloudrun_grpc.add_to(server, state)  # Cloud Run Admin v2 over gRPC on the same port
     port = server.add_insecure_port(address)

@@ -41,8 +41,7 @@ MALFORMED = {"malformed": True}  # sent as an HTML page, not JSON (`Handler._sen
 def dispatch(state, req: Request) -> tuple[int, dict]:
     """Route one request; every failure comes back in Google's error shape."""
     try:
-        if not req.path.startswith(("/sandbox/v1/",)) or req.path.startswith(
-                "/sandbox/v1/health/"):
+        if not req.path.startswith(("/sandbox/v1/",)) or req.path.startswith("/sandbox/v1/health/"):
             injected = faults.take_api_fault(state, req.method, req.path)
             if injected is not None:
                 raise injected
@@ -68,8 +67,14 @@ def serve(state, req: Request, logged_body=None, transport: str = "") -> tuple[i
     """Dispatch `req` and add it to the request log (`transport`: "grpc" when it came in
     as a gRPC call served by its REST route)."""
     status, payload = dispatch(state, req)
-    entry = {"method": req.method, "path": req.path, "query": req.query, "time": req.now,
-             "status": status, "body": logged_body}
+    entry = {
+        "method": req.method,
+        "path": req.path,
+        "query": req.query,
+        "time": req.now,
+        "status": status,
+        "body": logged_body,
+    }
     if transport:
         entry["transport"] = transport
     state.log_request(entry)

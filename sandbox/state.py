@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from . import cloudrun_model, compute
 from .platform import Platform
 
-CONTROL_PATHS = ("/sandbox/v1/state", "/sandbox/v1/requests", "/sandbox/v1/faults",
-                 "/sandbox/v1/api-faults", "/sandbox/v1/reset")
+CONTROL_PATHS = (
+    "/sandbox/v1/state",
+    "/sandbox/v1/requests",
+    "/sandbox/v1/faults",
+    "/sandbox/v1/api-faults",
+    "/sandbox/v1/reset",
+)
 
 
 @dataclass
@@ -45,9 +50,16 @@ class State:
             now = time.time()
             self.data = {
                 "seeded_at": now,
-                "services": {}, "revisions": {}, "history": {}, "run_ops": {},
-                "instances": {}, "zone_ops": {}, "request_ids": {},
-                "faults": [], "vm_faults": [], "api_faults": [],
+                "services": {},
+                "revisions": {},
+                "history": {},
+                "run_ops": {},
+                "instances": {},
+                "zone_ops": {},
+                "request_ids": {},
+                "faults": [],
+                "vm_faults": [],
+                "api_faults": [],
             }
             for env in self.platform.environments:
                 cloudrun_model.seed(self, env, now)

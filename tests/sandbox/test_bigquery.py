@@ -37,8 +37,9 @@ GROUP BY invoice_month, project_id, credit_type
 
 
 def month_config(month: str = "202610") -> bigquery.QueryJobConfig:
-    return bigquery.QueryJobConfig(query_parameters=[
-        bigquery.ScalarQueryParameter("invoice_month", "STRING", month)])
+    return bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("invoice_month", "STRING", month)]
+    )
 
 
 def exact(value: float) -> Decimal:
@@ -51,10 +52,15 @@ def test_raw_rows_decode_nested_repeated_and_timestamp_fields(bq_client):
     regular = next(r for r in rows if r["cost_type"] == "regular" and r["credits"])
     assert regular["usage_start_time"].tzinfo is not None
     assert regular["usage_end_time"] - regular["usage_start_time"] in (
-        dt.timedelta(hours=23), dt.timedelta(hours=24), dt.timedelta(hours=25))
+        dt.timedelta(hours=23),
+        dt.timedelta(hours=24),
+        dt.timedelta(hours=25),
+    )
     assert regular["project"]["id"] in ("acme-staging", "acme-prod")
-    assert {"key": "env", "value": regular["project"]["id"].split("-")[1].replace(
-        "prod", "production")} in regular["labels"]
+    assert {
+        "key": "env",
+        "value": regular["project"]["id"].split("-")[1].replace("prod", "production"),
+    } in regular["labels"]
     assert all(c["amount"] < 0 and c["type"] for c in regular["credits"])
     tax = [r for r in rows if r["cost_type"] == "tax"]
     assert len(tax) == 1 and tax[0]["project"] is None and tax[0]["service"] is None
@@ -64,12 +70,15 @@ def test_raw_rows_decode_nested_repeated_and_timestamp_fields(bq_client):
 
 def test_late_usage_lands_on_the_next_invoice_month(bq_client):
     rows = list(bq_client.query_and_wait(RAW, job_config=month_config()))
-    september = [r for r in rows if r["usage_start_time"] < dt.datetime(
-        2026, 10, 1, 7, tzinfo=dt.UTC)]
+    september = [
+        r for r in rows if r["usage_start_time"] < dt.datetime(2026, 10, 1, 7, tzinfo=dt.UTC)
+    ]
     assert september and {r["sku"]["description"] for r in september} == {
-        "Network Internet Egress from Americas to Americas"}
+        "Network Internet Egress from Americas to Americas"
+    }
     assert {r["usage_start_time"] for r in september} == {
-        dt.datetime(2026, 9, 30, 7, tzinfo=dt.UTC)}  # midnight US/Pacific
+        dt.datetime(2026, 9, 30, 7, tzinfo=dt.UTC)
+    }  # midnight US/Pacific
 
 
 def test_query_and_wait_pages_through_all_rows(bq_client, sandbox):
@@ -86,7 +95,8 @@ def test_daily_rollup_ties_out_with_the_raw_rows(bq_client):
     assert sum(r["row_count"] for r in rollup) == len(raw)
     assert sum(r["gross_cost"] for r in rollup) == sum(exact(r["cost"]) for r in raw)
     assert sum(r["credits"] for r in rollup) == sum(
-        exact(c["amount"]) for r in raw for c in r["credits"])
+        exact(c["amount"]) for r in raw for c in r["credits"]
+    )
     dates = [r["usage_date"] for r in rollup]
     assert dates == sorted(dates) and dates[-1] == dt.date(2026, 10, 31)
 
@@ -95,8 +105,13 @@ def test_credits_by_type_sum_the_unnested_credits(bq_client):
     raw = list(bq_client.query(RAW, job_config=month_config()).result())
     rows = list(bq_client.query(CREDITS_BY_TYPE, job_config=month_config()).result())
     got = {(r["project_id"], r["credit_type"]): r["amount"] for r in rows}
-    free = sum(exact(c["amount"]) for r in raw if r["project"] and r["project"]["id"] ==
-               "acme-staging" for c in r["credits"] if c["type"] == "FREE_TIER")
+    free = sum(
+        exact(c["amount"])
+        for r in raw
+        if r["project"] and r["project"]["id"] == "acme-staging"
+        for c in r["credits"]
+        if c["type"] == "FREE_TIER"
+    )
     assert got[("acme-staging", "FREE_TIER")] == free < 0
     assert ("acme-prod", "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE") in got
 

@@ -19,8 +19,7 @@ def skus_by_description(client, service: str) -> dict[str, billing_v1.Sku]:
 def test_catalog_lists_the_platform_services(catalog_client):
     services = {s.service_id: s.display_name for s in catalog_client.list_services()}
     assert services["152E-C115-5142"] == "Cloud Run"
-    assert {"6F81-5844-456A", "9662-B51E-5089", "95FF-2EF5-5EA1", "5AF5-2C11-D467"} <= set(
-        services)
+    assert {"6F81-5844-456A", "9662-B51E-5089", "95FF-2EF5-5EA1", "5AF5-2C11-D467"} <= set(services)
 
 
 def test_cloud_run_cpu_has_a_free_first_tier_then_list_price(catalog_client):

@@ -21,8 +21,10 @@ def short(name: str) -> str:
 
 
 def split(*targets: tuple) -> list[run_v2.TrafficTarget]:
-    return [run_v2.TrafficTarget(type_=REVISION, revision=rev, percent=pct, tag=tag)
-            for rev, pct, tag in targets]
+    return [
+        run_v2.TrafficTarget(type_=REVISION, revision=rev, percent=pct, tag=tag)
+        for rev, pct, tag in targets
+    ]
 
 
 def deploy_canary(client, image=NEW_IMAGE, name="api-server-1-5-0"):
@@ -39,8 +41,10 @@ def deploy_canary(client, image=NEW_IMAGE, name="api-server-1-5-0"):
 @pytest.mark.parametrize("service", ["api-server", "realtime", "agent"])
 def test_every_platform_service_is_seeded_ready_with_one_revision(run_client, project, service):
     svc = run_client.get_service(name=f"projects/{project}/locations/{REGION}/services/{service}")
-    assert re.fullmatch(rf"us-docker\.pkg\.dev/{project}/app/{service}@sha256:[0-9a-f]{{64}}",
-                        svc.template.containers[0].image)
+    assert re.fullmatch(
+        rf"us-docker\.pkg\.dev/{project}/app/{service}@sha256:[0-9a-f]{{64}}",
+        svc.template.containers[0].image,
+    )
     assert svc.latest_ready_revision == svc.latest_created_revision
     assert short(svc.latest_ready_revision).startswith(f"{service}-00001-")
     assert [(t.type_, t.percent) for t in svc.traffic] == [(LATEST, 100)]
@@ -49,8 +53,9 @@ def test_every_platform_service_is_seeded_ready_with_one_revision(run_client, pr
 
 
 def test_list_services_pages_with_tokens(run_client, sandbox):
-    pager = run_client.list_services(request={
-        "parent": f"projects/{STAGING}/locations/{REGION}", "page_size": 2})
+    pager = run_client.list_services(
+        request={"parent": f"projects/{STAGING}/locations/{REGION}", "page_size": 2}
+    )
     names = [short(s.name) for s in pager]
     assert names == ["agent", "api-server", "realtime"]
     lists = [r for r in sandbox.requests() if r["path"].endswith("/services")]
@@ -69,7 +74,8 @@ def test_update_creates_tagged_canary_revision_at_zero_percent(run_client, revis
     revs = list(revisions_client.list_revisions(parent=API))
     assert [short(r.name) for r in revs] == ["api-server-1-5-0", stable]
     assert revs[0].containers[0].image == NEW_IMAGE and revs[0].conditions[0].state == (
-        run_v2.Condition.State.CONDITION_SUCCEEDED)
+        run_v2.Condition.State.CONDITION_SUCCEEDED
+    )
     got = revisions_client.get_revision(name=revs[0].name)
     assert got.scaling.min_instance_count == 1
 
@@ -111,16 +117,21 @@ def test_traffic_only_patch_moves_traffic_without_a_new_revision(run_client, rev
     svc.traffic[:] = split((stable, 95, ""), ("api-server-1-5-0", 5, "canary"))
     result = run_client.update_service(service=svc).result(timeout=10)
     assert [(t.revision, t.percent, t.tag) for t in result.traffic] == [
-        (stable, 95, ""), ("api-server-1-5-0", 5, "canary")]
+        (stable, 95, ""),
+        ("api-server-1-5-0", 5, "canary"),
+    ]
     assert result.generation == 3
     assert len(list(revisions_client.list_revisions(parent=API))) == 2
 
 
-@pytest.mark.parametrize("targets, message", [
-    ((("STABLE", 90, ""),), "sum to 90, want 100"),
-    ((("STABLE", 50, ""), ("api-server-00099-zzz", 50, "")), "api-server-00099-zzz"),
-    ((("STABLE", 50, "x"), ("STABLE", 50, "x")), "Traffic tag 'x' is used more than once"),
-])
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        ((("STABLE", 90, ""),), "sum to 90, want 100"),
+        ((("STABLE", 50, ""), ("api-server-00099-zzz", 50, "")), "api-server-00099-zzz"),
+        ((("STABLE", 50, "x"), ("STABLE", 50, "x")), "Traffic tag 'x' is used more than once"),
+    ],
+)
 def test_invalid_traffic_is_refused_with_googles_error(run_client, targets, message):
     svc = run_client.get_service(name=API)
     stable = short(svc.latest_ready_revision)

@@ -50,9 +50,9 @@ def test_a_canary_deploy_over_grpc_waits_on_its_operation_and_is_logged(grpc_run
     assert {r["transport"] for r in log} == {"grpc"}
     patch = next(r for r in log if r["method"] == "PATCH")
     assert patch["path"] == f"/v2/{API}" and patch["body"]["template"]["revision"] == (
-        "api-server-1-5-0")
-    assert any(r["path"].startswith(f"/v2/{API.split('/services/')[0]}/operations/")
-               for r in log)
+        "api-server-1-5-0"
+    )
+    assert any(r["path"].startswith(f"/v2/{API.split('/services/')[0]}/operations/") for r in log)
 
 
 def test_errors_and_injected_faults_keep_their_meaning_over_grpc(grpc_run, sandbox):

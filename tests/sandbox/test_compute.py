@@ -78,7 +78,8 @@ def test_reset_takes_the_vm_down_briefly(instances_client, zone_ops_client, sand
     assert probe(sandbox)[0] == 503
     zone_ops_client.wait(project=STAGING, zone=ZONE, operation=op.name, timeout=15)
     assert zone_ops_client.get(project=STAGING, zone=ZONE, operation=op.name).status == (
-        compute_v1.Operation.Status.DONE)
+        compute_v1.Operation.Status.DONE
+    )
     assert instances_client.get(**VM).status == "RUNNING"
     assert probe(sandbox) == (200, {"status": "ok", "version": "1.7.2"})
 

@@ -21,8 +21,12 @@ from tests.sandbox_fixture import REPO, start_sandbox, stop_sandbox
 
 def test_a_503_burst_is_survived_with_retry_and_raised_without(run_client, sandbox):
     sandbox.api_fault(method="GET", path_regex="/services/api-server$", status=503, times=2)
-    retry = Retry(predicate=if_exception_type(exceptions.ServiceUnavailable), initial=0.05,
-                  maximum=0.1, timeout=5)
+    retry = Retry(
+        predicate=if_exception_type(exceptions.ServiceUnavailable),
+        initial=0.05,
+        maximum=0.1,
+        timeout=5,
+    )
     assert run_client.get_service(name=API, retry=retry).name == API
     statuses = [r["status"] for r in sandbox.requests() if r["path"].endswith("api-server")]
     assert statuses == [503, 503, 200]
@@ -64,8 +68,11 @@ def test_state_survives_a_restart(tmp_path):
     path = tmp_path / "sandbox.json"
     first = start_sandbox(PLATFORM, "--state", str(path))
     try:
-        client = run_v2.ServicesClient(transport="rest", client_options={
-            "api_endpoint": first.http_url}, credentials=AnonymousCredentials())
+        client = run_v2.ServicesClient(
+            transport="rest",
+            client_options={"api_endpoint": first.http_url},
+            credentials=AnonymousCredentials(),
+        )
         stable, op = deploy_canary(client)
         op.result(timeout=10)
         svc = client.get_service(name=API)
@@ -75,11 +82,16 @@ def test_state_survives_a_restart(tmp_path):
         stop_sandbox(first.process)
     second = start_sandbox(PLATFORM, "--state", str(path))
     try:
-        client = run_v2.ServicesClient(transport="rest", client_options={
-            "api_endpoint": second.http_url}, credentials=AnonymousCredentials())
+        client = run_v2.ServicesClient(
+            transport="rest",
+            client_options={"api_endpoint": second.http_url},
+            credentials=AnonymousCredentials(),
+        )
         svc = client.get_service(name=API)
         assert [(t.revision, t.percent) for t in svc.traffic] == [
-            (stable, 75), ("api-server-1-5-0", 25)]
+            (stable, 75),
+            ("api-server-1-5-0", 25),
+        ]
         assert short(svc.latest_ready_revision) == "api-server-1-5-0"
     finally:
         stop_sandbox(second.process)
@@ -87,15 +99,41 @@ def test_state_survives_a_restart(tmp_path):
 
 def test_export_billing_writes_bigquery_export_ndjson(bq_client):
     out = subprocess.run(
-        [sys.executable, "-m", "sandbox", "export-billing", "--platform", str(PLATFORM),
-         "--month", "2026-10"], cwd=REPO, capture_output=True, text=True, check=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "export-billing",
+            "--platform",
+            str(PLATFORM),
+            "--month",
+            "2026-10",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert rows and {r["invoice"]["month"] for r in rows} == {"202610"}
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", r["usage_start_time"])
-               for r in rows)
-    assert {"billing_account_id", "service", "sku", "project", "labels", "cost", "credits",
-            "usage", "export_time", "cost_type"} <= set(rows[0])
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", r["usage_start_time"]) for r in rows
+    )
+    assert {
+        "billing_account_id",
+        "service",
+        "sku",
+        "project",
+        "labels",
+        "cost",
+        "credits",
+        "usage",
+        "export_time",
+        "cost_type",
+    } <= set(rows[0])
     bq_rows = bq_client.query_and_wait(
         "SELECT * FROM `a.b.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9` "
-        "WHERE invoice.month = '202610'")
+        "WHERE invoice.month = '202610'"
+    )
     assert len(rows) == bq_rows.total_rows
