@@ -20,5 +20,16 @@ USER app
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "scripts/healthcheck.py"]
+# Which Procfile line runs where on Cloud Run, all from this image (honcho is a dev tool,
+# not installed here):
+#   web      this CMD, the Procfile's web line bound to 0.0.0.0:$PORT (Cloud Run sets
+#            PORT): the Cloud Run service.
+#   deploys  python manage.py rqworker deploys
+#   worker   python manage.py rqworker default billing --with-scheduler --worker-class rq.worker.Worker
+#   cron     python manage.py rqcron platform_admin.cron
+#            These three: one Cloud Run worker pool (or second service) per line, with the
+#            container command and args set to the line, or all on a small VM. cron: one
+#            instance is enough, two are harmless.
+#   python manage.py migrate runs as a Cloud Run job before each release.
 CMD exec gunicorn platform_admin.wsgi:application --bind 0.0.0.0:${PORT} \
     --workers ${WEB_CONCURRENCY:-2} --threads 4 --timeout 60 --access-logfile -

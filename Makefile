@@ -1,4 +1,5 @@
-# The README's commands. `make run` = the demo on embedded defaults; `make test` = everything CI runs.
+# The README's commands. `make run` = the demo on embedded defaults (the Procfile under
+# honcho, scripts/run.sh); `make test` = everything CI runs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -25,9 +26,11 @@ test: export DEBUG = off
 test: export NO_GCE_CHECK = true
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) manage.py check
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+	DATABASE_URL=sqlite:///var/test-audit.sqlite3 $(PY) -m pytest tests/platform_admin/test_audit_chain.py -q -p no:randomly
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# `make run`: the dashboard with demo data on the embedded defaults (SQLite, a private
-# redis-server under var/, an RQ worker with the scheduler, the GCP sandbox, runserver).
-# Ctrl-C stops everything this script started.
+# `make run`: the dashboard with demo data on the embedded defaults. SQLite under var/, a
+# private redis-server under var/ (when REDIS_URL is unset), the GCP sandbox (when
+# GCP_API_ENDPOINT is unset), migrate and seed_demo, then exactly the Procfile's lines
+# under honcho: web (gunicorn on 127.0.0.1:8000), deploys, worker and cron.
+# Ctrl-C or SIGTERM stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+# The Procfile says `python` and `gunicorn`: the venv's, for honcho's processes too.
+export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p var
 export DEBUG="${DEBUG:-1}"
 
-pids=()
+if ! command -v honcho >/dev/null; then
+  echo "honcho is not in .venv: run \`make run\` (it installs requirements-dev.txt)." >&2
+  exit 1
+fi
+
+pids=()       # redis-server and the sandbox
+honcho_pid=""
 cleanup() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # honcho first, while Redis and the sandbox still answer: it sends SIGTERM to each
+  # Procfile process's group and SIGKILL to what is left after 5 s, then exits.
+  if [ -n "$honcho_pid" ]; then
+    kill -TERM "$honcho_pid" 2>/dev/null || true
+    wait "$honcho_pid" 2>/dev/null || true
+  fi
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
+# Each background process in its own process group: Ctrl-C reaches this script only, and
+# cleanup stops honcho's processes before the Redis and sandbox they use.
+set -m
 
 if [ -z "${REDIS_URL:-}" ]; then
   if ! command -v redis-server >/dev/null; then
@@ -31,18 +51,20 @@ fi
 
 if [ -z "${GCP_API_ENDPOINT:-}" ]; then
   # 200 requests/s per service: enough for a 5% canary to reach min_requests in a demo bake.
-  $PY -m sandbox --http 127.0.0.1:8085 --grpc 127.0.0.1:8086 --rps 200 \
+  python -m sandbox --http 127.0.0.1:8085 --grpc 127.0.0.1:8086 --rps 200 \
     --platform platform.example.toml --state var/sandbox.json &
   pids+=($!)
   export GCP_API_ENDPOINT=http://127.0.0.1:8085 GCP_GRPC_ENDPOINT=127.0.0.1:8086
   export NO_GCE_CHECK=true
 fi
 
-$PY manage.py migrate --noinput -v0
-$PY manage.py seed_demo
-$PY manage.py rqworker deploys default billing --with-scheduler &
-pids+=($!)
+python manage.py migrate --noinput -v0
+python manage.py seed_demo
+
 echo "Dashboard: http://127.0.0.1:8000  (Ctrl-C stops everything)"
-$PY manage.py runserver 127.0.0.1:8000 &
-pids+=($!)
-wait -n "${pids[@]}"
+# -p 8000: honcho gives the Procfile's first line (web) PORT=8000. -e /dev/null: no .env
+# file, so every process sees the environment set above, as migrate and seed_demo did.
+honcho start -f Procfile -e /dev/null -p 8000 &
+honcho_pid=$!
+# Whichever stops first (honcho stops when any Procfile process does) ends the run.
+wait -n "$honcho_pid" ${pids[@]+"${pids[@]}"}
