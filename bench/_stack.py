@@ -1,9 +1,18 @@
-"""The processes a rollout benchmark needs, all on 127.0.0.1: the sandbox (a local Google),
-RQ workers and the web app, pointed at the throwaway database. `Stack.stop()` ends them all.
+"""The processes a rollout benchmark needs, all on 127.0.0.1 and on ports of their own: a
+private redis-server, the sandbox (a local Google), the deploy workers and the cron process
+as the Procfile starts them, and the web app, pointed at the benchmark's own throwaway
+database. `Stack.stop()` ends them all.
+
+Other people run the test suites on this PostgreSQL server and Redis at the same time
+(databases `platform_admin` and `platform_admin_h2`, Redis databases 14 and 13): the
+benchmark never touches those. It keeps only the server and credentials of DATABASE_URL
+and names its own database (`own_database_url`), and it starts a redis-server of its own
+on a free port (`start_redis`) instead of using REDIS_URL.
 """
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,12 +24,29 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO / "var"
+# The databases the test suites use (their test databases are test_<name>, and
+# test_<name>_gwN under xdist): a benchmark database must be none of these.
+SHARED_DATABASES = ("platform_admin", "platform_admin_h2")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def own_database_url(url: str, name: str) -> str:
+    """`url` (a PostgreSQL DATABASE_URL) with its database replaced by `name`: the server
+    and credentials are kept, the database is the benchmark's. Refuses a name the test
+    suites use, or whose throwaway copy (test_<name>) would be theirs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise SystemExit(f"the rollout benchmark needs PostgreSQL; DATABASE_URL is {url!r}")
+    for shared in SHARED_DATABASES:
+        for taken in (shared, f"test_{shared}"):
+            if name == taken or f"test_{name}" == taken or name.startswith(f"{taken}_gw"):
+                raise SystemExit(f"database {name!r} is the test suites' ({shared}); pick another")
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def database_url(settings_dict: dict) -> str:
@@ -45,6 +71,13 @@ def _stat(pid: int) -> tuple[int, str, float] | None:
     return int(fields[1]), name, ticks / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of this machine has spent busy since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _processes() -> dict[int, tuple[int, str, float]]:
     out = {}
     for entry in Path("/proc").iterdir():
@@ -54,8 +87,8 @@ def _processes() -> dict[int, tuple[int, str, float]]:
 
 
 class Stack:
-    """Started subprocesses, each in its own process group (an RQ worker forks a work
-    horse per job and a scheduler), stopped in reverse order: SIGTERM, then SIGKILL."""
+    """Started subprocesses, each in its own process group (gunicorn forks its workers),
+    stopped in reverse order: SIGTERM, then SIGKILL."""
 
     def __init__(self):
         self.processes: list[subprocess.Popen] = []
@@ -80,29 +113,44 @@ class Stack:
         self.adopted.add(proc.pid)
         self.roles[proc.pid] = name
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far per role (worker, web, sandbox, this benchmark's own
-        client; a process's children count for it) and by PostgreSQL and Redis, which serve
-        them all."""
+    def cpu_snapshot(self) -> dict:
+        """CPU seconds used so far per process (with its role: worker, cron, web, sandbox,
+        redis, this benchmark's own client, a child counting for its parent's role; or
+        postgres, whose server others use too), and by the whole machine. Subtract two
+        with `cpu_used`."""
         procs = _processes()
-        out = dict.fromkeys([*self.roles.values(), "postgres", "redis"], 0.0)
+        per_pid = {}
         for pid, (_, name, seconds) in procs.items():
             role, parent = None, pid
             while parent in procs and role is None:
                 role = self.roles.get(parent)
                 parent = procs[parent][0]
-            if role is None and name in ("postgres", "redis-server"):
-                role = name.split("-")[0]
-            if role is not None:
-                out[role] += seconds
+            if role is None and name == "postgres":
+                role = "postgres"
+            per_pid[pid] = (role or "other", seconds)
+        return {"pids": per_pid, "machine": machine_cpu_seconds()}
+
+    @staticmethod
+    def cpu_used(before: dict, after: dict) -> dict[str, float]:
+        """CPU seconds per role between two snapshots; "other" is the rest of the machine
+        (anything else running here meanwhile, a process that exited in between)."""
+        out: dict[str, float] = {}
+        for pid, (role, seconds) in after["pids"].items():
+            if role == "other":
+                continue
+            earlier = before["pids"].get(pid)
+            used = seconds - (earlier[1] if earlier and earlier[0] == role else 0.0)
+            out[role] = out.get(role, 0.0) + max(used, 0.0)
+        out["other"] = max(after["machine"] - before["machine"] - sum(out.values()), 0.0)
         return out
 
     def stop(self) -> None:
+        """Idempotent: a second call finds nothing left to stop."""
         for proc in reversed(self.processes):
             self._signal(proc, signal.SIGTERM)
-        # A second SIGTERM is an RQ worker's cold shutdown: it kills its work horse, which
-        # runs in a session of its own (out of reach of the group signal) and may be
-        # waiting on a Google call.
+        # A second SIGTERM is an RQ worker's cold shutdown: it stops without waiting for
+        # the jobs its threads run (a warm one waits for them, and one may be waiting on a
+        # Google call).
         time.sleep(0.5)
         for proc in reversed(self.processes):
             self._signal(proc, signal.SIGTERM)
@@ -110,11 +158,12 @@ class Stack:
         for proc in reversed(self.processes):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            # Whatever the group still holds (a work horse mid-job) goes now.
+            # Whatever the group still holds goes now.
             self._signal(proc, signal.SIGKILL)
             proc.wait(timeout=5)
         for log in self.logs:
             log.close()
+        self.processes, self.logs = [], []
 
     def _signal(self, proc: subprocess.Popen, sig: int) -> None:
         """Signal `proc`, or the process group it leads (ours: start_new_session)."""
@@ -125,14 +174,67 @@ class Stack:
                 proc.send_signal(sig)
 
 
+def procfile_command(process: str) -> list[str]:
+    """The Procfile's command for `process`, with `python` as this interpreter (the venv's,
+    as scripts/run.sh puts .venv/bin first on PATH for honcho)."""
+    for line in (REPO / "Procfile").read_text().splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() == process:
+            argv = shlex.split(command)
+            return [sys.executable if arg == "python" else arg for arg in argv]
+    raise RuntimeError(f"the Procfile has no {process!r} line")
+
+
+def start_redis(stack: Stack, directory: Path, timeout: float = 10.0) -> str:
+    """A redis-server of the benchmark's own on a free loopback port, nothing saved to
+    disk; returns its URL. (Never REDIS_URL: others' test runs use that server.)"""
+    import redis
+
+    port = free_port()
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+    proc = stack.spawn("redis", cmd, dict(os.environ))
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited ({proc.returncode}); see var/bench-redis.log")
+        with contextlib.suppress(redis.ConnectionError):
+            if client.ping():
+                client.close()
+                return url
+        time.sleep(0.1)
+    raise RuntimeError(f"redis-server did not answer on port {port} within {timeout}s")
+
+
 def start_workers(stack: Stack, env: dict, count: int) -> None:
-    cmd = [sys.executable, "manage.py", "rqworker", "deploys", "default", "--with-scheduler"]
+    """`count` deploy workers: the Procfile's `deploys` line (settings.RQ's threaded
+    worker class; no --with-scheduler, the cron process schedules)."""
+    cmd = procfile_command("deploys")
     for i in range(count):
         stack.spawn(f"worker-{i}", cmd, env)
 
 
+def start_cron(stack: Stack, env: dict) -> None:
+    """The one cron process: the Procfile's `cron` line (the tick every second)."""
+    stack.spawn("cron", procfile_command("cron"), env)
+
+
 def start_web(stack: Stack, env: dict, timeout: float = 30.0) -> str:
-    """gunicorn as in the Dockerfile (2 workers × 4 threads); returns its base URL."""
+    """gunicorn as the Procfile's `web` line (2 workers × 4 threads, an access log) on a
+    free loopback port; returns its base URL."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -147,6 +249,8 @@ def start_web(stack: Stack, env: dict, timeout: float = 30.0) -> str:
         "4",
         "--timeout",
         "60",
+        "--access-logfile",
+        "-",
     ]
     proc = stack.spawn("web", cmd, env)
     base = f"http://127.0.0.1:{port}"
@@ -163,12 +267,14 @@ def start_web(stack: Stack, env: dict, timeout: float = 30.0) -> str:
     raise RuntimeError(f"the web server did not answer /healthz within {timeout}s")
 
 
-def process_env(db_url: str, sandbox) -> dict:
-    """The environment of every app process: the throwaway database and the sandbox."""
+def process_env(db_url: str, redis_url: str, sandbox) -> dict:
+    """The environment of every app process: the throwaway database, the private Redis
+    and the sandbox."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "platform_admin.settings",
         "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
         "GCP_API_ENDPOINT": sandbox.http_url,
         "GCP_GRPC_ENDPOINT": sandbox.grpc_target,
         "NO_GCE_CHECK": "true",

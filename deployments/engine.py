@@ -60,7 +60,6 @@ MAX_PASSES = 20  # passes run back to back in one job while the rollout stays du
 MAX_RETRIES = 6  # consecutive transient Google errors before the rollout fails
 MAX_CRASHES = 5  # consecutive crashed passes before the rollout ends errored
 INCONCLUSIVE_BAKES = 4  # too few requests: wait up to this many bake times, then fail
-EARLY_SLACK = timedelta(milliseconds=500)
 CLAIM_LIMIT = 500  # rollouts one tick hands out
 # The engine's own fields: a pass writes these, and only these, with its result.
 ENGINE_FIELDS = (
@@ -158,7 +157,7 @@ def claim_due(now: datetime | None = None) -> tuple[str, list[int]]:
     with transaction.atomic():
         due = list(
             Rollout.objects.select_for_update(skip_locked=True)
-            .filter(free, state__in=S.driven(), next_check_at__lte=now + EARLY_SLACK)
+            .filter(free, state__in=S.driven(), next_check_at__lte=now)
             .order_by("next_check_at")
             .values_list("pk", flat=True)[:CLAIM_LIMIT]
         )
@@ -181,7 +180,7 @@ def _claim(rollout_id: int, owner: str, rows: _JobRows | None) -> Rollout | None
         if rollout is None or not STATES[rollout.state].driven:
             return None
         now = timezone.now()
-        if rollout.next_check_at is None or rollout.next_check_at > now + EARLY_SLACK:
+        if rollout.next_check_at is None or rollout.next_check_at > now:  # a bake is a minimum
             return None
         held = rollout.lease_until is not None and rollout.lease_until > now
         if held and rollout.lease_owner not in ("", owner):
