@@ -14,17 +14,19 @@ from ninja.security import HttpBearer
 
 from deployments import services
 from deployments.errors import DeploymentError
-from deployments.models import Release, Rollout
-from deployments.tokens import user_for_token
+from deployments.models import CONTROL_SCOPES, Release, Rollout, TokenScope
+from deployments.tokens import TokenRefused, require_scope, token_for
 from platform_admin.models import Environment
 
 
 class BearerToken(HttpBearer):
+    """The request's token, checked (TokenRefused: 401 with the reason); its user becomes
+    `request.user` and the token `request.api_token`, whose scopes each endpoint checks."""
+
     def authenticate(self, request, token):
-        user = user_for_token(token)
-        if user is not None:
-            request.user = user
-        return user
+        row = token_for(token)
+        request.user, request.api_token = row.user, row
+        return row.user
 
 
 api = NinjaAPI(
@@ -122,6 +124,11 @@ def _invalid(request, exc):
     return _error(request, "Invalid request: " + "; ".join(parts), 400)
 
 
+@api.exception_handler(TokenRefused)
+def _token_refused(request, exc):
+    return _error(request, exc.message, 401)
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
     return _error(request, "Send a valid API token: Authorization: Bearer <token>.", 401)
@@ -172,6 +179,7 @@ def _rollout(pk: int) -> Rollout:
 
 @api.post("/releases", response={201: ReleaseOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut})
 def create_release(request, payload: ReleaseIn):
+    require_scope(request.api_token, TokenScope.RELEASES)
     release = services.create_release(
         request.user, payload.version, payload.artifacts, notes=payload.notes
     )
@@ -184,6 +192,7 @@ def create_release(request, payload: ReleaseIn):
 )
 def update_release(request, version: str, payload: ReleasePatch):
     """Correct a release's notes or images; refused (409) once any rollout has used it."""
+    require_scope(request.api_token, TokenScope.RELEASES)
     release = get_object_or_404(Release, version=version)
     release = services.update_release(
         request.user, release, notes=payload.notes, artifacts=payload.artifacts
@@ -208,6 +217,7 @@ def start_rollout(request, payload: RolloutIn):
         raise DeploymentError(f"No release {payload.release!r}; register it first.")
     if environment is None:
         raise DeploymentError(f"No environment {payload.environment!r}.")
+    require_scope(request.api_token, TokenScope.DEPLOY, environment)
     rollout = services.start_rollout(request.user, release, environment, payload.strategy)
     return Status(
         202,
@@ -227,7 +237,9 @@ def get_rollout(request, rollout_id: int):
 def _action_endpoint(action: str):
     def endpoint(request, rollout_id: int):
         reason = str(_optional_body(request).get("reason", ""))
-        services.apply_action(request.user, _rollout(rollout_id), action, reason)
+        rollout = _rollout(rollout_id)
+        require_scope(request.api_token, CONTROL_SCOPES[action], rollout.environment)
+        services.apply_action(request.user, rollout, action, reason)
         return Status(200, rollout_json(request, _rollout(rollout_id)))
 
     endpoint.__name__ = f"{action}_rollout"
@@ -248,8 +260,15 @@ for _action in services.CONTROLS:
 )
 def rollback(request, slug: str):
     environment = get_object_or_404(Environment, slug=slug)
-    version = str(_optional_body(request).get("release", ""))
-    rollout = services.rollback(request.user, environment, version)
+    require_scope(request.api_token, TokenScope.ROLLBACK, environment)
+    body = _optional_body(request)
+    rollout = services.rollback(
+        request.user,
+        environment,
+        str(body.get("release", "")),
+        emergency=body.get("emergency") is True,
+        reason=str(body.get("reason", "")),
+    )
     return Status(
         202,
         {

@@ -7,6 +7,8 @@ from platform_admin import notifications
 TEMPLATES = {
     "approval_needed": "⏳ {who} wants to deploy {release} to {env}: approval needed. {url}",
     "started": "🚀 Rollout of {release} to {env} started ({strategy}). {url}",
+    "emergency": "🚨 {who} rolls {env} back to {release} without approval (emergency): "
+    "{detail} {url}",
     "step": "➡️ {release} on {env}: {detail} {url}",
     "succeeded": "✅ {release} is live on {env}. {url}",
     "failed": "❌ Rollout of {release} to {env} failed: {detail} {url}",

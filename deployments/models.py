@@ -257,8 +257,32 @@ class RolloutEvent(models.Model):
         return f"{self.kind}: {self.message}"
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do (besides reading). Its user's roles still apply."""
+
+    RELEASES = "releases", "Register and correct releases"
+    DEPLOY = "deploy", "Start rollouts"
+    CONTROL = "control", "Pause, resume, promote and abort rollouts"
+    APPROVE = "approve", "Approve and reject rollouts"
+    ROLLBACK = "rollback", "Roll back"
+
+
+# The scope each rollout control needs.
+CONTROL_SCOPES = {
+    "approve": TokenScope.APPROVE,
+    "reject": TokenScope.APPROVE,
+    "pause": TokenScope.CONTROL,
+    "resume": TokenScope.CONTROL,
+    "promote": TokenScope.CONTROL,
+    "abort": TokenScope.CONTROL,
+}
+
+
 class ApiToken(models.Model):
-    """A bearer token for CI. Only its SHA-256 is stored; the token is shown once."""
+    """A named bearer token for CI. Only its SHA-256 is stored; the token is shown once.
+
+    It expires, and it may do only what its scopes and environments allow (an empty
+    environment list: every environment), on top of its user's roles."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -267,6 +291,11 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, blank=True, help_text="TokenScope values.")
+    environments = models.JSONField(
+        default=list, blank=True, help_text="Environment slugs; empty = every environment."
+    )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -274,4 +303,14 @@ class ApiToken(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.prefix}… ({self.user})"
+        return f"{self.name or self.prefix} ({self.user})"
+
+    def status(self, now) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def allows_environment(self, slug: str) -> bool:
+        return not self.environments or slug in self.environments

@@ -215,15 +215,55 @@ def rollback_choices(environment: Environment) -> list[Release]:
     return _succeeded_releases(environment)[1:]
 
 
-def rollback(actor, environment: Environment, version: str = "") -> Rollout:
-    """Put an earlier succeeded release back (default: the one before what is live)."""
+def rollback(
+    actor, environment: Environment, version: str = "", *, emergency: bool = False, reason: str = ""
+) -> Rollout:
+    """Put an earlier succeeded release back (default: the one before what is live).
+
+    A rollback follows the environment's approval rule like any rollout: where approval
+    is required it waits for a second person. `emergency=True`, with a reason, skips that
+    wait: the explicit, audited path for when nobody else can be reached."""
     with _one_active_rollout(environment):
-        return _rollback(actor, environment, version)
+        return _rollback(actor, environment, version, emergency, reason)
 
 
 @transaction.atomic
-def _rollback(actor, environment: Environment, version: str) -> Rollout:
+def _rollback(actor, environment: Environment, version: str, emergency: bool, reason) -> Rollout:
     require(actor, Role.DEPLOYER, environment, "roll back")
+    reason = (reason or "").strip()
+    if emergency and not reason:
+        raise DeploymentError("Say why this rollback cannot wait for approval (reason).")
+    target, live = _rollback_target(environment, version)
+    waits = environment.requires_approval and not emergency
+    rollout = Rollout.objects.create(
+        release=target,
+        environment=environment,
+        kind=Rollout.Kind.ROLLBACK,
+        strategy=Rollout.Strategy.ALL_AT_ONCE,
+        state=S.PENDING_APPROVAL if waits else S.QUEUED,
+        steps=[100],
+        plan=_plan(target, environment)[0],  # a service removed since is left out
+        started_by=actor,
+        next_check_at=None if waits else timezone.now(),
+    )
+    detail = {"from_release": getattr(live, "version", ""), "reason": reason}
+    if emergency and environment.requires_approval:
+        detail["emergency"] = True  # the approval rule was skipped, on this person's word
+        rollout.events.create(
+            kind="emergency", message=f"Emergency rollback by {actor.username}: {reason}"
+        )
+    _audit("rollout.rollback_started", actor, rollout, **detail)
+    if waits:
+        messages.rollout_message(rollout, "approval_needed")
+    else:
+        jobs.enqueue_on_commit(rollout.pk)
+        kind = "emergency" if detail.get("emergency") else "started"
+        messages.rollout_message(rollout, kind, reason)
+    return rollout
+
+
+def _rollback_target(environment: Environment, version: str) -> tuple[Release, Release | None]:
+    """The release to put back, and the live one."""
     succeeded = _succeeded_releases(environment)
     live = succeeded[0] if succeeded else None
     if version:
@@ -239,21 +279,7 @@ def _rollback(actor, environment: Environment, version: str) -> Rollout:
             raise DeploymentError(f"{environment.slug} has no earlier succeeded release.")
     if target == live:
         raise DeploymentError(f"Release {target.version} is already live in {environment.slug}.")
-    rollout = Rollout.objects.create(
-        release=target,
-        environment=environment,
-        kind=Rollout.Kind.ROLLBACK,
-        strategy=Rollout.Strategy.ALL_AT_ONCE,
-        state=S.QUEUED,
-        steps=[100],
-        plan=_plan(target, environment)[0],  # a service removed since is left out
-        started_by=actor,
-        next_check_at=timezone.now(),
-    )
-    _audit("rollout.rollback_started", actor, rollout, from_release=getattr(live, "version", ""))
-    jobs.enqueue_on_commit(rollout.pk)
-    messages.rollout_message(rollout, "started")
-    return rollout
+    return target, live
 
 
 # --- controls on a rollout ------------------------------------------------------------

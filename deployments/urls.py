@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import views
+from deployments import token_views, views
 
 app_name = "deployments"
 urlpatterns = [
@@ -15,4 +15,6 @@ urlpatterns = [
     path("rollouts/<int:pk>/", views.rollout_detail, name="rollout"),
     path("rollouts/<int:pk>/live/", views.rollout_live, name="rollout_live"),
     path("rollouts/<int:pk>/<str:action>/", views.rollout_action, name="rollout_action"),
+    path("tokens/", token_views.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", token_views.revoke, name="token_revoke"),
 ]

@@ -93,7 +93,13 @@ def deploy(request, slug):
 def rollback(request, slug):
     environment = get_object_or_404(Environment, slug=slug)
     try:
-        rollout = services.rollback(request.user, environment, request.POST.get("release", ""))
+        rollout = services.rollback(
+            request.user,
+            environment,
+            request.POST.get("release", ""),
+            emergency=request.POST.get("emergency") == "on",
+            reason=request.POST.get("reason", ""),
+        )
     except (DeploymentError, PermissionDenied) as exc:
         messages.error(request, _reason(exc))
         return redirect(environment)

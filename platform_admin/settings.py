@@ -192,8 +192,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {"quiet_periodic_jobs": {"()": "platform_admin.logs.QuietPeriodicJobs"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        name: {"filters": ["quiet_periodic_jobs"]} for name in ("rq.worker", "rq.cron")
-    },
+    "loggers": {name: {"filters": ["quiet_periodic_jobs"]} for name in ("rq.worker", "rq.cron")},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

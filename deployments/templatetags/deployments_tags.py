@@ -32,3 +32,9 @@ def percent(rate) -> str:
     if rate in (None, ""):
         return "—"
     return f"{float(rate) * 100:.2f}%"
+
+
+@register.filter
+def token_status(token, now) -> str:
+    """active | expired | revoked"""
+    return token.status(now)

@@ -1,22 +1,54 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments.tokens import create_token
+from deployments.errors import DeploymentError
+from deployments.models import TokenScope
+from deployments.tokens import DEFAULT_DAYS, TokenRequest, create_token
 
 
 class Command(BaseCommand):
-    help = "Create an API token for USERNAME and print it once (only its hash is stored)."
+    help = (
+        "Create an API token for USERNAME and print it once (only its hash is stored). "
+        "It may do what the user's roles and its own scopes and environments allow."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--name", default="", help="What the token is for, e.g. 'github-ci'.")
+        parser.add_argument(
+            "--name", required=True, help="What the token is for, e.g. 'github-actions staging'."
+        )
+        parser.add_argument(
+            "--days", type=int, default=DEFAULT_DAYS, help=f"lifetime (default {DEFAULT_DAYS})"
+        )
+        parser.add_argument(
+            "--scope",
+            action="append",
+            choices=TokenScope.values,
+            help="what it may do; repeat for several (default: all)",
+        )
+        parser.add_argument(
+            "--environment",
+            action="append",
+            default=[],
+            help="an environment it may act on; repeat for several (default: all)",
+        )
 
-    def handle(self, *args, username, name, **options):
+    def handle(self, *args, username, name, days, scope, environment, **options):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {username!r}.")
-        token = create_token(user, name=name, actor="manage.py")
+        request = TokenRequest(
+            name=name,
+            days=days,
+            scopes=tuple(scope or TokenScope.values),
+            environments=tuple(environment),
+        )
+        try:
+            token = create_token(user, request, actor="manage.py")
+        except DeploymentError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(token)
         self.stderr.write(
-            f"Token for {username} created. It is shown only now: store it in your CI secrets."
+            f"Token {name!r} for {username} created, valid {days} days. It is shown only now: "
+            "store it in your CI secrets."
         )
