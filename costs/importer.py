@@ -1,0 +1,178 @@
+"""Importing a BigQuery billing export file: atomic, idempotent, exact.
+
+One transaction does everything: the file is streamed line by line (memory flat in its
+size) into temporary staging tables, the database picks the rows not counted before
+(identity = canonical content hash + occurrence within the file, see `BillingRow`),
+their sums go into the daily rollups, and the import and its audit event are recorded.
+A bad line refuses the whole file, naming the line and the field; nothing changes.
+"""
+
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from costs import rollup, staging
+from costs.attribution import Attributor
+from costs.bq_rows import FieldError, RowKey, parse
+from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
+from costs.models import BillingImport, ImportSource, ImportStatus
+from costs.money import cents
+from platform_admin import audit
+
+FORMATS = ("auto", "bq-json")
+_IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities and rollups
+
+
+@dataclass
+class _Staged:
+    """What streaming the file left: rollup keys by id, and the counts."""
+
+    keys: list[RowKey] = field(default_factory=list)
+    rows_read: int = 0
+
+
+def import_file(path, *, actor=None, file_name: str = "", fmt: str = "auto") -> BillingImport:
+    """Import an export file. Returns its BillingImport: succeeded, or refused with the
+    sentence in `message`. A crash is recorded as errored and re-raised."""
+    path = Path(path)
+    record = BillingImport.objects.create(
+        source=ImportSource.FILE,
+        file_name=file_name or path.name,
+        size_bytes=path.stat().st_size,
+        format=fmt,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        actor=audit._actor_name(actor),
+        status=ImportStatus.RUNNING,
+    )
+    with open(path, "rb") as raw:
+        reader = HashingReader(raw)
+        try:
+            with transaction.atomic():
+                _import(path, record, reader, actor)
+        except RefusedFile as exc:
+            _drain(reader, record)
+            _finish(record, ImportStatus.REFUSED, str(exc))
+            audit.record("billing.refused", actor=actor, obj=record, detail=_detail(record))
+        except Exception:
+            _finish(record, ImportStatus.ERRORED, traceback.format_exc())
+            raise
+    return record
+
+
+def _import(path: Path, record: BillingImport, reader: HashingReader, actor) -> None:
+    _lock()
+    _check_format(path, record.format, record.file_name)
+    staging.create()
+    staged = _stage(path, record.file_name, reader)
+    record.sha256 = reader.sha256.hexdigest()
+    record.rows_read = staged.rows_read
+    record.rows_new = staging.select_new()
+    record.rows_known = staged.rows_read - record.rows_new
+    staging.claim_new(record.pk)
+    sums = {staged.keys[key_id]: s for key_id, s in staging.new_sums().items()}
+    months = sorted({key.invoice_month for key in staged.keys})
+    before = rollup.month_nets(months)
+    rollup.add(sums, Attributor())
+    after = rollup.month_nets(months)
+    staging.drop()
+    record.months = {m: {"before": cents(before[m]), "after": cents(after[m])} for m in months}
+    _finish(record, ImportStatus.SUCCEEDED, _summary(record))
+    audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
+
+
+def _check_format(path: Path, fmt: str, name: str) -> None:
+    if fmt not in FORMATS:
+        raise RefusedFile(f"{name}: unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
+    if fmt == "auto" and sniff(path)[:1] not in (b"{", b""):
+        raise refused(name, "not a BigQuery billing export in NDJSON (one JSON object a line)")
+
+
+def _stage(path: Path, name: str, reader: HashingReader) -> _Staged:
+    """Stream the file into the staging tables; a bad line raises RefusedFile."""
+    staged = _Staged()
+    key_ids: dict[RowKey, int] = {}
+    rows: list[tuple] = []
+    credits: list[tuple] = []
+    for number, line in lines(path, reader):
+        if not line.strip():
+            continue
+        try:
+            row = parse(line)
+        except FieldError as exc:
+            raise refused(f"{name}:{number}", str(exc)) from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise refused(f"{name}:{number}", f"not valid JSON ({_reason(exc)})") from None
+        seq = staged.rows_read = staged.rows_read + 1
+        key_id = key_ids.get(row.key)
+        if key_id is None:
+            key_id = key_ids[row.key] = len(staged.keys)
+            staged.keys.append(row.key)
+        total = 0
+        for kind, amount in row.credits:
+            credits.append((seq, kind, amount))
+            total += amount
+        rows.append(
+            (
+                seq,
+                row.row_hash,
+                row.key.invoice_month,
+                key_id,
+                row.cost_nanos,
+                total,
+                row.usage_amount,
+            )
+        )
+        if len(rows) >= staging.BATCH:
+            staging.write(rows, credits)
+            rows, credits = [], []
+    staging.write(rows, credits)
+    return staged
+
+
+def _reason(exc: ValueError) -> str:
+    msg, col = getattr(exc, "msg", None), getattr(exc, "colno", None)
+    return f"{msg} at column {col}" if msg else str(exc)
+
+
+def _lock() -> None:
+    """Serialise imports: two overlapping files at once must not both count a row."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+
+
+def _drain(reader: HashingReader, record: BillingImport) -> None:
+    """Finish the SHA-256 of a refused file, so its history row names the file exactly."""
+    while reader.read(1 << 20):
+        pass
+    record.sha256 = reader.sha256.hexdigest()
+
+
+def _finish(record: BillingImport, status: str, message: str) -> None:
+    record.status = status
+    record.message = message
+    record.finished_at = timezone.now()
+    if status != ImportStatus.SUCCEEDED:
+        record.rows_read = record.rows_new = record.rows_known = 0
+        record.months = {}
+    record.save()
+
+
+def _summary(record: BillingImport) -> str:
+    return f"{record.rows_read} rows read: {record.rows_new} new, {record.rows_known} already known"
+
+
+def _detail(record: BillingImport) -> dict:
+    return {
+        "file_name": record.file_name,
+        "sha256": record.sha256,
+        "status": record.status,
+        "message": record.message[:500],
+        "rows_read": record.rows_read,
+        "rows_new": record.rows_new,
+        "rows_known": record.rows_known,
+        "months": record.months,
+    }

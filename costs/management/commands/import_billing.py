@@ -1,0 +1,25 @@
+"""`python manage.py import_billing PATH [--format auto|bq-json]`."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from costs.importer import FORMATS, import_file
+from costs.models import ImportStatus
+
+
+class Command(BaseCommand):
+    help = "Import a GCP billing export file (BigQuery-export NDJSON, optionally gzip)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path")
+        parser.add_argument("--format", choices=FORMATS, default="auto")
+
+    def handle(self, *args, path, format, **options):
+        record = import_file(path, actor="cli", fmt=format)
+        if record.status != ImportStatus.SUCCEEDED:
+            raise CommandError(record.message)
+        self.stdout.write(
+            f"{record.file_name}: {record.rows_read} rows read, {record.rows_new} new, "
+            f"{record.rows_known} already known"
+        )
+        for month, net in record.months.items():
+            self.stdout.write(f"  invoice month {month}: net {net['before']} -> {net['after']}")

@@ -1,0 +1,163 @@
+"""Billing data: the import history, the identities of the export rows already counted,
+and the daily rollups every cost figure is read from.
+
+Money is held as integer nano-units (10^-9 of the currency): exact on PostgreSQL and
+SQLite alike (SQLite would sum decimals as floats), and the scale of BigQuery's NUMERIC,
+so a row's amount equals Google's `CAST(cost AS NUMERIC)`. `costs.money` converts.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from costs.money import from_nanos
+
+
+class ImportSource(models.TextChoices):
+    FILE = "file", "Export file"
+    PULL = "pull", "BigQuery pull"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    REFUSED = "refused", "Refused"
+    ERRORED = "errored", "Errored"
+
+
+class BillingImport(models.Model):
+    """One import of an export file or one BigQuery pull, whatever its outcome.
+
+    `months` maps each invoice month the import touched ("2026-10") to its net before
+    and after, as decimal strings: {"2026-10": {"before": "12.30", "after": "15.00"}}.
+    """
+
+    source = models.CharField(max_length=8, choices=ImportSource.choices)
+    file_name = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    format = models.CharField(max_length=24, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor = models.CharField(max_length=150, help_text="Username, or 'system' for jobs.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    message = models.TextField(blank=True)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    rows_new = models.PositiveBigIntegerField(default=0)
+    rows_known = models.PositiveBigIntegerField(default=0)
+    months = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The import history lists the newest first.
+            models.Index(fields=["-created_at"], name="billingimport_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.file_name or ''} ({self.status})".strip()
+
+
+class BillingRow(models.Model):
+    """The identity of one export row already counted: nothing else of it is kept.
+
+    Identity = hash of the row's canonical parsed content + its occurrence number among
+    identical rows of its own file. A file with the same row three times claims
+    occurrences 1, 2 and 3; another file holding it twice finds 1 and 2 taken and adds
+    nothing, so overlapping exports count every distinct row once, in any order.
+    """
+
+    row_hash = models.BinaryField(max_length=16)
+    occurrence = models.PositiveIntegerField()
+    invoice_month = models.CharField(max_length=7)
+    billing_import = models.ForeignKey(BillingImport, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            # The rule that makes imports idempotent; its index also serves the
+            # "already known?" anti-join of every import.
+            models.UniqueConstraint(
+                fields=["row_hash", "occurrence"], name="billingrow_unique_identity"
+            ),
+        ]
+        indexes = [
+            # Replacing an invoice month (a pull) forgets that month's identities.
+            models.Index(fields=["invoice_month"], name="billingrow_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_month} {bytes(self.row_hash).hex()} #{self.occurrence}"
+
+
+class CostDaily(models.Model):
+    """Export rows summed per usage day (US/Pacific) and everything a figure groups by.
+
+    `project_id` and `labels` are kept so that attribution (`environment`, `component`,
+    both derived) can be recomputed when an environment's cost_labels or gcp_project
+    change. `key_hash` identifies the bucket: a hash of every field below except the
+    derived and summed ones.
+    """
+
+    key_hash = models.CharField(max_length=32)
+    usage_day = models.DateField()
+    invoice_month = models.CharField(max_length=7, help_text="YYYY-MM")
+    environment = models.ForeignKey(
+        "platform_admin.Environment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cost_days",
+        help_text="Blank = unallocated.",
+    )
+    component = models.CharField(max_length=120)
+    project_id = models.CharField(max_length=100, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    service_id = models.CharField(max_length=40, blank=True)
+    service_description = models.CharField(max_length=200, blank=True)
+    sku_id = models.CharField(max_length=40, blank=True)
+    sku_description = models.CharField(max_length=300, blank=True)
+    cost_type = models.CharField(max_length=24)
+    currency = models.CharField(max_length=3)
+    currency_conversion_rate = models.CharField(max_length=40, blank=True)
+    region = models.CharField(max_length=40, blank=True)
+    usage_unit = models.CharField(max_length=40, blank=True)
+    usage_amount = models.DecimalField(max_digits=38, decimal_places=9, default=0)
+    cost_nanos = models.BigIntegerField(default=0, help_text="Gross cost, before credits.")
+    credits_nanos = models.BigIntegerField(default=0, help_text="Sum of credits (negative).")
+    net_nanos = models.BigIntegerField(default=0, help_text="cost + credits.")
+    credits_by_type = models.JSONField(
+        default=dict, blank=True, help_text='{"FREE_TIER": "-1.250000000"}: decimal strings.'
+    )
+    row_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # One bucket per key: an import adds into the bucket instead of duplicating it.
+            models.UniqueConstraint(fields=["key_hash"], name="costdaily_unique_key"),
+        ]
+        indexes = [
+            # Month figures: WHERE invoice_month = ... GROUP BY environment / service.
+            models.Index(fields=["invoice_month", "environment"], name="costdaily_month_env"),
+            # Daily chart of an environment: WHERE environment = ... AND usage_day BETWEEN.
+            models.Index(fields=["environment", "usage_day"], name="costdaily_env_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.usage_day} {self.component} {self.sku_description}"
+
+    @property
+    def cost(self):
+        return from_nanos(self.cost_nanos)
+
+    @property
+    def credits(self):
+        return from_nanos(self.credits_nanos)
+
+    @property
+    def net(self):
+        return from_nanos(self.net_nanos)

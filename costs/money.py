@@ -1,0 +1,21 @@
+"""Exact money: amounts as integer nano-units (BigQuery NUMERIC's scale of 9 decimals)."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+NANOS = Decimal(1_000_000_000)
+CENT = Decimal("0.01")
+
+
+def to_nanos(amount: Decimal | int) -> int:
+    """An amount in nano-units, rounded half away from zero like CAST(x AS NUMERIC)."""
+    return int((amount * NANOS).to_integral_value(ROUND_HALF_UP))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    return Decimal(nanos).scaleb(-9)
+
+
+def cents(nanos: int) -> str:
+    """The decimal string of an exact nano amount rounded half-up to cents ("12.35")."""
+    value = from_nanos(nanos).quantize(CENT, ROUND_HALF_UP)
+    return str(value + 0)  # + 0 turns a "-0.00" into "0.00"

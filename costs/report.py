@@ -1,0 +1,77 @@
+"""A month's figures (invoice month) from the daily rollups: the numbers `cost_report`,
+the API and the Costs page agree on. Sums are exact; rounding to cents comes last."""
+
+import csv
+import io
+import re
+
+from django.db.models import Sum
+
+from costs.attribution import NO_SERVICE
+from costs.models import CostDaily
+from costs.money import cents
+from platform_admin.models import Environment, PlatformSettings
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+UNALLOCATED = "unallocated"
+
+
+def month_report(month: str) -> dict:
+    """{"month", "currency", "total", "environments", "services"} of invoice month
+    YYYY-MM; a month without data gives zeros. Raises ValueError on a malformed month."""
+    if not MONTH.match(month):
+        raise ValueError(f"{month!r} is not a month like 2026-10")
+    rows = CostDaily.objects.filter(invoice_month=month)
+    sums = {"c": Sum("cost_nanos"), "k": Sum("credits_nanos"), "n": Sum("net_nanos")}
+    by_env = {r["environment"]: r for r in rows.values("environment").annotate(**sums).order_by()}
+    environments = {}
+    for env in Environment.objects.all():
+        environments[env.slug] = _amounts(by_env.get(env.pk))
+    environments[UNALLOCATED] = _amounts(by_env.get(None))  # never hidden
+    services = {
+        (r["service_description"] or NO_SERVICE): cents(r["n"] or 0)
+        for r in rows.values("service_description").annotate(n=Sum("net_nanos")).order_by()
+    }
+    return {
+        "month": month,
+        "currency": PlatformSettings.load().currency,
+        "total": _amounts(rows.aggregate(**sums)),
+        "environments": environments,
+        "services": dict(sorted(services.items())),
+    }
+
+
+def _amounts(sums: dict | None) -> dict[str, str]:
+    sums = sums or {}
+    return {
+        "cost": cents(sums.get("c") or 0),
+        "credits": cents(sums.get("k") or 0),
+        "net": cents(sums.get("n") or 0),
+    }
+
+
+def as_csv(report: dict) -> str:
+    """One line per figure: scope (total / environment / service), name, cost, credits, net."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["month", "currency", "scope", "name", "cost", "credits", "net"])
+    head = [report["month"], report["currency"]]
+    total = report["total"]
+    writer.writerow([*head, "total", "", total["cost"], total["credits"], total["net"]])
+    for slug, a in report["environments"].items():
+        writer.writerow([*head, "environment", slug, a["cost"], a["credits"], a["net"]])
+    for name, net in report["services"].items():
+        writer.writerow([*head, "service", name, "", "", net])
+    return out.getvalue()
+
+
+def as_table(report: dict) -> str:
+    """A plain-text table for a terminal."""
+    lines = [f"Invoice month {report['month']} ({report['currency']})", ""]
+    lines.append(f"{'':<32}{'cost':>14}{'credits':>14}{'net':>14}")
+    rows = [("total", report["total"])] + list(report["environments"].items())
+    for name, a in rows:
+        lines.append(f"{name:<32}{a['cost']:>14}{a['credits']:>14}{a['net']:>14}")
+    lines += ["", f"{'GCP service':<60}{'net':>14}"]
+    lines += [f"{name[:59]:<60}{net:>14}" for name, net in report["services"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""Adding new export rows' sums into the daily rollups, and re-attributing them."""
+
+import hashlib
+from decimal import Decimal
+
+import orjson
+from django.db.models import Sum
+
+from costs.attribution import Attributor
+from costs.bq_rows import RowKey
+from costs.models import CostDaily
+from costs.money import from_nanos, to_nanos
+
+CHUNK = 500
+_SUMMED = ["cost_nanos", "credits_nanos", "net_nanos", "usage_amount", "credits_by_type"]
+
+
+def key_hash(key: RowKey) -> str:
+    return hashlib.blake2b(orjson.dumps(tuple(key)), digest_size=16).hexdigest()
+
+
+def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
+    """Add each key's sums to its CostDaily bucket, creating the buckets not seen yet."""
+    items = [(key_hash(key), key, sums) for key, sums in sums_by_key.items()]
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        existing = CostDaily.objects.in_bulk([h for h, _, _ in chunk], field_name="key_hash")
+        created, updated = [], []
+        for hashed, key, sums in chunk:
+            bucket = existing.get(hashed)
+            if bucket is None:
+                bucket = _new_bucket(hashed, key, attributor)
+                created.append(bucket)
+            else:
+                updated.append(bucket)
+            _add_sums(bucket, sums)
+        CostDaily.objects.bulk_create(created)
+        CostDaily.objects.bulk_update(updated, [*_SUMMED, "row_count"])
+
+
+def _new_bucket(hashed: str, key: RowKey, attributor: Attributor) -> CostDaily:
+    labels = dict(key.labels)
+    env_id, component = attributor.attribute(key.project_id, labels, key.service_description)
+    fields = key._asdict()
+    fields["labels"] = labels
+    return CostDaily(key_hash=hashed, environment_id=env_id, component=component, **fields)
+
+
+def _add_sums(bucket: CostDaily, sums: dict) -> None:
+    bucket.row_count += sums["rows"]
+    bucket.cost_nanos += sums["cost"]
+    bucket.credits_nanos += sums["credits"]
+    bucket.net_nanos = bucket.cost_nanos + bucket.credits_nanos
+    if sums["usage"] is not None:
+        bucket.usage_amount = Decimal(bucket.usage_amount) + sums["usage"]
+    by_type = dict(bucket.credits_by_type)
+    for kind, nanos in sums["by_type"].items():
+        total = to_nanos(Decimal(by_type.get(kind, "0"))) + nanos
+        by_type[kind] = str(from_nanos(total))
+    bucket.credits_by_type = by_type
+
+
+def month_nets(months) -> dict[str, int]:
+    """Net nanos per invoice month (months without rows: 0)."""
+    nets = dict.fromkeys(months, 0)
+    rows = (
+        CostDaily.objects.filter(invoice_month__in=list(months))
+        .values_list("invoice_month")
+        .annotate(net=Sum("net_nanos"))
+    )
+    for month, net in rows:
+        nets[month] = net or 0
+    return nets
+
+
+def reattribute(attributor: Attributor | None = None) -> int:
+    """Recompute every bucket's environment and component from its project and labels
+    (after an environment's cost_labels or gcp_project changed); returns how many moved."""
+    attributor = attributor or Attributor()
+    changed = []
+    for bucket in CostDaily.objects.only(
+        "id", "project_id", "labels", "service_description", "environment", "component"
+    ).iterator(chunk_size=2000):
+        env_id, component = attributor.attribute(
+            bucket.project_id, bucket.labels, bucket.service_description
+        )
+        if (env_id, component) != (bucket.environment_id, bucket.component):
+            bucket.environment_id, bucket.component = env_id, component
+            changed.append(bucket)
+    CostDaily.objects.bulk_update(changed, ["environment", "component"], batch_size=1000)
+    return len(changed)

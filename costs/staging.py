@@ -1,0 +1,129 @@
+"""The rows of one import, staged in temporary tables so that the database — not Python
+memory — numbers identical rows, finds those not yet counted and sums them.
+
+Temporary tables are private to the connection and dropped at the end of the import;
+PostgreSQL loads them with COPY, other databases with batched INSERTs.
+"""
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import connection
+
+from costs.models import BillingRow
+
+STAGED = "costs_staged_row"
+STAGED_CREDIT = "costs_staged_credit"
+NEW = "costs_staged_new"
+BATCH = 5000
+_COLUMNS = "seq, row_hash, invoice_month, key_id, cost, credits, usage_amount"
+_INSERT_STAGED = f"INSERT INTO {STAGED} VALUES (%s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+_INSERT_CREDIT = f"INSERT INTO {STAGED_CREDIT} VALUES (%s, %s, %s)"  # noqa: S608
+
+
+def _types() -> dict:
+    if connection.vendor == "postgresql":
+        return {"blob": "bytea", "num": "numeric"}
+    return {"blob": "blob", "num": "text"}  # SQLite: exact text, summed by Python
+
+
+def create() -> None:
+    t = _types()
+    with connection.cursor() as cursor:
+        drop(cursor)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {STAGED} (seq bigint, row_hash {t['blob']}, "
+            "invoice_month varchar(7), key_id integer, cost bigint, credits bigint, "
+            f"usage_amount {t['num']})"
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {STAGED_CREDIT} (seq bigint, credit_type text, amount bigint)"
+        )
+
+
+def drop(cursor=None) -> None:
+    if cursor is None:
+        with connection.cursor() as own:
+            return drop(own)
+    for table in (NEW, STAGED_CREDIT, STAGED):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def write(rows: list[tuple], credits: list[tuple]) -> None:
+    """Append staged rows (seq, hash, month, key id, cost, credits, usage) and credits."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _copy(cursor, f"COPY {STAGED} ({_COLUMNS}) FROM STDIN", rows)
+            _copy(cursor, f"COPY {STAGED_CREDIT} (seq, credit_type, amount) FROM STDIN", credits)
+        else:
+            sqlite_rows = [(*r[:6], None if r[6] is None else str(r[6])) for r in rows]
+            cursor.executemany(_INSERT_STAGED, sqlite_rows)
+            cursor.executemany(_INSERT_CREDIT, credits)
+
+
+def _copy(cursor, sql: str, rows: Iterable[tuple]) -> None:
+    with cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def select_new() -> int:
+    """Number each staged row among its identical ones (its occurrence in the file), keep
+    those whose (hash, occurrence) is not counted yet; returns how many are new."""
+    identity = BillingRow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {NEW} AS "  # noqa: S608 - our own table names only
+            "SELECT s.seq, s.row_hash, s.occurrence, s.invoice_month, s.key_id, s.cost, "
+            "s.credits, s.usage_amount FROM ("
+            "  SELECT st.*, ROW_NUMBER() OVER (PARTITION BY st.row_hash ORDER BY st.seq)"
+            f"  AS occurrence FROM {STAGED} st) s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {identity} b "
+            "  WHERE b.row_hash = s.row_hash AND b.occurrence = s.occurrence)"
+        )
+        cursor.execute(f"SELECT COUNT(*) FROM {NEW}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def claim_new(billing_import_id: int) -> None:
+    """Record the new rows' identities: from now on they are known."""
+    identity = BillingRow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {identity} (row_hash, occurrence, invoice_month, billing_import_id) "  # noqa: S608
+            f"SELECT row_hash, occurrence, invoice_month, %s FROM {NEW}",
+            [billing_import_id],
+        )
+
+
+def new_sums() -> dict[int, dict]:
+    """Per rollup key id: rows, cost, credits, usage and credits by type of the new rows."""
+    sums: dict[int, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key_id, COUNT(*), SUM(cost), SUM(credits) "  # noqa: S608
+            f"FROM {NEW} GROUP BY key_id"
+        )
+        for key_id, count, cost, credit in cursor.fetchall():
+            sums[key_id] = {"rows": count, "cost": int(cost), "credits": int(credit)}
+            sums[key_id].update(usage=None, by_type={})
+        _add_usage(cursor, sums)
+        cursor.execute(
+            f"SELECT n.key_id, c.credit_type, SUM(c.amount) FROM {NEW} n "  # noqa: S608
+            f"JOIN {STAGED_CREDIT} c ON c.seq = n.seq GROUP BY n.key_id, c.credit_type"
+        )
+        for key_id, kind, amount in cursor.fetchall():
+            sums[key_id]["by_type"][kind] = int(amount)
+    return sums
+
+
+def _add_usage(cursor, sums: dict[int, dict]) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(f"SELECT key_id, SUM(usage_amount) FROM {NEW} GROUP BY key_id")  # noqa: S608
+        for key_id, usage in cursor.fetchall():
+            sums[key_id]["usage"] = usage
+        return
+    # SQLite would sum the text as floats: add the Decimals here instead.
+    cursor.execute(f"SELECT key_id, usage_amount FROM {NEW} WHERE usage_amount IS NOT NULL")  # noqa: S608
+    for key_id, usage in cursor:
+        sums[key_id]["usage"] = (sums[key_id]["usage"] or Decimal(0)) + Decimal(usage)

@@ -1,0 +1,74 @@
+"""Export rows as a test writes them, and files of them."""
+
+import gzip
+import json
+from decimal import Decimal
+
+import pytest
+
+
+def export_row(
+    cost="1.000000",
+    *,
+    project="acme-staging",
+    labels=None,
+    service="Cloud Run",
+    sku="CPU Allocation Time",
+    month="202610",
+    start="2026-10-05 07:00:00 UTC",
+    credits=(),
+    cost_type="regular",
+    **extra,
+):
+    """One row in the shape of the BigQuery export, amounts kept as exact JSON numbers."""
+    row = {
+        "billing_account_id": "01A2B3-C4D5E6-F7A8B9",
+        "service": _named("SVC", service),
+        "sku": _named("SKU", sku),
+        "usage_start_time": start,
+        "usage_end_time": start,
+        "project": {"id": project, "name": project} if project else None,
+        "labels": [{"key": k, "value": v} for k, v in (labels or {}).items()],
+        "cost": Decimal(cost),
+        "currency": "USD",
+        "currency_conversion_rate": Decimal("1.0"),
+        "usage": {"amount": Decimal("3600"), "unit": "seconds"},
+        "credits": [{"name": t, "amount": Decimal(a), "type": t} for t, a in credits],
+        "invoice": {"month": month},
+        "cost_type": cost_type,
+    }
+    row.update(extra)
+    return row
+
+
+def _named(prefix: str, description: str | None) -> dict | None:
+    if not description:
+        return None
+    return {"id": f"{prefix}-{description[:4].upper()}", "description": description}
+
+
+def ndjson(rows, *, sort_keys=False, indent_spaces=False) -> bytes:
+    """NDJSON text; Decimals written as their exact digits."""
+    sep = (", ", ": ") if indent_spaces else (",", ":")
+    out = []
+    for row in rows:
+        text = json.dumps(row, default=_number, separators=sep, sort_keys=sort_keys)
+        out.append(text.replace('"<<', "").replace('>>"', ""))
+    return ("\n".join(out) + "\n").encode()
+
+
+def _number(value):
+    return f"<<{value}>>"  # unquoted again by ndjson(): exact digits, never via float
+
+
+@pytest.fixture
+def write_export(tmp_path):
+    """write_export(rows, name=..., gz=..., sort_keys=...) -> Path of the file."""
+
+    def write(rows, name="export.jsonl", *, gz=False, **kwargs):
+        path = tmp_path / name
+        data = rows if isinstance(rows, bytes) else ndjson(rows, **kwargs)
+        path.write_bytes(gzip.compress(data) if gz else data)
+        return path
+
+    return write

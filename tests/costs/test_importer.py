@@ -1,0 +1,209 @@
+"""Importing export files: exact in any order, idempotent, atomic, attributed."""
+
+import itertools
+import json
+from decimal import Decimal
+
+import pytest
+
+from costs.importer import import_file
+from costs.models import BillingImport, BillingRow, CostDaily
+from costs.report import month_report
+from platform_admin.models import AuditEvent
+from tests.costs.conftest import export_row, ndjson
+
+pytestmark = pytest.mark.django_db
+
+
+def canonical_month_totals(rows) -> dict[str, Decimal]:
+    """Google's canonical query, computed independently:
+    SUM(cost) + SUM(IFNULL((SELECT SUM(c.amount) FROM UNNEST(credits) c), 0)) by invoice.month."""
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        month = f"{row['invoice']['month'][:4]}-{row['invoice']['month'][4:]}"
+        credits = [Decimal(c["amount"]) for c in row["credits"] or []]
+        net = Decimal(row["cost"]) + sum(credits, Decimal(0))
+        totals[month] = totals.get(month, Decimal(0)) + net
+    return totals
+
+
+def net(month="2026-10") -> str:
+    return month_report(month)["total"]["net"]
+
+
+def test_overlapping_exports_in_every_order_count_each_row_once(platform, write_export):
+    a, b, c, d = (export_row(f"{n}.000001") for n in (1, 2, 3, 4))
+    files = [[a, b], [b, c], [a, b, c, d]]  # overlapping re-exports of the same period
+    results = set()
+    for order in itertools.permutations(range(3)):
+        CostDaily.objects.all().delete()  # start each order from an empty ledger
+        BillingRow.objects.all().delete()
+        for i in order:
+            import_file(write_export(files[i], name=f"part{i}.jsonl"))
+        results.add(net())
+    assert results == {"10.00"}
+    assert CostDaily.objects.get().row_count == 4
+
+
+def test_identical_rows_within_one_file_all_count(platform, write_export):
+    row = export_row("2.50")
+    record = import_file(write_export([row, row, row]))
+    assert (record.rows_new, record.rows_known) == (3, 0)
+    assert net() == "7.50"
+    # A later export holding the row only twice adds nothing; one holding it 4 times adds one.
+    assert import_file(write_export([row, row], name="two.jsonl")).rows_new == 0
+    assert import_file(write_export([row] * 4, name="four.jsonl")).rows_new == 1
+    assert net() == "10.00"
+
+
+def test_same_rows_reordered_rekeyed_respaced_gzipped_add_nothing(platform, write_export):
+    rows = [export_row(f"0.{n:06d}", sku=f"SKU {n % 3}") for n in range(1, 40)]
+    first = import_file(write_export(rows))
+    assert first.rows_new == 39
+    again = [
+        write_export(rows, name="same.jsonl"),
+        write_export(list(reversed(rows)), name="reversed.jsonl", sort_keys=True),
+        write_export(rows, name="spaced.json", indent_spaces=True),
+        write_export(rows, name="export.jsonl.gz", gz=True),
+    ]
+    for path in again:
+        record = import_file(path)
+        assert (record.status, record.rows_new, record.rows_known) == ("succeeded", 0, 39), path
+    # The same numbers written differently (1.5 vs 1.500000) and nulls left out are the same row.
+    rewritten = ndjson(rows).replace(b'"cost_type":"regular"', b'"cost_type":"regular","x":null')
+    assert import_file(write_export(rewritten, name="nulls.jsonl")).rows_new == 0
+    total = sum(Decimal(r["cost"]) for r in rows)
+    assert net() == str(total.quantize(Decimal("0.01")))
+
+
+def test_corrections_tax_account_level_unknown_credits_and_next_month_usage(platform, write_export):
+    rows = [
+        export_row("10.000000", credits=[("SUSTAINED_USAGE_DISCOUNT", "-1.333333")]),
+        # A correction: the original negated, then re-billed at 90%.
+        export_row("-10.000000", cost_type="adjustment", adjustment_info={"id": "adj-1"}),
+        export_row("9.000000", cost_type="adjustment", adjustment_info={"id": "adj-1"}),
+        # Tax with no project, service or SKU; an account-level charge without project.
+        export_row("0.176667", project=None, service=None, sku=None, cost_type="tax"),
+        export_row("5.000000", project=None, service="Support", sku="Support fee"),
+        # A credit type nobody has seen yet.
+        export_row("2.000000", credits=[("SHINY_NEW_CREDIT", "-0.500000")]),
+        # Usage on the last day of October, invoiced in November.
+        export_row("4.000000", start="2026-11-01 06:00:00 UTC", month="202611"),
+        # NULL fields everywhere nullable.
+        export_row(
+            "0.010000", location=None, usage=None, labels=None, currency_conversion_rate=None
+        ),
+    ]
+    rows[-1]["credits"] = None
+    record = import_file(write_export(rows))
+    assert record.status == "succeeded", record.message
+    expected = canonical_month_totals(rows)
+    report = month_report("2026-10")
+    assert report["total"]["net"] == str(expected["2026-10"].quantize(Decimal("0.01")))
+    assert month_report("2026-11")["total"]["net"] == "4.00"
+    assert report["services"]["(none)"] == "0.18"
+    assert report["environments"]["unallocated"]["net"] == "5.18"
+    credits = {}
+    for day in CostDaily.objects.all():
+        for kind, amount in day.credits_by_type.items():
+            credits[kind] = credits.get(kind, Decimal(0)) + Decimal(amount)
+    assert credits == {
+        "SUSTAINED_USAGE_DISCOUNT": Decimal("-1.333333"),
+        "SHINY_NEW_CREDIT": Decimal("-0.5"),
+    }
+    # The October usage day is in US/Pacific: 06:00 UTC on Nov 1 is still Oct 31.
+    assert CostDaily.objects.get(invoice_month="2026-11").usage_day.isoformat() == "2026-10-31"
+
+
+def test_bad_value_refuses_whole_file_naming_line_and_field(platform, write_export):
+    import_file(write_export([export_row("1.00")], name="first.jsonl"))
+    before = (CostDaily.objects.count(), net())
+    rows = [export_row(f"{n}.00", sku=f"S{n}") for n in range(1, 10)]
+    rows[6]["cost"] = "twelve dollars"
+    record = import_file(write_export(rows))
+    assert record.status == "refused"
+    assert record.message == (
+        'export.jsonl:7: cost: "twelve dollars" is not a number — refused, nothing imported'
+    )
+    assert (CostDaily.objects.count(), net()) == before
+    assert AuditEvent.objects.filter(action="billing.refused").count() == 1
+
+
+def test_bad_credit_amount_names_the_nested_field(platform, write_export):
+    row = export_row("1.00", credits=[("FREE_TIER", "-0.1")])
+    row["credits"][0]["amount"] = None
+    record = import_file(write_export([export_row("2.00"), row]))
+    assert record.message == (
+        "export.jsonl:2: credits[0].amount: null is not a number — refused, nothing imported"
+    )
+
+
+def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, write_export):
+    good = ndjson([export_row("1.00"), export_row("2.00", sku="other")])
+    record = import_file(write_export(good + b'{"cost": 3.0,\n', name="cut.jsonl"))
+    assert record.status == "refused"
+    assert record.message.startswith("cut.jsonl:3: not valid JSON (")
+    assert record.message.endswith("— refused, nothing imported")
+    broken = write_export(good * 200, name="broken.jsonl.gz", gz=True)
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    record = import_file(broken)
+    assert record.status == "refused"
+    assert "the gzip data is broken" in record.message
+    assert CostDaily.objects.count() == 0 and net() == "0.00"
+    assert len(record.sha256) == 64
+
+
+def test_attribution_by_labels_before_project_else_unallocated(platform, write_export):
+    rows = [
+        # In the staging project but labelled production: the labels win.
+        export_row("1.00", project="acme-staging", labels={"env": "production", "app": "agent"}),
+        # No labels: the project decides; the component falls back to the GCP service.
+        export_row("2.00", project="acme-staging", service="Cloud SQL"),
+        # A label naming no service of the environment: the GCP service, not the label.
+        export_row("4.00", project="acme-prod", labels={"app": "mystery"}, service="Networking"),
+        # Neither: unallocated, and shown.
+        export_row("8.00", project="someone-elses"),
+    ]
+    import_file(write_export(rows))
+    by_cost = {
+        day.net: (day.environment.slug if day.environment else None, day.component)
+        for day in CostDaily.objects.select_related("environment")
+    }
+    assert by_cost == {
+        Decimal("1"): ("production", "agent"),
+        Decimal("2"): ("staging", "Cloud SQL"),
+        Decimal("4"): ("production", "Networking"),
+        Decimal("8"): (None, "Cloud Run"),
+    }
+    report = month_report("2026-10")
+    unallocated = report["environments"]["unallocated"]
+    assert unallocated == {"cost": "8.00", "credits": "0.00", "net": "8.00"}
+
+
+def test_import_history_and_audit_record_the_months_before_and_after(platform, write_export):
+    import_file(write_export([export_row("1.25")], name="a.jsonl"))
+    record = import_file(
+        write_export([export_row("1.25"), export_row("0.75", sku="x")], name="b.jsonl"),
+        actor="carol",
+    )
+    record.refresh_from_db()
+    assert (record.rows_read, record.rows_new, record.rows_known) == (2, 1, 1)
+    assert record.months == {"2026-10": {"before": "1.25", "after": "2.00"}}
+    assert record.actor == "carol" and len(record.sha256) == 64
+    event = AuditEvent.objects.filter(action="billing.imported").first()
+    assert event.actor == "carol"
+    assert event.detail["months"] == record.months
+    assert BillingImport.objects.filter(status="succeeded").count() == 2
+
+
+def test_report_totals_tie_to_an_independent_decimal_sum(platform, write_export):
+    # Amounts whose float sum drifts: the exact sum must come out.
+    rows = [
+        export_row("0.1", sku=f"s{n % 5}", credits=[("DISCOUNT", "-0.0049995")])
+        for n in range(1000)
+    ]
+    import_file(write_export(rows))
+    expected = canonical_month_totals(rows)["2026-10"]
+    assert net() == str(expected.quantize(Decimal("0.01")))
+    assert json.loads(json.dumps(month_report("2026-10")))["total"]["cost"] == "100.00"
