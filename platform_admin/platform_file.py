@@ -2,19 +2,41 @@
 
 `load_platform(path)` returns a validated `PlatformSpec` or raises `PlatformFileError`
 naming the key path and the line of the first problem. Unknown keys are refused: a
-misspelt key silently ignored would leave production configured wrong.
+misspelt key silently ignored would leave production configured wrong. Nothing is
+coerced either: `requires_approval = "no"` is refused, not read as true or false, and a
+number the database column would round or overflow is refused, not stored changed.
 """
 
+import ipaddress
+import json
 import re
+import socket
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# The largest value a PositiveIntegerField column holds (Postgres `integer`).
+MAX_COLUMN_INT = 2_147_483_647
+# The file needs 3 levels of brackets and 6 of keys; a limit keeps the parser's recursion
+# (and every walk over the data) far from Python's stack limit.
+MAX_NESTING = 10
 Percent = Annotated[int, Field(ge=1, le=100)]
+ColumnInt = Annotated[int, Field(ge=0, le=MAX_COLUMN_INT)]
 
 
 class PlatformFileError(Exception):
@@ -24,8 +46,170 @@ class PlatformFileError(Exception):
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+class Problem(ValueError):
+    """A refusal that points at `loc`, relative to where it is raised (a validator's model
+    or field), so the message names the key that is wrong rather than its table."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+def _describe(value) -> str:
+    """How a refused value reads in a message: as it was written in the file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value[:40])}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, int | Decimal):
+        return _plain(value)
+    return f"a {type(value).__name__}"
+
+
+def _plain(number: int | Decimal) -> str:
+    plain = isinstance(number, Decimal) and abs(_exponent(number)) <= 30
+    text = format(number, "f") if plain else str(number)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _exponent(number: int | Decimal) -> int:
+    return number.as_tuple().exponent if isinstance(number, Decimal) else 0
+
+
+def _number(value) -> Decimal:
+    """A TOML integer or float (read as Decimal, exactly as written); never a bool or a
+    string, which lax validation would turn into 1 or 300."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError(f"must be a number, not {_describe(value)}")
+    return Decimal(value)
+
+
+def _digits(value: Decimal) -> tuple[int, int]:
+    """(digits before the point, decimal places) of `value`, trailing zeros not counted.
+
+    Integer arithmetic on the tuple: no decimal context, so 1e999999 cannot overflow."""
+    _, digits, exponent = value.as_tuple()
+    digits = list(digits)
+    while exponent < 0 and digits and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    places = max(0, -exponent)
+    return max(0, len(digits) - places) if exponent < 0 else len(digits) + exponent, places
+
+
+def fits(max_digits: int, decimal_places: int) -> AfterValidator:
+    """Refuse what a DecimalField(max_digits, decimal_places) would round or overflow:
+    a rounded value would differ from the file on every run, and be audited each time."""
+
+    def check(value: Decimal) -> Decimal:
+        before, places = _digits(value)
+        if places > decimal_places:
+            raise ValueError(
+                f"{_plain(value)} has too many decimal places: "
+                f"at most {decimal_places} decimal places"
+            )
+        if before > max_digits - decimal_places:
+            raise ValueError(
+                f"{_plain(value)} is too large: "
+                f"at most {max_digits - decimal_places} digits before the decimal point"
+            )
+        return Decimal(int(value)) if _exponent(value) > 0 else value  # 1e3 reads as 1000
+
+    return AfterValidator(check)
+
+
+# Environment.monthly_target, .max_error_rate and .slo_uptime (platform_admin.models).
+Money = Annotated[Decimal, BeforeValidator(_number), fits(12, 2)]
+Rate = Annotated[Decimal, BeforeValidator(_number), fits(6, 5)]
+# Service sizing lives in a JSON column: no database limit, but keep it sane.
+Size = Annotated[Decimal, BeforeValidator(_number), fits(15, 6)]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63)]  # GCP label limits
+LabelValue = Annotated[str, StringConstraints(max_length=63)]
+
+
+# --- health URLs -----------------------------------------------------------------------
+
+# Names and addresses of the GCE metadata server, which hands out the VM's credentials:
+# a health probe sent there from inside Google Cloud would leak them into the rollout log.
+METADATA_NAMES = {"metadata.google.internal", "metadata.goog", "metadata"}
+METADATA_ADDRESSES = {ipaddress.ip_address("fd20:ce::254")}
+# Every other way resolvers read an IPv4 address: 2852039166, 0xa9fea9fe, 0251.0376.0.1.
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
+_PLAIN_HOST = re.compile(r"[a-z0-9._-]+")
+
+
+def check_health_url(url: str) -> str:
+    """Refuse a health URL that is not a plain http(s) URL or that points at the metadata
+    server or a link-local address (loopback and public names are fine)."""
+    if not url:
+        return url
+    if not re.match(r"^https?://", url):
+        raise ValueError("health_url must be an http(s) URL")
+    if re.search(r"[\s\\]", url):
+        # Parsers disagree on these: the host we check must be the host that is probed.
+        raise ValueError("health_url must not contain spaces or backslashes")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # a malformed [IPv6] host
+        raise ValueError(f"health_url is not a valid URL: {exc}") from exc
+    if "@" in parts.netloc:
+        raise ValueError("health_url must not carry a user name or password")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ValueError(f"health_url has an invalid port: {exc}") from exc
+    refusal = _host_refusal(parts.hostname or "", bracketed="[" in parts.netloc)
+    if refusal:
+        raise ValueError(f"health_url {refusal}")
+    return url
+
+
+def _host_refusal(host: str, bracketed: bool) -> str:
+    if not host:
+        return "needs a host"
+    if not bracketed and not _PLAIN_HOST.fullmatch(host):
+        return "must name its host in plain ASCII letters, digits, dots and dashes"
+    name = host.rstrip(".")
+    address = _address(name)
+    if name in METADATA_NAMES or address in METADATA_ADDRESSES:
+        return "must not point at the metadata server: it would be probed from inside GCP"
+    if address is not None and address.is_link_local:
+        return (
+            f"must not point at a link-local address ({address}): the metadata server "
+            "answers there, and it would be probed from inside GCP"
+        )
+    return ""
+
+
+def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `name` spells, in any form a resolver accepts; None for a name."""
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])  # fe80::1%25eth0: a zone id
+    except ValueError:
+        if not _NUMERIC_HOST.fullmatch(name):
+            return None
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+    return address
+
+
+# --- the schema ------------------------------------------------------------------------
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a bool is not a number, a string is not a bool or a number (see _number).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BillingSpec(_Strict):
@@ -36,8 +220,8 @@ class BillingSpec(_Strict):
 class CanarySpec(_Strict):
     steps: list[Percent] = [5, 25, 50, 100]
     bake_seconds: int = Field(default=300, ge=1, le=86_400)
-    max_error_rate: Decimal = Field(default=Decimal("0.005"), ge=0, le=1)
-    min_requests: int = Field(default=100, ge=0)
+    max_error_rate: Rate = Field(default=Decimal("0.005"), ge=0, le=1)
+    min_requests: ColumnInt = 100
 
     @field_validator("steps")
     @classmethod
@@ -50,34 +234,33 @@ class CanarySpec(_Strict):
 
 
 class SloSpec(_Strict):
-    p95_ms: int = Field(default=500, ge=1)
-    uptime: Decimal = Field(default=Decimal("0.95"), gt=0, le=1)
+    p95_ms: int = Field(default=500, ge=1, le=MAX_COLUMN_INT)
+    uptime: Rate = Field(default=Decimal("0.95"), gt=0, le=1)
 
 
 class ServiceSpec(_Strict):
     name: str = Field(pattern=SLUG, max_length=49)
     kind: Literal["cloud_run", "gce_vm", "static_site", "cloud_sql", "memorystore"]
     # Sizing for the cost estimate; which keys matter depends on the kind.
-    cpu: Decimal | None = Field(default=None, gt=0)
-    memory_gib: Decimal | None = Field(default=None, gt=0)
-    min_instances: int | None = Field(default=None, ge=0)
-    max_instances: int | None = Field(default=None, ge=1)
+    cpu: Size | None = Field(default=None, gt=0)
+    memory_gib: Size | None = Field(default=None, gt=0)
+    min_instances: ColumnInt | None = None
+    max_instances: ColumnInt | None = Field(default=None, ge=1)
     concurrency: int | None = Field(default=None, ge=1, le=1000)
-    zone: str = ""
-    machine_type: str = ""
-    health_url: str = ""
-    tier: str = ""
-    storage_gb: Decimal | None = Field(default=None, ge=0)
-    disk_gb: Decimal | None = Field(default=None, ge=0)
+    zone: str = Field(default="", max_length=40)
+    machine_type: str = Field(default="", max_length=64)
+    # Service.health_url is a URLField: 200 characters.
+    health_url: Annotated[str, AfterValidator(check_health_url)] = Field(default="", max_length=200)
+    tier: str = Field(default="", max_length=64)
+    storage_gb: Size | None = Field(default=None, ge=0)
+    disk_gb: Size | None = Field(default=None, ge=0)
     high_availability: bool = False
-    egress_gib_month: Decimal | None = Field(default=None, ge=0)
+    egress_gib_month: Size | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def vm_needs_zone(self) -> "ServiceSpec":
         if self.kind == "gce_vm" and not (self.zone and self.machine_type):
             raise ValueError("a gce_vm service needs zone and machine_type")
-        if self.health_url and not re.match(r"^https?://", self.health_url):
-            raise ValueError("health_url must be an http(s) URL")
         return self
 
     def sizing(self) -> dict:
@@ -91,12 +274,12 @@ class EnvironmentSpec(_Strict):
     slug: str = Field(pattern=SLUG, max_length=40)
     name: str = Field(min_length=1, max_length=80)
     gcp_project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d+$")
-    monthly_target: Decimal = Field(ge=0)
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d+$", max_length=40)
+    monthly_target: Money = Field(ge=0)
     requires_approval: bool = False
-    promote_from: str = ""
-    cost_labels: dict[str, str] = {}
-    slack_webhook_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]*)?$")
+    promote_from: str = Field(default="", max_length=40)
+    cost_labels: dict[LabelKey, LabelValue] = Field(default={}, max_length=64)
+    slack_webhook_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]*)?$", max_length=64)
     default_strategy: Literal["canary", "all_at_once"] = "canary"
     canary: CanarySpec = CanarySpec()
     slo: SloSpec = SloSpec()
@@ -106,9 +289,9 @@ class EnvironmentSpec(_Strict):
     @classmethod
     def unique_service_names(cls, services: list[ServiceSpec]) -> list[ServiceSpec]:
         names = [s.name for s in services]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"service names must be unique: {', '.join(dupes)}")
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise Problem((index, "name"), f"service names must be unique: {name}")
         return services
 
 
@@ -119,42 +302,173 @@ class PlatformSpec(_Strict):
     @model_validator(mode="after")
     def check_references(self) -> "PlatformSpec":
         slugs = [e.slug for e in self.environments]
-        dupes = sorted({s for s in slugs if slugs.count(s) > 1})
-        if dupes:
-            raise ValueError(f"environment slugs must be unique: {', '.join(dupes)}")
-        for env in self.environments:
+        for index, env in enumerate(self.environments):
+            if env.slug in slugs[:index]:
+                raise Problem(
+                    ("environments", index, "slug"),
+                    f"environment slugs must be unique: {env.slug}",
+                )
+        for index, env in enumerate(self.environments):
+            where = ("environments", index, "promote_from")
             if env.promote_from and env.promote_from not in slugs:
-                raise ValueError(
+                raise Problem(
+                    where,
                     f"environment {env.slug!r}: promote_from {env.promote_from!r} "
-                    "names no environment in this file"
+                    "names no environment in this file",
                 )
             if env.promote_from == env.slug:
-                raise ValueError(f"environment {env.slug!r} cannot promote from itself")
+                raise Problem(where, f"environment {env.slug!r} cannot promote from itself")
+        cycle = promotion_cycle({e.slug: e.promote_from for e in self.environments})
+        if cycle:
+            where = ("environments", slugs.index(cycle[0]), "promote_from")
+            raise Problem(where, f"promotion cycle: {' → '.join(cycle)}")
         return self
 
 
+def promotion_cycle(sources: dict[str, str]) -> list[str]:
+    """The first cycle of `promote_from` links, in file order, as [a, b, a]; [] if none.
+
+    A cycle would leave no environment a release could ever be promoted from."""
+    for start in sources:
+        path, current = [start], sources[start]
+        while current:
+            if current in path:
+                return path[path.index(current) :] + [current]
+            path.append(current)
+            current = sources.get(current, "")
+    return []
+
+
+# --- reading the file ------------------------------------------------------------------
+
+
 def load_platform(path: str | Path) -> PlatformSpec:
+    """Read and validate the platform file at `path` (UTF-8 TOML)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise PlatformFileError(str(path), "", None, f"cannot read the file: {exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        message = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded"
+        raise PlatformFileError(str(path), "", line, message) from exc
     return parse_platform(text, str(path))
 
 
 def parse_platform(text: str, name: str = "<platform file>") -> PlatformSpec:
+    """Validate platform-file TOML `text`; errors start with `name` and the line."""
+    data = _read_toml(text, name)
     try:
-        data = tomllib.loads(text)
+        check_strings_and_depth(data)
+        return PlatformSpec.model_validate(data)
+    except Problem as exc:
+        line = locate_key(text, exc.loc)
+        raise PlatformFileError(name, _key_path(exc.loc), line, str(exc)) from exc
+    except ValidationError as exc:
+        loc, message = _first_error(exc)
+        raise PlatformFileError(name, _key_path(loc), locate_key(text, loc), message) from exc
+
+
+def _read_toml(text: str, name: str) -> dict:
+    line = too_deep_line(text)
+    if line:
+        message = f"nested too deeply: at most {MAX_NESTING} levels of arrays and tables"
+        raise PlatformFileError(name, "", line, message)
+    try:
+        # Floats as Decimal, exactly as written: 0.1 must not become 0.1000000000000000055.
+        return tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         raise PlatformFileError(name, "", line, f"not valid TOML: {exc}") from exc
-    try:
-        return PlatformSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _key_path(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise PlatformFileError(name, key, locate_key(text, first["loc"]), message) from exc
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+        long_number = re.search(r"[0-9_]{4300,}", text)
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        raise PlatformFileError(name, "", line, "not valid TOML: a number is too long") from exc
+    except RecursionError as exc:  # nesting the bracket count did not see
+        message = f"nested too deeply: at most {MAX_NESTING} levels of arrays and tables"
+        raise PlatformFileError(name, "", None, message) from exc
+
+
+_TOKENS = re.compile(
+    r'"""(?:\\.|[^\\])*?"""|\'\'\'.*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}\n]',
+    re.DOTALL,
+)
+
+
+def too_deep_line(text: str) -> int | None:
+    """The line where arrays and inline tables open more than MAX_NESTING deep, if any.
+
+    Counted before parsing because the parser recurses per level: 10,000 `[` would
+    exhaust the stack. Strings and comments are skipped so brackets in them don't count."""
+    depth, line = 0, 1
+    for token in _TOKENS.finditer(text):
+        if token[0] in ("[", "{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return line
+        elif token[0] in ("]", "}"):
+            depth = max(depth - 1, 0)
+        else:
+            line += token[0].count("\n")
+    return None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_strings_and_depth(data: dict) -> None:
+    """Refuse control characters (NUL above all: Postgres refuses it in text) in any key
+    or string, and tables nested deeper than MAX_NESTING (dotted keys nest unbracketed).
+
+    Iterative and in file order, so the first problem in the file is the one named."""
+    stack: list[tuple[tuple, object]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if len(loc) > MAX_NESTING:
+            raise Problem(loc, f"nested too deeply: at most {MAX_NESTING} levels of keys")
+        if isinstance(value, dict):
+            for key in value:
+                _refuse_control(loc + (key,), key, "key")
+            stack.extend(reversed([(loc + (key,), item) for key, item in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(loc + (i,), item) for i, item in enumerate(value)]))
+        elif isinstance(value, str):
+            _refuse_control(loc, value, "value")
+
+
+def _refuse_control(loc: tuple, text: str, what: str) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        code = f"U+{ord(found[0]):04X}"
+        raise Problem(loc, f"the {what} contains a control character ({code})")
+
+
+# What pydantic says for a wrong type, as a sentence about the file.
+_TYPE_MESSAGES = {
+    "bool_type": "must be true or false",
+    "int_type": "must be a whole number",
+    "string_type": "must be a string in quotes",
+    "list_type": "must be an array",
+    "model_type": "must be a table",
+    "dict_type": "must be a table",
+    "extra_forbidden": "unknown key (a misspelt key would be silently ignored)",
+}
+
+
+def _first_error(exc: ValidationError) -> tuple[tuple, str]:
+    """The location and message of the first problem, relative loc of a Problem applied."""
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    error = first.get("ctx", {}).get("error")
+    if isinstance(error, Problem):
+        return loc + error.loc, str(error)
+    message = _TYPE_MESSAGES.get(first["type"])
+    if message and first["type"] != "extra_forbidden":
+        return loc, f"{message}, not {_describe(first['input'])}"
+    return loc, message or first["msg"].removeprefix("Value error, ")
 
 
 def _line_from_message(message: str) -> int | None:
@@ -162,10 +476,19 @@ def _line_from_message(message: str) -> int | None:
     return int(match[1]) if match else None
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _key_path(loc: tuple) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part == "[key]":  # pydantic: the dict key itself is wrong, not its value
+            path += " (the key)"
+        else:
+            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+            path += f".{key}" if path else key
     return path
 
 

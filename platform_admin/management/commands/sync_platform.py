@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DataError
 
 from platform_admin.platform_file import PlatformFileError, load_platform
 from platform_admin.sync import sync_platform
@@ -16,6 +17,12 @@ class Command(BaseCommand):
             report = sync_platform(spec, actor="sync_platform")  # an app's part may refuse
         except PlatformFileError as exc:
             raise CommandError(f"refused, nothing changed: {exc}") from exc
+        except DataError as exc:
+            # The schema should refuse every value a column cannot hold; should one slip
+            # through, the sync's transaction has rolled back: say so, not a traceback.
+            raise CommandError(
+                f"refused, nothing changed: {file}: the database refused a value: {exc}"
+            ) from exc
         for line in report.lines():
             self.stdout.write(line)
         summary = (
