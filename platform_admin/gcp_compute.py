@@ -5,14 +5,18 @@ Mutations use the `*_unary` methods with a request id and our own wait loop on
 compute.googleapis.com even when another endpoint is configured.
 """
 
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from google.api_core import exceptions as gexc
 
 from platform_admin import gcp
+from platform_admin.platform_file import METADATA_ADDRESSES
 
 OPERATION_TIMEOUT_SECONDS = 300.0  # a reset of a large VM can take a couple of minutes
 
@@ -153,6 +157,24 @@ def health_url(project: str, zone: str, name: str, configured_url: str) -> str:
     return configured_url
 
 
+def _link_local_target(url: str) -> str:
+    """Why `url` must not be probed: its host resolves to a link-local or metadata
+    address (the platform file refuses such URLs; a name can still resolve there)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [ipaddress.ip_address(host.split("%", 1)[0])]  # an address literal
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except OSError:
+            return ""  # unresolvable: the probe itself reports it unreachable
+        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    for address in addresses:
+        if address.is_link_local or address in METADATA_ADDRESSES:
+            return f"{host} resolves to {address}, a link-local address: not probed"
+    return ""
+
+
 def probe_health(
     url: str, attempts: int = 5, interval: float = 1.0, timeout: float = 5.0
 ) -> tuple[bool, str]:
@@ -160,15 +182,22 @@ def probe_health(
 
     The detail names the last status or error, for the rollout log.
     """
+    refused = _link_local_target(url)
+    if refused:
+        return False, refused
     detail = "not probed"
     for attempt in range(1, attempts + 1):
         try:
-            response = requests.get(url, timeout=timeout)
+            # Never follow a redirect: it could lead the probe to the metadata server.
+            response = requests.get(url, timeout=timeout, allow_redirects=False)
         except requests.RequestException as exc:
             detail = f"attempt {attempt}/{attempts}: {url} unreachable: {type(exc).__name__}"
         else:
             if 200 <= response.status_code < 300:
                 return True, f"{url} answered {response.status_code} (attempt {attempt})"
+            if response.is_redirect:
+                where = response.headers.get("Location", "")
+                return False, f"{url} redirected to {where}: a health URL must answer itself"
             detail = f"attempt {attempt}/{attempts}: {url} answered {response.status_code}"
         if attempt < attempts:
             time.sleep(interval)

@@ -137,3 +137,34 @@ def test_probe_health_reports_an_unreachable_url():
 
     assert not ok
     assert "unreachable" in detail
+
+
+def test_a_health_probe_never_follows_a_redirect():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/computeMetadata/v1/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+        healthy, detail = probe_health(url, attempts=1)
+    finally:
+        server.shutdown()
+
+    assert not healthy and "redirected to http://169.254.169.254" in detail
+
+
+def test_a_health_url_that_resolves_to_a_link_local_address_is_not_probed():
+    healthy, detail = probe_health("http://169.254.169.254/", attempts=1)
+
+    assert not healthy and "link-local address: not probed" in detail
