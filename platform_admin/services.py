@@ -30,6 +30,7 @@ def grant_role(actor, user, role: str, environment=None) -> RoleGrant:
 
 @transaction.atomic
 def revoke_role(actor, user, role: str, environment=None) -> bool:
+    """Take a role away from `user` on `environment`; False if they did not hold it."""
     require(actor, Role.ADMIN, environment, "revoke roles")
     deleted, _ = RoleGrant.objects.filter(user=user, role=role, environment=environment).delete()
     if deleted:
@@ -42,3 +43,17 @@ def revoke_role(actor, user, role: str, environment=None) -> bool:
         )
         forget_cached_roles(user)
     return bool(deleted)
+
+
+@transaction.atomic
+def change_grant(actor, grant: RoleGrant, user, role: str, environment=None) -> RoleGrant:
+    """Move `grant` to another user, role or scope: a revoke of the old grant and a grant
+    of the new one, both audited. Returns the grant that now exists."""
+    old = RoleGrant.objects.select_for_update().filter(pk=grant.pk).first()
+    if old is None:
+        raise ValueError("That role grant no longer exists; it was revoked meanwhile.")
+    new_scope = (user.pk, role, getattr(environment, "pk", None))
+    if (old.user_id, old.role, old.environment_id) == new_scope:
+        return old
+    revoke_role(actor, old.user, old.role, old.environment)
+    return grant_role(actor, user, role, environment)
