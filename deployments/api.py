@@ -2,20 +2,32 @@
 the pages, JSON errors with the right status. OpenAPI at /api/v1/openapi.json, docs at
 /api/v1/docs."""
 
+import functools
 import json
+from typing import Annotated
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from ninja import NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError
+from ninja import Field, NinjaAPI, Schema, Status, Swagger
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
+from pydantic import StringConstraints
 
 from deployments import services
 from deployments.errors import DeploymentError
 from deployments.models import CONTROL_SCOPES, Release, Rollout, TokenScope
 from deployments.tokens import TokenRefused, require_scope, token_for
+from deployments.validators import (
+    IMAGE_MAX,
+    NOTES_MAX,
+    REASON_MAX,
+    SERVICE_NAME_MAX,
+    VERSION_MAX,
+    text_error,
+)
 from platform_admin.models import Environment
 
 
@@ -36,6 +48,11 @@ api = NinjaAPI(
     auth=BearerToken(),
     description="Releases and rollouts for CI. Send `Authorization: Bearer <token>` "
     "(`python manage.py create_api_token USERNAME`).",
+    # Swagger UI from ninja's own static files ("ninja" in INSTALLED_APPS), never a CDN,
+    # and no call to the public validator: the page works offline and under the CSP.
+    docs=Swagger(settings={"validatorUrl": None}),
+    # The docs and the schema are for people signed in to the dashboard (see `urls()`).
+    docs_decorator=login_required,
 )
 
 
@@ -43,15 +60,39 @@ class ErrorOut(Schema):
     message: str
 
 
+# The columns' lengths, so a longer value is a 400 with a sentence, never a database error;
+# the service functions check the same limits (deployments.validators) for every caller.
+Version = Annotated[str, StringConstraints(max_length=VERSION_MAX)]
+Notes = Annotated[str, StringConstraints(max_length=NOTES_MAX)]
+Artifacts = dict[
+    Annotated[str, StringConstraints(max_length=SERVICE_NAME_MAX)],
+    Annotated[str, StringConstraints(max_length=IMAGE_MAX)],
+]
+
+
 class ReleaseIn(Schema):
-    version: str
-    notes: str = ""
-    artifacts: dict[str, str]
+    version: Version
+    notes: Notes = ""
+    artifacts: Artifacts
 
 
 class ReleasePatch(Schema):
-    notes: str | None = None
-    artifacts: dict[str, str] | None = None
+    notes: Notes | None = None
+    artifacts: Artifacts | None = None
+
+
+class ActionIn(Schema):
+    """The optional body of a control (documentation: `_optional_body` reads it)."""
+
+    reason: str = Field("", max_length=REASON_MAX, description="Why; required to reject.")
+
+
+class RollbackIn(Schema):
+    """The optional body of a rollback (documentation: `_optional_body` reads it)."""
+
+    release: str = Field("", max_length=VERSION_MAX, description="Default: the one before.")
+    emergency: bool = Field(False, description="Skip the approval wait; needs a reason.")
+    reason: str = Field("", max_length=REASON_MAX)
 
 
 class ReleaseOut(Schema):
@@ -62,9 +103,9 @@ class ReleaseOut(Schema):
 
 
 class RolloutIn(Schema):
-    release: str
-    environment: str
-    strategy: str = ""
+    release: Version
+    environment: str = Field(max_length=40)
+    strategy: str = Field("", max_length=16)
 
 
 class RolloutCreated(Schema):
@@ -115,13 +156,27 @@ def _not_found(request, exc):
     return _error(request, str(exc) or "Not found.", 404)
 
 
+def _cut(text: str, limit: int = 60) -> str:
+    """Part of a message quoting the caller's input: never a megabyte echoed back."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 @api.exception_handler(NinjaValidationError)
 def _invalid(request, exc):
     parts = []
-    for err in exc.errors:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload"))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    for err in exc.errors[:10]:  # a 1,000-entry body need not list 1,000 complaints
+        loc = [_cut(str(p)) for p in err.get("loc", ()) if p not in ("body", "payload")]
+        parts.append(f"{'.'.join(loc) or 'body'}: {err.get('msg', 'invalid')}")
     return _error(request, "Invalid request: " + "; ".join(parts), 400)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc):
+    """ninja's own refusals (a body it cannot parse) in our shape, `{"message": ...}`."""
+    message = str(exc)
+    if message.startswith("Cannot parse request body"):
+        message = "The request body is not valid JSON."
+    return _error(request, message, exc.status_code)
 
 
 @api.exception_handler(TokenRefused)
@@ -166,11 +221,26 @@ def _optional_body(request) -> dict:
         return {}
     try:
         body = json.loads(request.body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DeploymentError("The request body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise DeploymentError("The request body must be a JSON object.")
+    _check_optional_fields(body)
     return body
+
+
+def _check_optional_fields(body: dict) -> None:
+    """The optional bodies' fields (ActionIn, RollbackIn): a wrong type or length is a 400
+    with a sentence, not a reason of "None" or a list written to the audit trail."""
+    if not isinstance(body.get("emergency", False), bool):
+        raise DeploymentError("emergency must be true or false.")
+    for key, label, limit in (
+        ("reason", "The reason", REASON_MAX),
+        ("release", "release", VERSION_MAX),
+    ):
+        error = text_error(body.get(key, ""), label, limit)
+        if error:
+            raise DeploymentError(error)
 
 
 def _rollout(pk: int) -> Rollout:
@@ -234,6 +304,12 @@ def get_rollout(request, rollout_id: int):
     return Status(200, rollout_json(request, _rollout(rollout_id)))
 
 
+def _optional_body_doc(schema: type[Schema]) -> dict:
+    """The OpenAPI entry of an optional JSON body, which `_optional_body` reads."""
+    content = {"application/json": {"schema": schema.model_json_schema()}}
+    return {"requestBody": {"required": False, "content": content}}
+
+
 def _action_endpoint(action: str):
     def endpoint(request, rollout_id: int):
         reason = str(_optional_body(request).get("reason", ""))
@@ -251,12 +327,14 @@ for _action in services.CONTROLS:
         f"/rollouts/{{rollout_id}}/{_action}",
         response={200: RolloutOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
         summary=f"{_action.capitalize()} a rollout",
+        openapi_extra=_optional_body_doc(ActionIn),
     )(_action_endpoint(_action))
 
 
 @api.post(
     "/environments/{slug}/rollback",
     response={202: RolloutCreated, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+    openapi_extra=_optional_body_doc(RollbackIn),
 )
 def rollback(request, slug: str):
     environment = get_object_or_404(Environment, slug=slug)
@@ -279,9 +357,56 @@ def rollback(request, slug: str):
     )
 
 
+# What no endpoint serves, behind the token like the rest (401 first), then a JSON 404
+# naming the path. `urls()` puts the catch-all last, wherever an endpoint is declared.
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+CATCH_ALL = "no-such-endpoint"
+
+
+@api.api_operation(_ALL_METHODS, "/", include_in_schema=False)
+def no_such_endpoint_root(request):
+    """The API's root is no endpoint either (the docs are at /api/v1/docs)."""
+    return no_such_endpoint(request, "")
+
+
+@api.api_operation(_ALL_METHODS, "/{path:path}", include_in_schema=False, url_name=CATCH_ALL)
+def no_such_endpoint(request, path: str):
+    """Every path under /api/v1/ that no endpoint serves: a JSON 404 naming it."""
+    return _error(request, f"No such API endpoint: {request.method} {_cut(request.path, 200)}", 404)
+
+
 def urls():
-    """The API's URL patterns, exempt from LoginRequiredMiddleware (tokens, not sessions)."""
+    """The API's URL patterns, exempt from LoginRequiredMiddleware (tokens, not sessions),
+    except the docs page and openapi.json, which need a dashboard session."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
-        pattern.callback.login_required = False
+        if pattern.name not in SESSION_VIEWS:
+            pattern.callback.login_required = False
+    patterns = sorted(patterns, key=lambda pattern: pattern.name == CATCH_ALL)  # stable
+    patterns = [_with_json_errors(pattern) for pattern in patterns]
     return patterns, app_name, namespace
+
+
+def _with_json_errors(pattern):
+    """Wrap a pattern's view so that its 405, which ninja answers as text outside its
+    exception handlers, is JSON too, with the allowed methods."""
+    view = pattern.callback
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code != 405 or response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            return response
+        allowed = response.get("Allow", "")
+        message = f"{request.method} is not allowed on {_cut(request.path, 200)}; use {allowed}."
+        not_allowed = _error(request, message, 405)
+        not_allowed["Allow"] = allowed
+        return not_allowed
+
+    pattern.callback = wrapped
+    return pattern
+
+
+SESSION_VIEWS = {"openapi-json", "openapi-view"}  # ninja's names for the schema and the docs

@@ -3,23 +3,28 @@
 
 from django import forms
 
-from deployments.validators import validate_image_digest, validate_semver
-from platform_admin.models import DEPLOYABLE_KINDS, Service
-
-
-def deployable_service_names() -> list[str]:
-    """Every deployable service name across environments, in platform-file order."""
-    rows = Service.objects.filter(kind__in=DEPLOYABLE_KINDS).order_by("position", "name")
-    return list(dict.fromkeys(rows.values_list("name", flat=True)))
+from deployments.validators import (
+    IMAGE_MAX,
+    NOTES_MAX,
+    VERSION_MAX,
+    deployable_service_names,
+    validate_image_digest,
+    validate_notes,
+    validate_semver,
+)
 
 
 class ReleaseForm(forms.Form):
     version = forms.CharField(
-        max_length=64,
-        validators=[validate_semver],
+        validators=[validate_semver],  # the length too: one sentence, not two
+        widget=forms.TextInput(attrs={"maxlength": VERSION_MAX}),
         help_text="Semantic version, e.g. 1.5.0 or 2.0.0-rc.1",
     )
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": NOTES_MAX}),
+        required=False,
+        validators=[validate_notes],
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,7 +34,11 @@ class ReleaseForm(forms.Form):
                 required=False,
                 validators=[validate_image_digest],
                 widget=forms.TextInput(
-                    attrs={"placeholder": "REGISTRY/PATH[:tag]@sha256:<64 hex>", "size": 90}
+                    attrs={
+                        "placeholder": "REGISTRY/PATH[:tag]@sha256:<64 hex>",
+                        "size": 90,
+                        "maxlength": IMAGE_MAX,
+                    }
                 ),
             )
 

@@ -14,12 +14,27 @@ from django.utils import timezone
 from deployments import jobs, messages
 from deployments.errors import Conflict, DeploymentError, RolloutConflict
 from deployments.models import ACTIONS, Release, ReleaseArtifact, Rollout, RolloutState
-from deployments.validators import validate_image_digest, validate_semver
+from deployments.validators import (
+    REASON_MAX,
+    artifact_service_errors,
+    text_error,
+    validate_image_digest,
+    validate_notes,
+    validate_semver,
+)
 from platform_admin import audit
 from platform_admin.models import DEPLOYABLE_KINDS, Environment, Role
 from platform_admin.roles import has_role, require
 
 S = RolloutState
+
+
+def _clean_reason(reason) -> str:
+    """A person's reason, stripped; refused (a sentence) when over the limit or unstorable."""
+    error = text_error(reason or "", "The reason", REASON_MAX)
+    if error:
+        raise DeploymentError(error)
+    return (reason or "").strip()
 
 
 def _enqueue_advance(rollout: Rollout) -> None:
@@ -42,7 +57,7 @@ def _audit(action: str, actor, rollout: Rollout, **detail) -> None:
 def create_release(actor, version: str, artifacts: dict[str, str], notes: str = "") -> Release:
     """Register a release: one image pinned by digest per service it carries."""
     require(actor, Role.DEPLOYER, action="register releases", anywhere=True)
-    errors = _release_errors(version, artifacts)
+    errors = _release_errors(version, artifacts or {}, notes or "")
     if errors:
         raise DeploymentError(" ".join(errors))
     if Release.objects.filter(version=version).exists():
@@ -69,11 +84,11 @@ def update_release(
             f"Release {release.version} has been deployed ({', '.join(used_in)}); "
             "deployed releases are immutable. Register a new version instead."
         )
+    errors = _release_errors(None, artifacts, notes)
+    if errors:
+        raise DeploymentError(" ".join(errors))
     changes = {}
     if artifacts is not None:
-        errors = _release_errors(release.version, artifacts)
-        if errors:
-            raise DeploymentError(" ".join(errors))
         old = release.images()
         if old != artifacts:
             release.artifacts.all().delete()
@@ -91,16 +106,28 @@ def update_release(
     return release
 
 
-def _release_errors(version: str, artifacts: dict[str, str]) -> list[str]:
+def _release_errors(
+    version: str | None, artifacts: dict[str, str] | None, notes: str | None
+) -> list[str]:
+    """Every reason the release's fields cannot be stored, as sentences; None means the
+    field is not being set (an update of notes alone)."""
     errors = []
-    for value, validator, label in [(version, validate_semver, "version")]:
+    checks = [(version, validate_semver, "version"), (notes, validate_notes, "notes")]
+    for value, validator, label in checks:
+        if value is None:
+            continue
         try:
             validator(value)
         except ValidationError as exc:
             errors.append(f"{label}: {exc.messages[0]}")
+    if artifacts is None:
+        return errors
     if not artifacts:
         errors.append("artifacts: a release needs at least one service image.")
-    for name, image in sorted((artifacts or {}).items()):
+    name_errors = artifact_service_errors(artifacts)
+    errors += name_errors
+    # An unknown service's image is not judged: its name is wrong already.
+    for name, image in [] if name_errors else sorted(artifacts.items()):
         try:
             validate_image_digest(image)
         except ValidationError as exc:
@@ -230,7 +257,7 @@ def rollback(
 @transaction.atomic
 def _rollback(actor, environment: Environment, version: str, emergency: bool, reason) -> Rollout:
     require(actor, Role.DEPLOYER, environment, "roll back")
-    reason = (reason or "").strip()
+    reason = _clean_reason(reason)
     if emergency and not reason:
         raise DeploymentError("Say why this rollback cannot wait for approval (reason).")
     target, live = _rollback_target(environment, version)
@@ -342,7 +369,7 @@ def approve(actor, rollout: Rollout) -> Rollout:
 def reject(actor, rollout: Rollout, reason: str) -> Rollout:
     """An approver turns a waiting rollout down, saying why."""
     with _control(actor, rollout, "reject") as rollout:
-        reason = (reason or "").strip()
+        reason = _clean_reason(reason)
         if not reason:
             raise DeploymentError("Say why the rollout is rejected (reason is required).")
         rollout.state = S.REJECTED
@@ -394,7 +421,8 @@ def promote(actor, rollout: Rollout) -> Rollout:
 def abort(actor, rollout: Rollout, reason: str = "") -> Rollout:
     """Stop the rollout; whatever it changed goes back to the stable revisions."""
     with _control(actor, rollout, "abort") as rollout:
-        why = f": {reason.strip()}" if reason and reason.strip() else ""
+        reason = _clean_reason(reason)
+        why = f": {reason}" if reason else ""
         rollout.message = f"Aborted by {actor.username}{why}"
         rollout.aborted_by = actor
         if rollout.state in (S.PENDING_APPROVAL, S.QUEUED):

@@ -28,9 +28,7 @@ class TokenForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["environments"].choices = list(
-            Environment.objects.values_list("slug", "name")
-        )
+        self.fields["environments"].choices = list(Environment.objects.values_list("slug", "name"))
 
     def token_request(self) -> TokenRequest:
         data = self.cleaned_data

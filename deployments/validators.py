@@ -1,48 +1,133 @@
-"""Validation of release versions and image references."""
+"""Validation of release versions, image references, artifact services and free text.
+
+Every pattern is matched whole with `fullmatch`: `$` also matches before a trailing
+newline, which let "1.5.0\\n" in beside 1.5.0 as a look-alike release.
+"""
 
 import re
 
 from django.core.exceptions import ValidationError
 
+from platform_admin.models import DEPLOYABLE_KINDS, Service
+
+# The database columns' lengths (deployments.models), checked before they are reached.
+VERSION_MAX = 64
+SERVICE_NAME_MAX = 63
+IMAGE_MAX = 300
+NOTES_MAX = 10_000
+REASON_MAX = 1_000
+
 # https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string
 SEMVER_RE = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
 
 # REGISTRY[:port]/PATH[:tag]@sha256:<64 lowercase hex>. The tag is informational; the
 # digest is what Cloud Run pulls, so a release can never drift.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_DIGEST_RE = re.compile(
-    rf"^(?P<registry>[a-zA-Z0-9.-]+(?::\d+)?)"
+    rf"(?P<registry>[a-zA-Z0-9.-]+(?::\d+)?)"
     rf"(?P<path>(?:/{_COMPONENT})+)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"@sha256:(?P<digest>[0-9a-f]{64})$"
+    r"@sha256:(?P<digest>[0-9a-f]{64})"
 )
 
 
+def _shown(value, limit: int = 80) -> str:
+    """A value quoted for a message, cut short: an error never echoes a megabyte."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def validate_semver(value: str) -> None:
-    if not SEMVER_RE.match(value or ""):
+    """A semantic version of at most VERSION_MAX characters, nothing around it."""
+    if isinstance(value, str) and len(value) > VERSION_MAX:
+        raise ValidationError(
+            "A version has at most %(max)d characters (this one has %(length)d).",
+            code="semver_length",
+            params={"max": VERSION_MAX, "length": len(value)},
+        )
+    if not isinstance(value, str) or not SEMVER_RE.fullmatch(value):
         raise ValidationError(
             "%(value)s is not a semantic version (expected e.g. 1.4.0 or 2.0.0-rc.1).",
             code="semver",
-            params={"value": repr(value)},
+            params={"value": _shown(value)},
         )
 
 
 def validate_image_digest(value: str) -> None:
-    if not IMAGE_DIGEST_RE.match(value or ""):
+    """An image pinned by digest, at most IMAGE_MAX characters."""
+    if isinstance(value, str) and len(value) > IMAGE_MAX:
+        raise ValidationError(
+            "An image reference has at most %(max)d characters (this one has %(length)d).",
+            code="image_length",
+            params={"max": IMAGE_MAX, "length": len(value)},
+        )
+    if not isinstance(value, str) or not IMAGE_DIGEST_RE.fullmatch(value):
         raise ValidationError(
             "%(value)s is not pinned by digest (expected REGISTRY/PATH@sha256:<64 hex>).",
             code="image_digest",
-            params={"value": repr(value)},
+            params={"value": _shown(value)},
         )
+
+
+def text_error(value, label: str, limit: int) -> str | None:
+    """Why `value` cannot be stored as free text (notes, a reason), or None if it can:
+    not a string, longer than `limit`, or holding a NUL or a lone surrogate, which
+    PostgreSQL (and UTF-8) cannot store."""
+    if not isinstance(value, str):
+        return f"{label} must be text."
+    if len(value) > limit:
+        return f"{label} may be at most {limit:,} characters (got {len(value):,})."
+    if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+        return f"{label} contains a NUL character or an unpaired surrogate; remove it."
+    return None
+
+
+def validate_notes(value: str) -> None:
+    """Release notes: text of at most NOTES_MAX characters."""
+    error = text_error(value, "Notes", NOTES_MAX)
+    if error:
+        raise ValidationError(error, code="notes")
+
+
+def validate_reason(value: str) -> None:
+    """A reason (reject, abort, rollback): text of at most REASON_MAX characters."""
+    error = text_error(value, "The reason", REASON_MAX)
+    if error:
+        raise ValidationError(error, code="reason")
+
+
+def deployable_service_names() -> list[str]:
+    """Every deployable service name across environments, in platform-file order: the
+    names a release's artifacts may carry."""
+    rows = Service.objects.filter(kind__in=DEPLOYABLE_KINDS).order_by("position", "name")
+    return list(dict.fromkeys(rows.values_list("name", flat=True)))
+
+
+def artifact_service_errors(names) -> list[str]:
+    """Sentences for artifact service names that are not a deployable service of the
+    platform, or for more artifacts than the platform has such services."""
+    allowed = deployable_service_names()
+    choices = ", ".join(allowed) or "none (sync the platform file first)"
+    names = list(names)
+    if len(names) > len(allowed):
+        return [
+            f"artifacts: a release carries at most {len(allowed)} services, one per "
+            f"deployable service ({choices}); got {len(names)}."
+        ]
+    unknown = [name for name in names if name not in allowed]
+    if not unknown:
+        return []
+    shown = ", ".join(_shown(name, 70) for name in unknown)
+    return [f"artifacts: {shown} is not a deployable service of the platform; use {choices}."]
 
 
 def semver_key(version: str) -> tuple:
     """Sort key for semantic versions: pre-releases before the release, numbers numerically."""
-    match = SEMVER_RE.match(version)
+    match = SEMVER_RE.fullmatch(version)
     if not match:
         return (0, 0, 0, 0, ())
     major, minor, patch, pre = int(match[1]), int(match[2]), int(match[3]), match[4]

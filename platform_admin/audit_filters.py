@@ -1,6 +1,6 @@
 """The audit page's filter form, shared by the HTML list and the CSV export."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 
@@ -33,9 +33,19 @@ class AuditFilterForm(forms.Form):
             queryset = queryset.filter(environment=data["environment"])
         if data["since"]:
             queryset = queryset.filter(created_at__gte=_start_of(data["since"]))
-        if data["until"]:
-            queryset = queryset.filter(created_at__lt=_start_of(data["until"]) + timedelta(days=1))
+        if data["until"] and data["until"] < date.max:
+            # Up to the end of that day. The calendar's last day has no next day to stop
+            # before, and nothing happened after it: no bound at all.
+            queryset = queryset.filter(created_at__lt=_start_of(data["until"] + timedelta(days=1)))
         return queryset
+
+    def error_sentences(self) -> list[str]:
+        """The form's errors as sentences naming the field ("until: Enter a valid date.")."""
+        return [
+            f"{field}: {message}" if field != "__all__" else message
+            for field, messages in self.errors.items()
+            for message in messages
+        ]
 
 
 def _start_of(day) -> datetime:

@@ -11,8 +11,9 @@ from google.api_core import exceptions as gexc
 from platform_admin import gcp
 
 # `project.dataset.table`: table names cannot be query parameters, so they are checked.
-TABLE_NAME = re.compile(r"^[a-z][a-z0-9.:-]{4,61}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[\w-]{1,1024}$")
-INVOICE_MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
+# Matched whole (`fullmatch`): `$` would also match before a trailing newline.
+TABLE_NAME = re.compile(r"[a-z][a-z0-9.:-]{4,61}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[\w-]{1,1024}")
+INVOICE_MONTH = re.compile(r"\d{4}(0[1-9]|1[0-2])")
 ROWS_PER_PAGE = 10_000
 
 
@@ -107,11 +108,11 @@ def _rows(iterator, project: str) -> Iterator[dict]:
 
 def billing_rows(project: str, table: str, invoice_month: str) -> Iterator[dict]:
     """The raw billing-export rows of invoice month `YYYYMM` from `project.dataset.table`."""
-    if not TABLE_NAME.match(table):
+    if not TABLE_NAME.fullmatch(table):
         raise gcp.GcpInvalidRequest(
             f"{table!r} is not a BigQuery table name of the form project.dataset.table"
         )
-    if not INVOICE_MONTH.match(invoice_month):
+    if not INVOICE_MONTH.fullmatch(invoice_month):
         raise gcp.GcpInvalidRequest(f"invoice month {invoice_month!r} must look like 202610")
     sql = f"SELECT * FROM `{table}` WHERE invoice.month = @invoice_month"  # noqa: S608 - checked
     return run_query(project, sql, {"invoice_month": invoice_month})

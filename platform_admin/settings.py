@@ -1,8 +1,10 @@
 """Settings for platform-admin, read from the environment (see README, "Configuration")."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from platform_admin.env import env_bool, env_float, env_int, env_list, env_str
@@ -37,6 +39,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",  # login throttling; its admin is off (AXES_ENABLE_ADMIN), axes_reset resets
+    "ninja",  # serves the API docs' Swagger UI from static files, not a CDN
     "platform_admin",
     "monitoring",
     "costs",
@@ -45,7 +49,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions, CSRF and every view: a NUL, a lone surrogate or an oversized body
+    # is answered 400 with a sentence instead of reaching PostgreSQL as a server error.
+    "platform_admin.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -54,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "platform_admin.middleware.AuditContextMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the login page's 429
 ]
 
 ROOT_URLCONF = "platform_admin.urls"
@@ -101,6 +110,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Axes refuses a locked-out sign-in before the password is checked; ModelBackend checks it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -141,6 +155,39 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 # How many proxies in front of us append to X-Forwarded-For (Cloud Run: 1). 0 = trust none.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed sign-ins for one username, or
+# from one client address, refuse every sign-in for that username and from that address
+# (the right password too) until LOGIN_COOLOFF_MINUTES have passed since the last failure.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_CLIENT_IP_CALLABLE = "platform_admin.middleware.client_ip"  # honours TRUSTED_PROXY_COUNT
+AXES_LOCKOUT_CALLABLE = "platform_admin.throttle.lockout_response"
+# A refused attempt does not restart the cool-off, so "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail already
+AXES_ENABLE_ADMIN = False  # an admin page would delete attempts unaudited; use axes_reset
+
+# Content-Security-Policy on every response (django-csp): no inline script or style, nothing
+# from another host. Templates keep their CSS in static/css and their JS in static/js.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_QUEUES = {
@@ -192,6 +239,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {"quiet_periodic_jobs": {"()": "platform_admin.logs.QuietPeriodicJobs"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {name: {"filters": ["quiet_periodic_jobs"]} for name in ("rq.worker", "rq.cron")},
+    "loggers": {
+        **{name: {"filters": ["quiet_periodic_jobs"]} for name in ("rq.worker", "rq.cron")},
+        "axes": {"level": "WARNING"},  # a line per start and sign-in; the audit trail has those
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -2,13 +2,14 @@ import csv
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from platform_admin.audit import canonical_json
 from platform_admin.audit_filters import AuditFilterForm
+from platform_admin.csv_safe import safe_row
 from platform_admin.health import check_database, check_redis
 
 
@@ -62,27 +63,36 @@ CSV_COLUMNS = [
 
 
 def audit_csv(request):
-    events = AuditFilterForm(request.GET).filter()
+    """The filtered audit trail as CSV, streamed; text cells are formula-safe (csv_safe).
+    A wrong filter is a 400 saying why, not an empty file that looks like no events."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(
+            " ".join(form.error_sentences()), content_type="text/plain; charset=utf-8"
+        )
+    events = form.filter()
     writer = csv.writer(_Echo())
 
     def rows():
         yield writer.writerow(CSV_COLUMNS)
         for event in events.order_by("id").iterator(chunk_size=2000):
             yield writer.writerow(
-                [
-                    event.pk,
-                    event.created_at.isoformat(),
-                    event.actor,
-                    event.action,
-                    event.object_type,
-                    event.object_id,
-                    event.object_repr,
-                    event.environment,
-                    event.ip or "",
-                    canonical_json(event.detail),
-                    event.prev_hash,
-                    event.hash,
-                ]
+                safe_row(
+                    [
+                        event.pk,
+                        event.created_at.isoformat(),
+                        event.actor,
+                        event.action,
+                        event.object_type,
+                        event.object_id,
+                        event.object_repr,
+                        event.environment,
+                        event.ip or "",
+                        canonical_json(event.detail),
+                        event.prev_hash,
+                        event.hash,
+                    ]
+                )
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")

@@ -123,7 +123,8 @@ def test_rollback_endpoint_defaults_to_the_previous_release(as_user, alice, stag
     assert "never succeeded in staging" in none_left.json()["message"]
 
 
-def test_openapi_document_is_served(client):
+def test_openapi_document_is_served_to_signed_in_people(client, alice):
+    client.force_login(alice)
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     paths = response.json()["paths"]
