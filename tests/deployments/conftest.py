@@ -34,6 +34,31 @@ def sandbox_server():
         yield server
 
 
+def api_caller(client, token: str):
+    """call(method, path, body=None): the CI API at /api/v1 with `token` as bearer."""
+
+    def call(method, path, body=None):
+        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        return getattr(client, method)(f"/api/v1{path}", **kwargs)
+
+    return call
+
+
+@pytest.fixture
+def waiting_in_production(alice, production, make_release):
+    """A production rollout of 1.4.0 waiting for approval."""
+    from deployments.models import Rollout, RolloutState
+
+    return Rollout.objects.create(
+        release=make_release("1.4.0"),
+        environment=production,
+        started_by=alice,
+        state=RolloutState.PENDING_APPROVAL,
+    )
+
+
 @pytest.fixture
 def make_release(db):
     from django.contrib.auth import get_user_model

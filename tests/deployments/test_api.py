@@ -1,31 +1,18 @@
 """The CI API: token auth, the same rules as the pages, JSON errors with the right status."""
 
-import json
-
 import pytest
 from django.core.management import call_command
 
 from deployments.models import ApiToken, Rollout, RolloutState
 from deployments.tokens import create_token
-from tests.deployments.conftest import image
+from tests.deployments.conftest import api_caller, image
 
 S = RolloutState
 
 
 @pytest.fixture
 def as_user(client):
-    def _as(user):
-        token = create_token(user, "ci")
-
-        def call(method, path, body=None):
-            kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-            if body is not None:
-                kwargs.update(data=json.dumps(body), content_type="application/json")
-            return getattr(client, method)(f"/api/v1{path}", **kwargs)
-
-        return call
-
-    return _as
+    return lambda user: api_caller(client, create_token(user, "ci"))
 
 
 def _artifacts():

@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 import pytest
 
-from deployments.models import Rollout, RolloutState
 from deployments.tokens import create_token
 from tests.deployments.conftest import image
 
@@ -55,14 +54,8 @@ def openapi(client, alice):
 
 
 @pytest.fixture
-def rollout(alice, production, make_release):
-    """A production rollout waiting for approval, for the rollout paths to name."""
-    return Rollout.objects.create(
-        release=make_release("1.4.0"),
-        environment=production,
-        started_by=alice,
-        state=RolloutState.PENDING_APPROVAL,
-    )
+def rollout(waiting_in_production):
+    return waiting_in_production
 
 
 def _resolve(schema: dict, document: dict) -> dict:

@@ -55,14 +55,8 @@ def _image_of_length(length: int) -> str:
 
 
 @pytest.fixture
-def waiting(alice, production, make_release):
-    """A production rollout waiting for approval."""
-    return Rollout.objects.create(
-        release=make_release("1.4.0"),
-        environment=production,
-        started_by=alice,
-        state=S.PENDING_APPROVAL,
-    )
+def waiting(waiting_in_production):
+    return waiting_in_production
 
 
 # --- NUL and lone surrogates ---------------------------------------------------------

@@ -13,17 +13,21 @@ from platform_admin.models import AuditEvent
 S = RolloutState
 
 
-@pytest.fixture
-def two_releases_live_in_production(alice, production, make_release):
-    for version in ("8.0.0", "8.1.0"):
+def _succeeded(environment, user, make_release, versions=("8.0.0", "8.1.0")):
+    for version in versions:
         Rollout.objects.create(
             release=make_release(version),
-            environment=production,
+            environment=environment,
             state=S.SUCCEEDED,
             steps=[100],
-            started_by=alice,
+            started_by=user,
             finished_at=timezone.now(),
         )
+
+
+@pytest.fixture
+def two_releases_live_in_production(alice, production, make_release):
+    _succeeded(production, alice, make_release)
 
 
 def _deploy_jobs():
@@ -74,15 +78,7 @@ def test_an_emergency_rollback_goes_at_once_and_the_trail_says_who_and_why(
 
 
 def test_a_staging_rollback_needs_no_approval(alice, staging, make_release):
-    for version in ("8.0.0", "8.1.0"):
-        Rollout.objects.create(
-            release=make_release(version),
-            environment=staging,
-            state=S.SUCCEEDED,
-            steps=[100],
-            started_by=alice,
-            finished_at=timezone.now(),
-        )
+    _succeeded(staging, alice, make_release)
 
     assert services.rollback(alice, staging).state == S.QUEUED
 

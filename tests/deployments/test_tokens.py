@@ -12,7 +12,7 @@ from django.utils import timezone
 from deployments.models import ApiToken, Rollout, RolloutState, TokenScope
 from deployments.tokens import TokenRequest, create_token
 from platform_admin.models import AuditEvent
-from tests.deployments.conftest import image
+from tests.deployments.conftest import api_caller, image
 
 S = RolloutState
 CI = TokenRequest(
@@ -22,14 +22,7 @@ CI = TokenRequest(
 )
 
 
-def _api(client, token):
-    def call(method, path, body=None):
-        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return getattr(client, method)(f"/api/v1{path}", **kwargs)
-
-    return call
+_api = api_caller
 
 
 def test_a_ci_token_registers_releases_and_starts_staging_but_never_approves(
