@@ -74,7 +74,8 @@ class ReleaseAdmin(RefusalsShownMixin, admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
-        pass  # update_release saves notes and images together, in save_related
+        """Nothing here: `save_related` saves notes and images together, through
+        update_release (audited, refused once the release is deployed)."""
 
     def save_related(self, request, form, formsets, change):
         images = _images(formsets)

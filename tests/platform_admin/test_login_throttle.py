@@ -80,7 +80,7 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_locked_not_the_proxy(
     client, settings, alice, bob
 ):
     settings.TRUSTED_PROXY_COUNT = 1
-    proxy = "10.0.0.1"
+    proxy = "198.51.100.1"  # a documentation address: no traffic goes anywhere
     for _ in range(10):
         sign_in(client, "alice", "wrong", proxy, HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.77")
 

@@ -517,7 +517,7 @@ def test_a_health_url_in_disguise_or_malformed_is_refused(tmp_path, url, says):
         "http://127.0.0.1:8080/health",
         "http://localhost:7880/",
         "http://[::1]:7880/",
-        "http://10.128.0.5:7880/",
+        "http://livekit.staging.internal:7880/",
         "https://metadata.example.com/",
         "https://livekit.example.com/healthz?probe=1",
     ],
