@@ -211,6 +211,15 @@ DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 # (dotted paths of `part(spec, actor, report)`, run in the sync's transaction).
 PLATFORM_SYNC_PARTS: list[str] = []
 
+# /healthz: (name, dotted path of a check returning (ok, detail), whether the web itself
+# is out of service without it: 503). The background's checks only mark it "degraded".
+HEALTH_CHECKS = [
+    ("database", "platform_admin.health.check_database", True),
+    ("redis", "platform_admin.health.check_redis", True),
+    ("cron", "platform_admin.health.check_cron", False),
+    ("rollouts", "deployments.health.check_rollouts", False),
+]
+
 # Every periodic job, run by RQ's cron scheduler (`manage.py rqcron platform_admin.cron`).
 PERIODIC_JOBS = [
     {"func": "deployments.jobs.tick", "queue": "deploys", "interval": DEPLOYMENTS_TICK_SECONDS},

@@ -10,22 +10,16 @@ from django.views.decorators.http import require_GET
 from platform_admin.audit import canonical_json
 from platform_admin.audit_filters import AuditFilterForm
 from platform_admin.csv_safe import safe_row
-from platform_admin.health import check_database, check_redis
+from platform_admin.health import run_checks
 
 
 @login_not_required
 @never_cache
 @require_GET
 def healthz(request):
-    db_ok, db_detail = check_database()
-    redis_ok, redis_detail = check_redis()
-    ok = db_ok and redis_ok
-    body = {
-        "status": "ok" if ok else "degraded",
-        "database": db_detail,
-        "redis": redis_detail,
-    }
-    return JsonResponse(body, status=200 if ok else 503)
+    details, ok, serving = run_checks()
+    body = {"status": "ok" if ok else "degraded", **details}
+    return JsonResponse(body, status=200 if serving else 503)
 
 
 def audit_list(request):

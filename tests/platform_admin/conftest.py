@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from platform_admin import gcp
+from tests.deployments.conftest import make_release, redis_conn  # noqa: F401 - shared fixtures
 
 # What only PostgreSQL does is not collected on another database (`make test` runs the
 # audit chain on SQLite as well): a test there would fail for want of the feature, not of
