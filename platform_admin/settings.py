@@ -220,9 +220,16 @@ HEALTH_CHECKS = [
     ("rollouts", "deployments.health.check_rollouts", False),
 ]
 
+# Health collection period: one Cloud Monitoring pass over every environment.
+HEALTH_SAMPLE_SECONDS = env_int("HEALTH_SAMPLE_SECONDS", 60)
 # Every periodic job, run by RQ's cron scheduler (`manage.py rqcron platform_admin.cron`).
 PERIODIC_JOBS = [
     {"func": "deployments.jobs.tick", "queue": "deploys", "interval": DEPLOYMENTS_TICK_SECONDS},
+    {
+        "func": "monitoring.jobs.sample_health",
+        "queue": "default",  # never the deploys queue: sampling must not delay a rollout
+        "interval": HEALTH_SAMPLE_SECONDS,
+    },
 ]
 
 # Health probe of a VM after its deploy (LiveKit): attempts × interval bounds the wait.

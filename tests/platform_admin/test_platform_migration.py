@@ -30,17 +30,24 @@ def _leaf_nodes():
     return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
-# Apps whose first migration came after the move (it needs platform_admin's models): not
-# yet there at the time.
-LATER_APPS = ["costs"]
+def _later_apps() -> list[str]:
+    """Apps whose first migration needs the move (it refers to platform_admin's models):
+    not yet there at the time, so unmigrated before it."""
+    graph = MigrationExecutor(connection).loader.graph
+    move = ("platform_admin", "0003_environment_service")
+    apps = {app for app, _ in graph.leaf_nodes()} - {app for app, _ in BEFORE_THE_MOVE}
+    return sorted(
+        app for app in apps if any(move in graph.forwards_plan(r) for r in graph.root_nodes(app))
+    )
 
 
 def _before_the_move():
     """The two apps before the move, apps born later unmigrated, every other app
     (contenttypes, auth) as it is today."""
-    moved = {app for app, _ in BEFORE_THE_MOVE} | set(LATER_APPS)
-    later = [(app, None) for app in LATER_APPS]
-    return BEFORE_THE_MOVE + later + [node for node in _leaf_nodes() if node[0] not in moved]
+    later = _later_apps()
+    moved = {app for app, _ in BEFORE_THE_MOVE} | set(later)
+    unmigrated = [(app, None) for app in later]
+    return BEFORE_THE_MOVE + unmigrated + [n for n in _leaf_nodes() if n[0] not in moved]
 
 
 def _rows_before_the_move(apps) -> dict:
