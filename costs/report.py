@@ -10,6 +10,7 @@ from django.db.models import Sum
 from costs.attribution import NO_SERVICE
 from costs.models import CostDaily
 from costs.money import cents
+from platform_admin.csv_safe import safe_cell
 from platform_admin.models import Environment, PlatformSettings
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -61,7 +62,9 @@ def as_csv(report: dict) -> str:
     for slug, a in report["environments"].items():
         writer.writerow([*head, "environment", slug, a["cost"], a["credits"], a["net"]])
     for name, net in report["services"].items():
-        writer.writerow([*head, "service", name, "", "", net])
+        # A service description comes from the export file: neutralise a formula in it
+        # (amounts stay plain decimal strings, negative ones included).
+        writer.writerow([*head, "service", safe_cell(name), "", "", net])
     return out.getvalue()
 
 

@@ -1,6 +1,7 @@
 """`import_billing` and `cost_report` as a person at a terminal uses them, on the
 sandbox's generated export."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.conftest import EXAMPLE_PLATFORM, REPO
+from tests.costs.conftest import export_row
 
 pytestmark = pytest.mark.django_db
 CENT = Decimal("0.01")
@@ -111,3 +113,20 @@ def test_csv_and_table_formats_show_the_same_figures(platform, sandbox_export):
     assert csv_lines[1] == f"2026-10,USD,total,,{total['cost']},{total['credits']},{total['net']}"
     table = run("cost_report", "--month", "2026-10", "--format", "table")
     assert total["net"] in table.splitlines()[3]
+
+
+def test_a_formula_in_an_exports_service_name_is_neutralised_in_the_csv(platform, write_export):
+    path = write_export(
+        [
+            export_row("5.00", service='=HYPERLINK("http://127.0.0.1/x","y")'),
+            export_row("-2.50", service="Cloud Run"),
+        ]
+    )
+    run("import_billing", str(path))
+
+    rows = list(
+        csv.reader(run("cost_report", "--month", "2026-10", "--format", "csv").splitlines())
+    )
+
+    names = {row[3]: row[6] for row in rows if row[2] == "service"}
+    assert names == {'\'=HYPERLINK("http://127.0.0.1/x","y")': "5.00", "Cloud Run": "-2.50"}
