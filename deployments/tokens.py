@@ -162,12 +162,3 @@ def require_scope(row: ApiToken | None, scope: str, environment: Environment | N
             f"API token {row.name} is limited to {', '.join(row.environments)}; "
             f"it may not act on {environment.slug}."
         )
-
-
-def user_for_token(token: str):
-    """The active user a bearer token belongs to, or None (kept for callers that only
-    need the user)."""
-    try:
-        return token_for(token).user
-    except TokenRefused:
-        return None
