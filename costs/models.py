@@ -51,6 +51,19 @@ class BillingImport(models.Model):
     rows_new = models.PositiveBigIntegerField(default=0)
     rows_known = models.PositiveBigIntegerField(default=0)
     months = models.JSONField(default=dict, blank=True)
+    # Progress of a running import (the page polls these): bytes of the file read so far
+    # (of size_bytes) and rows_read counting up.
+    bytes_read = models.BigIntegerField(default=0)
+    replace_months = models.BooleanField(
+        default=False,
+        help_text="The user asked to replace the data of the months this import touches "
+        "that came from the other source (file vs pull).",
+    )
+    pulled_month = models.CharField(max_length=7, blank=True, help_text="A pull: its month.")
+    upload_path = models.CharField(
+        max_length=500, blank=True, help_text="Where a queued upload waits for its job."
+    )
+    job_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -61,6 +74,52 @@ class BillingImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.file_name or ''} ({self.status})".strip()
+
+
+class InvoiceMonth(models.Model):
+    """Which source an invoice month's figures come from. A month never mixes the two:
+    a pull replaces its month whole, files add rows; changing source means replacing the
+    month's data explicitly."""
+
+    month = models.CharField(max_length=7, unique=True, help_text="YYYY-MM")
+    source = models.CharField(max_length=8, choices=ImportSource.choices)
+    last_import = models.ForeignKey(
+        BillingImport, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month} from {self.get_source_display()}"
+
+
+class CostTarget(models.Model):
+    """A monthly target finance set in the dashboard; it overrides the platform file's
+    `monthly_target` (which stays the source for new environments). `component` blank =
+    the whole environment."""
+
+    environment = models.ForeignKey(
+        "platform_admin.Environment", on_delete=models.CASCADE, related_name="cost_targets"
+    )
+    component = models.CharField(max_length=120, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["environment", "component"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "component"], name="costtarget_unique_scope"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment.slug} {self.component or 'total'}: {self.amount}"
 
 
 class BillingRow(models.Model):

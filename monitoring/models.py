@@ -100,11 +100,18 @@ class Collection(models.Model):
         return self.minutes_from <= start and end <= self.minutes_until
 
 
+class LiveKind(models.TextChoices):
+    CLOUD_RUN = "cloud_run", "Cloud Run service"
+    GCE_VM = "gce_vm", "Compute Engine VM"
+
+
 class LiveService(models.Model):
     """What one Cloud Run service serves now, as Cloud Run last reported it: the split
     (revisions with percent and tags), the template image, the newest ready revision.
 
-    One row per service, replaced at every pass; `observed_at` is the data's age.
+    One row per service, replaced at every pass; `observed_at` is the data's age. A VM has
+    a row too (kind gce_vm): no traffic, `image` = the version its metadata pins, `status`
+    = the instance status, `detail` = the probe's answer and the CPU utilisation.
     """
 
     environment = models.ForeignKey(
@@ -117,6 +124,24 @@ class LiveService(models.Model):
     image = models.CharField(max_length=500, blank=True)
     latest_ready_revision = models.CharField(max_length=100, blank=True)
     observed_at = models.DateTimeField()
+    kind = models.CharField(max_length=12, choices=LiveKind.choices, default=LiveKind.CLOUD_RUN)
+    status = models.CharField(
+        max_length=200, blank=True, help_text="Ready condition (Cloud Run) or instance status (VM)."
+    )
+    ready = models.BooleanField(null=True, help_text="Serving as it should; None = unknown.")
+    detail = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='VM: {"probe_ok", "probe_version", "probe_detail", "cpu_utilization"}.',
+    )
+    drift = models.TextField(
+        blank=True,
+        help_text="How the live state differs from what the dashboard's last rollout left; "
+        "blank = no drift.",
+    )
+    drift_recorded = models.TextField(
+        blank=True, help_text="The drift last written to the audit trail (recorded once)."
+    )
 
     class Meta:
         ordering = ["environment", "service"]
@@ -137,3 +162,82 @@ class LiveService(models.Model):
             if entry["percent"]:
                 out[entry["revision"]] = out.get(entry["revision"], 0) + entry["percent"]
         return out
+
+
+class Slo(models.TextChoices):
+    AVAILABILITY = "availability", "Availability"
+    LATENCY = "latency", "Latency"
+
+
+class Severity(models.TextChoices):
+    PAGE = "page", "Page"
+    TICKET = "ticket", "Ticket"
+
+
+class AlertEpisode(models.Model):
+    """One burn-rate alert from the moment its rule fired until it resolved: Slack hears
+    of it once when it opens and once when it resolves, never once per window."""
+
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="alert_episodes"
+    )
+    service = models.CharField(max_length=63, blank=True, help_text="Blank = whole environment.")
+    slo = models.CharField(max_length=12, choices=Slo.choices, default=Slo.AVAILABILITY)
+    severity = models.CharField(max_length=6, choices=Severity.choices)
+    rule = models.CharField(max_length=120, help_text='e.g. "burn rate > 14.4 over 1h and 5m".')
+    started_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    burn_rates = models.JSONField(default=dict, blank=True, help_text="{window: rate} at start.")
+    peak_burn_rate = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            # One open episode per rule: a rule still firing extends it, never opens another.
+            models.UniqueConstraint(
+                fields=["environment", "service", "slo", "severity"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="alertepisode_one_open",
+            ),
+        ]
+        indexes = [models.Index(fields=["environment", "-started_at"], name="alertepisode_recent")]
+
+    def __str__(self):
+        state = "open" if self.resolved_at is None else "resolved"
+        return f"{self.environment.slug} {self.severity} {self.slo} ({state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class SloMonth(models.Model):
+    """One service's SLO figures for one calendar month (UTC), kept for good: the
+    12-month compliance table reads these, long after the hourly samples are pruned."""
+
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="slo_months"
+    )
+    service = models.CharField(max_length=63)
+    month = models.DateField(help_text="First day of the month.")
+    requests = models.PositiveBigIntegerField(default=0)
+    errors_5xx = models.PositiveBigIntegerField(default=0)
+    latency_buckets = models.PositiveIntegerField(
+        default=0, help_text="Hours with traffic and a P95."
+    )
+    latency_good_buckets = models.PositiveIntegerField(
+        default=0, help_text="Of those, hours whose P95 was within the SLO."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["environment", "-month", "service"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "service", "month"], name="slomonth_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.environment.slug}/{self.service} {self.month:%Y-%m}"
