@@ -222,6 +222,9 @@ HEALTH_CHECKS = [
 
 # Health collection period: one Cloud Monitoring pass over every environment.
 HEALTH_SAMPLE_SECONDS = env_int("HEALTH_SAMPLE_SECONDS", 60)
+# Burn-rate alerts: a window fires only with at least this many 5xx in it, so one failed
+# request out of two never pages.
+HEALTH_ALERT_MIN_BAD_REQUESTS = env_int("HEALTH_ALERT_MIN_BAD_REQUESTS", 10)
 # Every periodic job, run by RQ's cron scheduler (`manage.py rqcron platform_admin.cron`).
 PERIODIC_JOBS = [
     {"func": "deployments.jobs.tick", "queue": "deploys", "interval": DEPLOYMENTS_TICK_SECONDS},
