@@ -1,19 +1,32 @@
-from django.shortcuts import render
+"""The Health pages: thin views over `monitoring.pages` (database only, never Google)."""
 
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from monitoring import pages
 from platform_admin.models import Environment
-from platform_admin.timeline import rollout_marks
-
-RECENT_ROLLOUTS = 5
 
 
 def index(request):
-    """Per-environment objectives and the last rollouts (from the platform's timeline);
-    live samples arrive with the health collection work."""
-    environments = list(Environment.objects.all())
-    marks = rollout_marks([env.slug for env in environments], limit=RECENT_ROLLOUTS * 10)
-    recent = {
-        env.slug: [m for m in marks if m.environment == env.slug][:RECENT_ROLLOUTS]
-        for env in environments
-    }
-    rows = [{"environment": env, "rollouts": recent[env.slug]} for env in environments]
+    """Every environment and service with its badge, live release and budget left."""
+    rows = pages.overview_rows(list(Environment.objects.all()), timezone.now())
     return render(request, "monitoring/index.html", {"rows": rows})
+
+
+def environment(request, slug: str):
+    env = get_object_or_404(Environment, slug=slug)
+    return render(
+        request, "monitoring/environment.html", pages.environment_page(env, timezone.now())
+    )
+
+
+def service(request, slug: str, service: str):
+    env = get_object_or_404(Environment, slug=slug)
+    if not env.services.filter(name=service).exists():
+        raise Http404(f"{env.slug} has no service {service}")
+    window = request.GET.get("window", "24h")
+    if window not in pages.WINDOWS:
+        window = "24h"
+    context = pages.service_page(env, service, window, timezone.now())
+    return render(request, "monitoring/service.html", context)

@@ -60,3 +60,24 @@ def rollout_marks(
         )
         for created_at, environment, object_id, detail, action, actor in rows
     ]
+
+
+def _digest(image: str) -> str:
+    return image.rsplit("@", 1)[-1] if "@" in image else image
+
+
+def release_images() -> dict[str, str]:
+    """{image digest (or reference): release version} of every release registered, read
+    from the audit trail ("release.created" records each release's artifacts), so pages
+    below `deployments` can name the release an image belongs to. One query."""
+    out: dict[str, str] = {}
+    events = AuditEvent.objects.filter(action="release.created").order_by("id")
+    for version, detail in events.values_list("object_repr", "detail"):
+        for image in ((detail or {}).get("artifacts") or {}).values():
+            out[_digest(image)] = version
+    return out
+
+
+def release_of(image: str, images: dict[str, str]) -> str:
+    """The release version `image` belongs to, "" when no release carries it."""
+    return images.get(_digest(image), "") if image else ""

@@ -4,12 +4,17 @@ from django.urls import include, path
 
 from costs import overview as costs_overview
 from deployments import overview as deployments_overview
+from deployments.api import api
 from deployments.api import urls as api_urls
+from monitoring import api as monitoring_api
 from monitoring import overview as monitoring_overview
 from platform_admin import views
 from platform_admin.overview import overview_view
 
 # The Overview asks each app for its part; this file is the one place that wires them all.
+# The API is deployments' (its token auth); the apps below it add their read-only routers.
+api.add_router("/", monitoring_api.router)
+
 overview = overview_view([deployments_overview.PART, monitoring_overview.PART, costs_overview.PART])
 
 urlpatterns = [
