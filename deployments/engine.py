@@ -414,6 +414,10 @@ def _audit_transition(rollout: Rollout, before: str) -> None:
             "to": rollout.state,
             "step": rollout.current_percent,
             "message": rollout.message,
+            # What the rollout left serving: the health collector's drift check compares
+            # the live state against the last rollout's (monitoring reads the audit trail).
+            "traffic": rollout.traffic,
+            "images": {p["service"]: p.get("image", "") for p in rollout.plan or []},
         },
     )
 

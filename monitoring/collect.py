@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring import rollup
-from monitoring.models import Collection, HealthSample, LiveService, Resolution
+from monitoring import drift, rollup, slo_months, vm
+from monitoring.models import Collection, HealthSample, LiveKind, LiveService, Resolution
 from platform_admin import gcp, gcp_monitoring, gcp_run
 from platform_admin.models import Environment, ServiceKind
 
@@ -120,22 +120,37 @@ def sample_environment(
     services = cloud_run_services(environment)
     minutes = _fetch(environment, services, todo.minutes, MINUTE)
     hours = _fetch(environment, services, todo.fetch_hours, HOUR)
+    probes = vm.observe(environment, now)
     with transaction.atomic():
         cursor = Collection.objects.select_for_update().get(pk=cursor.pk)
         samples = HealthSample.objects
         samples.replace_window(
-            environment, MINUTE_, *todo.minutes, _rows(environment, MINUTE_, minutes)
+            environment, MINUTE_, *todo.minutes, _rows(environment, MINUTE_, minutes), services
         )
+        _write_probes(probes)
         _advance_minutes(cursor, todo.minutes)
         samples.replace_window(
-            environment, HOUR_, *todo.fetch_hours, _rows(environment, HOUR_, hours)
+            environment, HOUR_, *todo.fetch_hours, _rows(environment, HOUR_, hours), services
         )
         rollup.roll_hours(environment, *todo.roll_hours)
+        for window in (todo.fetch_hours, todo.roll_hours):
+            slo_months.refresh(environment, *window, now=now)
         cursor.hours_until = max(cursor.hours_until or todo.roll_hours[1], todo.roll_hours[1])
         cursor.sampled_at, cursor.last_error = now, ""
         cursor.save()
     observe_live(environment, services, now)
+    drift.check(environment)
     return todo
+
+
+def _write_probes(probes: list[HealthSample]) -> None:
+    """One probe sample per VM and minute: a second pass in the same minute replaces it."""
+    HealthSample.objects.bulk_create(
+        probes,
+        update_conflicts=True,
+        unique_fields=["environment", "service", "revision", "resolution", "time"],
+        update_fields=["requests", "errors_5xx"],
+    )
 
 
 def _traffic(state: gcp_run.ServiceState) -> list[dict]:
@@ -158,6 +173,9 @@ def observe_live(environment: Environment, services: list[str], now: datetime) -
                 "traffic": _traffic(state),
                 "image": state.image,
                 "latest_ready_revision": state.latest_ready_revision,
+                "kind": LiveKind.CLOUD_RUN,
+                "status": state.status,
+                "ready": state.ready,
                 "observed_at": now,
             },
         )

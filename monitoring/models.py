@@ -24,12 +24,16 @@ class HealthSampleQuerySet(models.QuerySet):
             environment=environment, resolution=resolution, time__gte=start, time__lt=end
         )
 
-    def replace_window(self, environment, resolution: str, start, end, rows) -> None:
+    def replace_window(self, environment, resolution: str, start, end, rows, services=None):
         """The samples of [start, end) become exactly `rows`: re-sampling a window
-        replaces it, never doubles it. Call inside a transaction."""
+        replaces it, never doubles it. `services` limits the replacement to those (the
+        Cloud Run figures leave the VM's probe samples alone). Call inside a transaction."""
         if end <= start:
             return
-        self.window(environment, resolution, start, end).delete()
+        window = self.window(environment, resolution, start, end)
+        if services is not None:
+            window = window.filter(service__in=list(services))
+        window.delete()
         self.bulk_create(rows)
 
 

@@ -54,6 +54,8 @@ class ServiceState:
     latest_created_revision: str
     traffic: tuple[TrafficTarget, ...]
     etag: str
+    ready: bool | None = None  # the service's terminal condition; None = not reported
+    status: str = ""  # that condition in words
 
     def percent_of(self, revision: str) -> int:
         """Share of traffic `revision` receives now (LATEST entries already resolved)."""
@@ -98,7 +100,22 @@ def _state(svc) -> ServiceState:
         latest_created_revision=_short(svc.latest_created_revision),
         traffic=_traffic(svc),
         etag=svc.etag,
+        **_terminal(svc),
     )
+
+
+def _terminal(svc) -> dict:
+    """The service's Ready condition: whether it serves as asked, and why not."""
+    condition = svc.terminal_condition
+    if not condition or not condition.type_:
+        return {"ready": None, "status": ""}
+    states = _types().Condition.State
+    ready = condition.state == states.CONDITION_SUCCEEDED
+    if ready:
+        return {"ready": True, "status": "Ready"}
+    reconciling = condition.state in (states.CONDITION_PENDING, states.CONDITION_RECONCILING)
+    words = "Reconciling" if reconciling else "Not ready"
+    return {"ready": None if reconciling else False, "status": f"{words}: {condition.message}"}
 
 
 def _revision_info(rev) -> RevisionInfo:

@@ -239,6 +239,8 @@ PERIODIC_JOBS = [
 # Google reports the VM RUNNING while it still boots its containers: about a minute.
 VM_HEALTH_ATTEMPTS = env_int("VM_HEALTH_ATTEMPTS", 12)
 VM_HEALTH_INTERVAL_SECONDS = env_int("VM_HEALTH_INTERVAL_SECONDS", 5)
+# The health collector probes each VM once a pass: its uptime check.
+VM_PROBE_TIMEOUT_SECONDS = env_int("VM_PROBE_TIMEOUT_SECONDS", 5)
 # The dashboard's public address, for absolute links in Slack messages.
 SITE_URL = (env_str("SITE_URL", "") or "").rstrip("/")
 
