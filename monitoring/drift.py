@@ -72,17 +72,16 @@ def check(environment) -> list[str]:
     for live in LiveService.objects.filter(environment=environment, kind=LiveKind.CLOUD_RUN):
         want = expected.get(live.service)
         drift = describe(live, want) if want else ""
-        before = (live.drift, live.drift_recorded)
-        if drift and drift != live.drift_recorded:
-            audit.record(
-                "health.drift",
-                actor=None,
-                environment=environment.slug,
-                detail={"service": live.service, "drift": drift, "live": live.split},
-            )
-        live.drift = live.drift_recorded = drift  # cleared: a recurrence is recorded again
-        if (live.drift, live.drift_recorded) != before:
-            live.save(update_fields=["drift", "drift_recorded"])
+        if drift != live.drift:  # new, changed or cleared ("": a recurrence is new again)
+            if drift:
+                audit.record(
+                    "health.drift",
+                    actor=None,
+                    environment=environment.slug,
+                    detail={"service": live.service, "drift": drift, "live": live.split},
+                )
+            live.drift = drift
+            live.save(update_fields=["drift"])
         if drift:
             found.append(drift)
     return found

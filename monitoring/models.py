@@ -141,10 +141,7 @@ class LiveService(models.Model):
     drift = models.TextField(
         blank=True,
         help_text="How the live state differs from what the dashboard's last rollout left; "
-        "blank = no drift.",
-    )
-    drift_recorded = models.TextField(
-        blank=True, help_text="The drift last written to the audit trail (recorded once)."
+        "blank = no drift. Each new sentence is audited once.",
     )
 
     class Meta:

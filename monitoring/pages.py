@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from monitoring import compliance, readings
 from monitoring.figures import ServiceFigures
-from monitoring.models import AlertEpisode, Collection, LiveKind, LiveService
+from monitoring.models import AlertEpisode, LiveKind, LiveService
 from platform_admin.charts import Mark, line_chart, sparkline
 from platform_admin.timeline import release_images, release_of, rollout_marks
 
@@ -52,6 +52,7 @@ class ServiceView:
     live: LiveService | None
     revisions: list[LiveRow] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)
+    above_error_line: bool = False  # the last 5 min's error rate over the canary's limit
 
     @property
     def name(self) -> str:
@@ -88,59 +89,72 @@ def _marks(slug: str, start: datetime, end: datetime) -> list[Mark]:
     ]
 
 
+# (key, title, the figure of a point, the SLO line of the environment, its format)
+CHARTS = (
+    ("rps", "Requests per second", lambda p: p.rps, None, lambda v: f"{v:.1f}/s"),
+    (
+        "error_rate",
+        "Error rate (5xx)",
+        lambda p: p.error_rate,
+        lambda env: float(env.max_error_rate),
+        lambda v: f"{v * 100:.2f}%",
+    ),
+    (
+        "p95",
+        "P95 latency",
+        lambda p: p.p95_ms,
+        lambda env: float(env.slo_p95_ms),
+        lambda v: f"{v:.0f} ms",
+    ),
+)
+
+
 def _charts(environment, points, start, end, marks, small: bool) -> dict[str, str]:
     draw = sparkline if small else line_chart
     return {
-        "rps": draw(
-            [(p.time, p.rps) for p in points],
+        key: draw(
+            [(p.time, value(p)) for p in points],
             start=start,
             end=end,
-            title="Requests per second",
+            title=title,
+            threshold=line(environment) if line else None,
+            threshold_label="SLO" if line else "",
             marks=marks,
-            y_format=lambda v: f"{v:.1f}/s",
-        ),
-        "error_rate": draw(
-            [(p.time, p.error_rate) for p in points],
-            start=start,
-            end=end,
-            title="Error rate (5xx)",
-            threshold=float(environment.max_error_rate),
-            threshold_label="SLO",
-            marks=marks,
-            y_format=lambda v: f"{v * 100:.2f}%",
-        ),
-        "p95": draw(
-            [(p.time, p.p95_ms) for p in points],
-            start=start,
-            end=end,
-            title="P95 latency",
-            threshold=float(environment.slo_p95_ms),
-            threshold_label="SLO",
-            marks=marks,
-            y_format=lambda v: f"{v:.0f} ms",
-        ),
+            y_format=fmt,
+        )
+        for key, title, value, line, fmt in CHARTS
     }
+
+
+def _views(environment, reading: readings.Reading, images: dict[str, str]) -> list[ServiceView]:
+    """One view per service of the reading, with its live rows; charts are added by
+    the pages that draw them."""
+    limit = float(environment.max_error_rate)
+    return [
+        ServiceView(
+            figures,
+            reading.live.get(name),
+            _live_rows(reading.live.get(name), images),
+            above_error_line=figures.error_rate is not None and figures.error_rate > limit,
+        )
+        for name, figures in reading.services.items()
+    ]
 
 
 def environment_page(environment, now: datetime) -> dict:
     """Everything the environment health page shows."""
-    figures = readings.service_figures(environment, now)
-    lives = {live.service: live for live in LiveService.objects.filter(environment=environment)}
-    images = release_images()
+    reading = readings.read(environment, now)
     start = now - SPARK_WINDOW
     marks = _marks(environment.slug, start, now)
     points = readings.series(environment, start, now)
-    services = []
-    for name in sorted(set(figures) | set(lives)):
-        row = figures.get(name) or _empty(name, lives[name].kind)
-        view = ServiceView(row, lives.get(name), _live_rows(lives.get(name), images))
-        view.charts = _charts(environment, points.get(name, []), start, now, marks, small=True)
-        services.append(view)
+    services = _views(environment, reading, release_images())
+    for view in services:
+        view.charts = _charts(environment, points.get(view.name, []), start, now, marks, True)
     return {
         "environment": environment,
-        "overall": readings.environment_figures(environment, now),
+        "overall": reading.overall,
         "services": services,
-        "collection": Collection.objects.filter(environment=environment).first(),
+        "collection": reading.cursor,
         "episodes": list(AlertEpisode.objects.filter(environment=environment)[:RECENT_EPISODES]),
         "months": compliance.months(environment, now),
         "rollouts": rollout_marks([environment.slug], since=now - timedelta(days=7), limit=20),
@@ -149,37 +163,31 @@ def environment_page(environment, now: datetime) -> dict:
     }
 
 
-def _empty(name: str, kind: str) -> ServiceFigures:
-    return ServiceFigures(name, kind, None, None, None, 0, None, None, None, {}, None)
+def _no_data(service: str) -> ServiceFigures:
+    """A service of the platform file nothing has been collected for yet."""
+    return ServiceFigures(service, LiveKind.CLOUD_RUN, None, None, None, 0, None, None, None)
 
 
 def service_page(environment, service: str, window: str, now: datetime) -> dict:
     """One service over the chosen window, its live split and its rollouts."""
-    length = WINDOWS[window]
-    start = now - length
-    marks = _marks(environment.slug, start, now)
+    start = now - WINDOWS[window]
+    reading = readings.read(environment, now)
+    views = {view.name: view for view in _views(environment, reading, release_images())}
+    view = views.get(service) or ServiceView(_no_data(service), None)
     points = readings.series(environment, start, now, services=[service]).get(service, [])
-    figures = readings.service_figures(environment, now).get(service) or _empty(
-        service, LiveKind.CLOUD_RUN
+    view.charts = _charts(
+        environment, points, start, now, _marks(environment.slug, start, now), False
     )
-    live = LiveService.objects.filter(environment=environment, service=service).first()
     return {
         "environment": environment,
-        "service": ServiceView(
-            figures,
-            live,
-            _live_rows(live, release_images()),
-            _charts(environment, points, start, now, marks, small=False),
-        ),
+        "service": view,
         "window": window,
         "windows": list(WINDOWS),
-        "rollouts": [
-            m for m in rollout_marks([environment.slug], since=now - timedelta(days=30), limit=50)
-        ],
+        "rollouts": rollout_marks([environment.slug], since=now - timedelta(days=30), limit=50),
         "episodes": list(
             AlertEpisode.objects.filter(environment=environment, service=service)[:RECENT_EPISODES]
         ),
-        "collection": Collection.objects.filter(environment=environment).first(),
+        "collection": reading.cursor,
         "now": now,
     }
 
@@ -189,17 +197,13 @@ def overview_rows(environments, now: datetime) -> list[dict]:
     images = release_images()
     rows = []
     for env in environments:
-        figures = readings.service_figures(env, now)
-        lives = {live.service: live for live in LiveService.objects.filter(environment=env)}
+        reading = readings.read(env, now)
         rows.append(
             {
                 "environment": env,
-                "overall": readings.environment_figures(env, now),
-                "services": [
-                    ServiceView(f, lives.get(name), _live_rows(lives.get(name), images))
-                    for name, f in figures.items()
-                ],
-                "release": live_release(lives.values(), images),
+                "overall": reading.overall,
+                "services": _views(env, reading, images),
+                "release": live_release(reading.live.values(), images),
                 "url": reverse("monitoring:environment", args=[env.slug]),
             }
         )
@@ -217,14 +221,11 @@ def live_release(lives, images: dict[str, str]) -> str:
 
 def api_health(environment, now: datetime) -> dict:
     """The JSON of GET /api/v1/environments/SLUG/health."""
-    figures = readings.service_figures(environment, now)
-    lives = {live.service: live for live in LiveService.objects.filter(environment=environment)}
-    images = release_images()
-    collection = Collection.objects.filter(environment=environment).first()
+    reading = readings.read(environment, now)
     services = {}
-    for name in sorted(set(figures) | set(lives)):
-        f = figures.get(name) or _empty(name, lives[name].kind)
-        services[name] = {
+    for view in _views(environment, reading, release_images()):
+        f = view.figures
+        services[view.name] = {
             "kind": f.kind,
             "live": [
                 {
@@ -233,7 +234,7 @@ def api_health(environment, now: datetime) -> dict:
                     "image": r.image,
                     "release": r.release,
                 }
-                for r in _live_rows(lives.get(name), images)
+                for r in view.revisions
             ],
             "rps": f.rps,
             "error_rate": f.error_rate,
@@ -244,7 +245,7 @@ def api_health(environment, now: datetime) -> dict:
             "burn_rate": {"1h": f.burn_rate.get("1h"), "6h": f.burn_rate.get("6h")},
             "status": f.status,
         }
-    as_of = collection.sampled_at if collection else None
+    as_of = reading.cursor.sampled_at if reading.cursor else None
     return {
         "environment": environment.slug,
         "as_of": as_of.isoformat() if as_of else None,

@@ -203,18 +203,32 @@ def _context(environment, now):
     return cursor, end, is_stale(cursor, now), age
 
 
-def service_figures(environment, now: datetime) -> dict[str, ServiceFigures]:
-    """{service: figures} for every service with samples or a live-state row, sorted by
-    name. Five queries whatever the history and the number of services."""
+@dataclass(frozen=True)
+class Reading:
+    """An environment's figures as one page reads them: every service's, the whole
+    environment's, and the collector's cursor and live-state rows they came with."""
+
+    cursor: Collection | None
+    services: dict[str, ServiceFigures]
+    overall: ServiceFigures
+    live: dict[str, LiveService]
+
+
+def read(environment, now: datetime, *, live: bool = True) -> Reading:
+    """Every service with samples or a live-state row (sorted by name) and the whole
+    environment (service "": every service's requests and errors together, the latency
+    SLO over all its service-hours), from the same four queries (three without the
+    live-state rows, which only name and type the services)."""
     cursor, end, stale, age = _context(environment, now)
     sums = window_sums(environment, cursor, end)
     latency = latency_hours(environment, end)
-    kinds = dict(LiveService.objects.filter(environment=environment).values_list("service", "kind"))
-    names = set(kinds) | {s for per_service in sums.values() for s in per_service}
-    return {
+    rows = LiveService.objects.filter(environment=environment) if live else []
+    lives = {row.service: row for row in rows}
+    names = set(lives) | {s for per_service in sums.values() for s in per_service}
+    services = {
         name: _figures(
             name,
-            kinds.get(name, LiveKind.CLOUD_RUN),
+            lives[name].kind if name in lives else LiveKind.CLOUD_RUN,
             {w: sums[w].get(name, Sums()) for w in WINDOWS},
             latency.get(name, (0, 0)),
             environment,
@@ -223,17 +237,21 @@ def service_figures(environment, now: datetime) -> dict[str, ServiceFigures]:
         )
         for name in sorted(names)
     }
+    total = {w: sum(sums[w].values(), Sums()) for w in WINDOWS}
+    hours = latency.values()
+    whole = (sum(g for g, _ in hours), sum(n for _, n in hours))
+    overall = _figures("", "environment", total, whole, environment, stale, age)
+    return Reading(cursor, services, overall, lives)
+
+
+def service_figures(environment, now: datetime) -> dict[str, ServiceFigures]:
+    """{service: figures}: see `read`."""
+    return read(environment, now).services
 
 
 def environment_figures(environment, now: datetime) -> ServiceFigures:
-    """The whole environment as one service (service ""): every service's requests and
-    errors together, the latency SLO over all its service-hours."""
-    cursor, end, stale, age = _context(environment, now)
-    per_window = window_sums(environment, cursor, end)
-    total = {w: sum(per_window[w].values(), Sums()) for w in WINDOWS}
-    hours = latency_hours(environment, end).values()
-    latency = (sum(g for g, _ in hours), sum(n for _, n in hours))
-    return _figures("", "environment", total, latency, environment, stale, age)
+    """The whole environment as one service: see `read`."""
+    return read(environment, now, live=False).overall
 
 
 def series(environment, start: datetime, end: datetime, services=None) -> dict[str, list[Point]]:

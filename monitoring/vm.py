@@ -21,17 +21,11 @@ log = logging.getLogger(__name__)
 CPU_WINDOW = timedelta(minutes=5)
 
 
-def vm_services(environment: Environment):
-    return list(environment.services.filter(kind=ServiceKind.GCE_VM))
-
-
 def observe(environment: Environment, now: datetime) -> list[HealthSample]:
     """Read every VM of the environment (Google calls, no transaction held); returns
     the probe samples to write. The live-state rows are updated here."""
-    samples = []
-    for service in vm_services(environment):
-        samples.append(_observe_one(environment, service, now))
-    return samples
+    vms = environment.services.filter(kind=ServiceKind.GCE_VM)
+    return [_observe_one(environment, service, now) for service in vms]
 
 
 def _observe_one(environment, service, now: datetime) -> HealthSample:

@@ -20,12 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='liveservice',
             name='drift',
-            field=models.TextField(blank=True, help_text="How the live state differs from what the dashboard's last rollout left; blank = no drift."),
-        ),
-        migrations.AddField(
-            model_name='liveservice',
-            name='drift_recorded',
-            field=models.TextField(blank=True, help_text='The drift last written to the audit trail (recorded once).'),
+            field=models.TextField(blank=True, help_text="How the live state differs from what the dashboard's last rollout left; blank = no drift. Each new sentence is audited once."),
         ),
         migrations.AddField(
             model_name='liveservice',

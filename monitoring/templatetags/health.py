@@ -7,8 +7,13 @@ from monitoring.figures import BREACHED, BURNING, HEALTHY, NO_DATA, STALE
 
 register = template.Library()
 
-_BADGES = {HEALTHY: "badge-ok", BURNING: "badge-warn", BREACHED: "badge-bad", STALE: "badge"}
-_BADGES[NO_DATA] = "badge"
+_BADGES = {
+    HEALTHY: "badge-ok",
+    BURNING: "badge-warn",
+    BREACHED: "badge-bad",
+    STALE: "badge",
+    NO_DATA: "badge",
+}
 
 
 @register.filter
