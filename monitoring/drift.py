@@ -40,7 +40,11 @@ def expected_state(slug: str) -> dict[str, dict] | None:
 
 
 def _split_words(split: dict[str, int]) -> str:
-    return ", ".join(f"{pct}% on {rev}" for rev, pct in sorted(split.items()) if pct)
+    return ", ".join(
+        f"{pct}% on {rev}"
+        for rev, pct in sorted(split.items(), key=lambda kv: (-kv[1], kv[0]))
+        if pct
+    )
 
 
 def describe(live: LiveService, expected: dict) -> str:
