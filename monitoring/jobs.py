@@ -9,12 +9,12 @@ from monitoring import alerts, collect
 log = logging.getLogger(__name__)
 
 
-def sample_health(now=None) -> dict[str, str]:
+def sample_health(now=None, backfill_days: int = collect.BACKFILL_DAYS) -> dict[str, str]:
     """The periodic health collection: one pass over every environment, pruning, then the
     burn-rate alerts over the fresh samples. An alert failure is logged, never lets the
     job fail: the samples are already written and the next pass evaluates again."""
     now = now or timezone.now()
-    result = collect.sample(now)
+    result = collect.sample(now, backfill_days)
     try:
         alerts.evaluate(now)
     except Exception:

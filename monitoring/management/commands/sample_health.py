@@ -1,8 +1,9 @@
-"""`python manage.py sample_health [--backfill-days N]`: one collection pass by hand."""
+"""`python manage.py sample_health [--backfill-days N]`: one collection pass by hand, and
+the burn-rate alerts over it (what the periodic job does)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring import collect
+from monitoring import collect, jobs
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--backfill-days must be between 0 and {collect.RETENTION_DAYS_HOURLY}"
             )
-        outcome = collect.sample(backfill_days=backfill_days)
+        outcome = jobs.sample_health(backfill_days=backfill_days)
         for slug, result in outcome.items():
             self.stdout.write(f"{slug}: {result}")
         if any(result != "ok" for result in outcome.values()):
