@@ -1,8 +1,22 @@
-"""What is live where, read from the rollouts' records (pages never wait on a GCP call)."""
+"""What is live where, for the environment and deploy pages (never a GCP call).
+
+The health collector's snapshot (`monitoring.LiveService`, refreshed every pass) says what
+Google serves, whoever deployed it; the release is the one whose artifact carries the live
+image's digest (a VM: the version its metadata pins). Where nothing was collected yet the
+dashboard's own rollout records stand in, and the page says which it shows.
+"""
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from deployments.models import Release, RolloutState
+from django.db.models import Q
+
+from deployments.models import Release, ReleaseArtifact, RolloutState
+from monitoring.models import LiveKind
+from monitoring.models import LiveService as Collected
+from platform_admin.models import ServiceKind
+
+COLLECTED, ROLLOUTS = "collected", "rollouts"
 
 
 @dataclass
@@ -13,11 +27,62 @@ class LiveService:
     revision: str
     traffic: dict[str, int]
     image: str
+    source: str = ""  # COLLECTED, ROLLOUTS, or "" (nothing known)
+    observed_at: datetime | None = None
+    drift: str = ""
+
+    @property
+    def known(self) -> bool:
+        return bool(self.source)
+
+
+def digest(image: str) -> str:
+    """The sha256 digest of an image reference (the reference itself without one)."""
+    return image.rsplit("@", 1)[-1] if "@" in image else image
 
 
 def live_services(environment) -> list[LiveService]:
-    """Per deployable service: the release and revision of the last succeeded rollout
-    that carried it, and the traffic split last recorded (an active rollout's, if any)."""
+    """Per deployable service: what runs now, its release where one carries it, revision
+    and split. A fixed number of queries however many services and releases."""
+    services = [s for s in environment.services.all() if s.is_deployable]
+    collected = {c.service: c for c in Collected.objects.filter(environment=environment)}
+    records = _from_rollouts(environment)
+    releases = _releases_of(
+        {name: c.image for name, c in collected.items() if c.kind == LiveKind.CLOUD_RUN},
+        {name: c.image for name, c in collected.items() if c.kind == LiveKind.GCE_VM},
+        preferred={name: r.release for name, r in records.items() if r.release},
+    )
+    out = []
+    for service in services:
+        record = records.get(service.name)
+        seen = collected.get(service.name)
+        if seen is None:
+            out.append(record or _unknown(service))
+            continue
+        split = seen.split
+        out.append(
+            LiveService(
+                name=service.name,
+                kind=service.get_kind_display(),
+                release=releases.get(service.name),
+                revision=max(split, key=split.get) if split else seen.latest_ready_revision,
+                traffic=split,
+                image=seen.image,
+                source=COLLECTED,
+                observed_at=seen.observed_at,
+                drift=seen.drift,
+            )
+        )
+    return out
+
+
+def _unknown(service) -> LiveService:
+    return LiveService(service.name, service.get_kind_display(), None, "", {}, "")
+
+
+def _from_rollouts(environment) -> dict[str, LiveService]:
+    """The release and revision of the last succeeded rollout that carried each service,
+    and the split last recorded (an active rollout's, if any)."""
     rollouts = list(
         environment.rollouts.filter(state__in=[RolloutState.SUCCEEDED, *RolloutState.active()])
         .select_related("release")
@@ -26,30 +91,53 @@ def live_services(environment) -> list[LiveService]:
     )
     active = next((r for r in rollouts if r.is_active), None)
     succeeded = [r for r in rollouts if r.state == RolloutState.SUCCEEDED]
-    out = []
+    out = {}
     for service in environment.services.all():
-        if not service.is_deployable:
-            continue
         last = next((r for r in succeeded if service.name in r.release.images()), None)
-        record = (last.revisions.get(service.name) or {}) if last else {}
-        traffic = (last.traffic.get(service.name) or {}) if last else {}
+        if last is None:
+            continue
+        traffic = last.traffic.get(service.name) or {}
         if active is not None and service.name in active.traffic:
             traffic = active.traffic[service.name]
-        out.append(
-            LiveService(
-                name=service.name,
-                kind=service.get_kind_display(),
-                release=last.release if last else None,
-                revision=record.get("canary", ""),
-                traffic=traffic,
-                image=last.release.images().get(service.name, "") if last else "",
-            )
+        out[service.name] = LiveService(
+            name=service.name,
+            kind=service.get_kind_display(),
+            release=last.release,
+            revision=(last.revisions.get(service.name) or {}).get("canary", ""),
+            traffic=traffic,
+            image=last.release.images()[service.name],
+            source=ROLLOUTS,
         )
     return out
 
 
+def _releases_of(
+    images: dict[str, str], versions: dict[str, str], preferred: dict[str, Release]
+) -> dict[str, Release]:
+    """{service: the release it runs}: for Cloud Run the release whose artifact has the
+    live digest, for a VM the release of the pinned version carrying that VM. When several
+    releases carry the same image (unchanged between them), the one the last rollout
+    deployed wins, else the newest. One query."""
+    match = Q(pk__in=[])
+    for service, image in images.items():
+        if image:
+            match |= Q(service_name=service, image__endswith=digest(image))
+    for service, version in versions.items():
+        if version:
+            match |= Q(service_name=service, release__version=version)
+    artifacts = ReleaseArtifact.objects.filter(match).select_related("release")
+    out: dict[str, Release] = {}
+    for artifact in artifacts.order_by("release__created_at", "release_id"):
+        service = artifact.service_name
+        if service in images and digest(artifact.image) != digest(images[service]):
+            continue  # `endswith` matched a tail only
+        if service not in out or out[service] != preferred.get(service):
+            out[service] = artifact.release
+    return out
+
+
 def artifact_diff(release: Release, environment) -> list[dict]:
-    """Per service the release carries: the live image and whether it changes."""
+    """Per service the release carries: what is live now and whether the image changes."""
     live = {s.name: s for s in live_services(environment)}
     rows = []
     for name, image in sorted(release.images().items()):
@@ -60,8 +148,20 @@ def artifact_diff(release: Release, environment) -> list[dict]:
                 "service": name,
                 "live_release": current.release.version if current and current.release else "",
                 "live_image": live_image,
+                "known": bool(current and current.known),
+                "source": current.source if current else "",
                 "new_image": image,
-                "changed": image != live_image,
+                "changed": _changed(environment, name, image, current),
             }
         )
     return rows
+
+
+def _changed(environment, name: str, image: str, current: LiveService | None) -> bool:
+    if current is None or not current.image:
+        return True
+    service = next((s for s in environment.services.all() if s.name == name), None)
+    if service is not None and service.kind == ServiceKind.GCE_VM and current.release:
+        # A VM pins a version: it changes when the release carrying it does.
+        return current.release.images().get(name) != image
+    return digest(image) != digest(current.image)

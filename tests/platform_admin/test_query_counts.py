@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from deployments.models import Release, ReleaseArtifact, Rollout, RolloutEvent, RolloutState
+from monitoring.models import LiveService
 from platform_admin.models import Environment, ServiceKind
 
 S = RolloutState
@@ -17,9 +18,10 @@ QUERIES = {
     # every environment), active rollouts with releases; platform settings (currency);
     # plus the health part's HEALTH_PER_ENVIRONMENT queries for each environment
     "overview": 7,
-    # the environment, its services; live: rollouts, their artifacts; rollback choices;
-    # alice's role grants (can_deploy); the recent rollouts
-    "environment": 9,
+    # the environment, its services; live: the collected state, rollouts, their
+    # artifacts, the artifacts carrying the live digests; rollback choices; alice's role
+    # grants (can_deploy); the recent rollouts
+    "environment": 11,
     # the rollout with release, environment and people; its events; alice's role grants
     "rollout": 5,
     "rollout_live": 5,
@@ -80,6 +82,14 @@ def _history(alice, environments, n: int) -> dict[str, Rollout]:
                 data={"service": "api-server", "step": 50, "verdict": "pass"},
             )
         canaries[env.slug] = canary
+        for name in SERVICES:  # what the health collector saw: the newest release serving
+            LiveService.objects.create(
+                environment=env,
+                service=name,
+                image=_image(name, n - 1),
+                traffic=[{"revision": f"{name}-live", "percent": 100, "tag": ""}],
+                observed_at=timezone.now(),
+            )
     return canaries
 
 
@@ -126,3 +136,4 @@ def test_page_query_count_does_not_grow_with_rows(
     assert response.status_code == 200
     if view == "environment":  # the rows are on the page: their count did not hide them
         assert response.content.count(b'href="/deployments/rollouts/') == rows
+        assert f"1.{rows - 1}.0</a>".encode() in response.content  # the live digest's release
