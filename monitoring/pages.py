@@ -42,6 +42,9 @@ class LiveRow:
     tag: str
     image: str
     release: str
+    error_rate: float | None = None  # this revision's, over the last 5 minutes
+    p95_ms: float | None = None
+    above_error_line: bool = False
 
 
 @dataclass
@@ -63,23 +66,38 @@ class ServiceView:
         return self.figures.kind == LiveKind.GCE_VM
 
 
-def _live_rows(live: LiveService | None, images: dict[str, str]) -> list[LiveRow]:
+def _live_rows(
+    live: LiveService | None, images: dict[str, str], recent: dict, limit: float
+) -> list[LiveRow]:
+    """The revisions serving (or tagged), each with its own last-5-minute error rate and
+    P95: a faulty canary shows above the line even while its share of the service's
+    traffic keeps the service's figure under it."""
     if live is None:
         return []
     if live.kind == LiveKind.GCE_VM:
         return [LiveRow("", 100, "", live.image, "")]
     release = release_of(live.image, images)
-    return [
-        LiveRow(
-            entry["revision"],
-            entry["percent"],
-            entry.get("tag") or "",
-            live.image if entry["revision"] == live.latest_ready_revision else "",
-            release if entry["revision"] == live.latest_ready_revision else "",
+    rows = []
+    for entry in live.traffic:
+        if not (entry["percent"] or entry.get("tag")):
+            continue
+        revision = entry["revision"]
+        sums = recent.get((live.service, revision))
+        error_rate = sums.totals.error_rate if sums else None
+        newest = revision == live.latest_ready_revision
+        rows.append(
+            LiveRow(
+                revision,
+                entry["percent"],
+                entry.get("tag") or "",
+                live.image if newest else "",
+                release if newest else "",
+                error_rate=error_rate,
+                p95_ms=sums.p95_ms if sums else None,
+                above_error_line=error_rate is not None and error_rate > limit,
+            )
         )
-        for entry in live.traffic
-        if entry["percent"] or entry.get("tag")
-    ]
+    return rows
 
 
 def _marks(slug: str, start: datetime, end: datetime) -> list[Mark]:
@@ -134,7 +152,7 @@ def _views(environment, reading: readings.Reading, images: dict[str, str]) -> li
         ServiceView(
             figures,
             reading.live.get(name),
-            _live_rows(reading.live.get(name), images),
+            _live_rows(reading.live.get(name), images, reading.recent_revisions, limit),
             above_error_line=figures.error_rate is not None and figures.error_rate > limit,
         )
         for name, figures in reading.services.items()
@@ -233,6 +251,8 @@ def api_health(environment, now: datetime) -> dict:
                     "percent": r.percent,
                     "image": r.image,
                     "release": r.release,
+                    "error_rate": r.error_rate,
+                    "p95_ms": r.p95_ms,
                 }
                 for r in view.revisions
             ],

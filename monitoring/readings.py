@@ -93,11 +93,11 @@ class Sums:
 _WEIGHTED_P95 = ExpressionWrapper(F("p95_ms") * F("requests"), output_field=FloatField())
 
 
-def window_sums(environment, cursor, end: datetime) -> dict[str, dict[str, Sums]]:
-    """{window: {service: Sums}} for every window of WINDOWS ending at `end`: one
-    GROUP BY service query per resolution, a conditional sum per window."""
+def revision_sums(environment, cursor, end: datetime) -> dict[str, dict[tuple[str, str], Sums]]:
+    """{window: {(service, revision): Sums}} for every window of WINDOWS ending at `end`:
+    one GROUP BY service, revision query per resolution, a conditional sum per window."""
     spans = {name: _span(cursor, end - length, end) for name, length in WINDOWS.items()}
-    out: dict[str, dict[str, Sums]] = {name: {} for name in WINDOWS}
+    out: dict[str, dict[tuple[str, str], Sums]] = {name: {} for name in WINDOWS}
     for resolution in {res for res, _, _ in spans.values()}:
         mine = {name: span for name, span in spans.items() if span[0] == resolution}
         start = min(s for _, s, _ in mine.values())
@@ -114,13 +114,15 @@ def window_sums(environment, cursor, end: datetime) -> dict[str, dict[str, Sums]
             }
         rows = (
             HealthSample.objects.window(environment, resolution, start, stop)
-            .values("service")
+            .values("service", "revision")
             .annotate(**aggregates)
             .order_by()
         )
         for row in rows:
             for i, (name, (_, s, e)) in enumerate(mine.items()):
-                out[name][row["service"]] = Sums(
+                if row[f"r{i}"] is None:
+                    continue  # the revision served nothing in this window
+                out[name][row["service"], row["revision"]] = Sums(
                     row[f"r{i}"] or 0,
                     row[f"b{i}"] or 0,
                     (e - s).total_seconds(),
@@ -128,6 +130,21 @@ def window_sums(environment, cursor, end: datetime) -> dict[str, dict[str, Sums]
                     row[f"n{i}"] or 0,
                 )
     return out
+
+
+def per_service(by_revision: dict[str, dict[tuple[str, str], Sums]]) -> dict[str, dict[str, Sums]]:
+    """The revisions of each service summed: {window: {service: Sums}}."""
+    out: dict[str, dict[str, Sums]] = {}
+    for window, sums in by_revision.items():
+        services = out.setdefault(window, {})
+        for (service, _), part in sums.items():
+            services[service] = services.get(service, Sums()) + part
+    return out
+
+
+def window_sums(environment, cursor, end: datetime) -> dict[str, dict[str, Sums]]:
+    """{window: {service: Sums}} for every window of WINDOWS ending at `end`."""
+    return per_service(revision_sums(environment, cursor, end))
 
 
 _LATENCY_SQL = """
@@ -212,6 +229,7 @@ class Reading:
     services: dict[str, ServiceFigures]
     overall: ServiceFigures
     live: dict[str, LiveService]
+    recent_revisions: dict[tuple[str, str], Sums]  # the last 5 min of each revision
 
 
 def read(environment, now: datetime, *, live: bool = True) -> Reading:
@@ -220,7 +238,8 @@ def read(environment, now: datetime, *, live: bool = True) -> Reading:
     SLO over all its service-hours), from the same four queries (three without the
     live-state rows, which only name and type the services)."""
     cursor, end, stale, age = _context(environment, now)
-    sums = window_sums(environment, cursor, end)
+    by_revision = revision_sums(environment, cursor, end)
+    sums = per_service(by_revision)
     latency = latency_hours(environment, end)
     rows = LiveService.objects.filter(environment=environment) if live else []
     lives = {row.service: row for row in rows}
@@ -241,7 +260,7 @@ def read(environment, now: datetime, *, live: bool = True) -> Reading:
     hours = latency.values()
     whole = (sum(g for g, _ in hours), sum(n for _, n in hours))
     overall = _figures("", "environment", total, whole, environment, stale, age)
-    return Reading(cursor, services, overall, lives)
+    return Reading(cursor, services, overall, lives, by_revision["5m"])
 
 
 def service_figures(environment, now: datetime) -> dict[str, ServiceFigures]:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from deployments import services
 from deployments.tokens import create_token
 from monitoring import collect
-from monitoring.collect import HOUR, floor_to
+from monitoring.collect import HOUR, MINUTE, floor_to
 from monitoring.models import Collection, HealthSample, LiveService
 from platform_admin.gcp_run import get_service
 from tests.deployments.conftest import api_caller, gcp, sandbox_server  # noqa: F401
@@ -177,3 +177,53 @@ def test_charts_escape_labels_and_describe_the_threshold():
     assert "<b>" not in svg and "<script>" not in svg
     assert "Last 2.0%, highest 2.0%; SLO 0.5%, 1 of 2 points above it." in svg
     assert svg.count(" M") + svg.count('d="M') == 2  # the None breaks the line
+
+
+def test_a_faulty_canary_shows_above_the_line_while_its_service_stays_under(
+    client, alice, production
+):
+    end = floor_to(timezone.now(), MINUTE)
+    start = end - timedelta(minutes=10)
+    split = {"api-server-00001": (95, 0.001), "api-server-canary": (5, 0.05)}
+    HealthSample.objects.bulk_create(
+        HealthSample(
+            environment=production,
+            resolution="minute",
+            time=start + timedelta(minutes=m),
+            service="api-server",
+            revision=revision,
+            requests=share * 240,
+            errors_5xx=round(share * 240 * rate),
+            p95_ms=100.0,
+        )
+        for m in range(10)
+        for revision, (share, rate) in split.items()
+    )
+    Collection.objects.create(
+        environment=production,
+        sampled_at=timezone.now(),
+        minutes_from=start,
+        minutes_until=end,
+        hours_until=floor_to(end, HOUR),
+    )
+    LiveService.objects.create(
+        environment=production,
+        service="api-server",
+        traffic=[
+            {"revision": "api-server-00001", "percent": 95, "tag": ""},
+            {"revision": "api-server-canary", "percent": 5, "tag": "canary"},
+        ],
+        latest_ready_revision="api-server-canary",
+        observed_at=timezone.now(),
+    )
+    client.force_login(alice)
+
+    page = client.get("/health/production/").content.decode()
+
+    api = page.split('data-service="api-server"')[1].split("</section>")[0]
+    stable, canary = api.split("<code>api-server-00001</code>")[1].split("api-server-canary")
+    assert "errors 0.10%" in stable and "above SLO line" not in stable.split("</div>")[0]
+    assert "errors 5.00%" in canary and "above SLO line" in canary.split("</div>")[0]
+    # The service as a whole: 95·0.1 % + 5·5 % ≈ 0.35 %, under production's 0.5 % line.
+    figures = api.split('class="error-rate"')[1].split("</td>")[0]
+    assert "above SLO line" not in figures
