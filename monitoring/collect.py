@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from monitoring import drift, rollup, slo_months, vm
@@ -121,6 +122,7 @@ def sample_environment(
     minutes = _fetch(environment, services, todo.minutes, MINUTE)
     hours = _fetch(environment, services, todo.fetch_hours, HOUR)
     probes = vm.observe(environment, now)
+    states = read_live(environment, services)
     with transaction.atomic():
         cursor = Collection.objects.select_for_update().get(pk=cursor.pk)
         samples = HealthSample.objects
@@ -136,10 +138,11 @@ def sample_environment(
         for window in (todo.fetch_hours, todo.roll_hours):
             slo_months.refresh(environment, *window, now=now)
         cursor.hours_until = max(cursor.hours_until or todo.roll_hours[1], todo.roll_hours[1])
+        write_live(environment, states, now)
+        drift.check(environment)  # last: its audit event holds the chain's lock to the commit
         cursor.sampled_at, cursor.last_error = now, ""
+        cursor.generation += 1
         cursor.save()
-    observe_live(environment, services, now)
-    drift.check(environment)
     return todo
 
 
@@ -161,10 +164,14 @@ def _traffic(state: gcp_run.ServiceState) -> list[dict]:
     ]
 
 
-def observe_live(environment: Environment, services: list[str], now: datetime) -> None:
-    """Snapshot each Cloud Run service's live split and image (one Cloud Run read each;
-    the Admin API has no batch read of several services)."""
-    states = [gcp_run.get_service(environment.gcp_project, environment.region, s) for s in services]
+def read_live(environment: Environment, services: list[str]) -> list[gcp_run.ServiceState]:
+    """Each Cloud Run service's live split and image (one Cloud Run read each; the Admin
+    API has no batch read of several services). No lock or transaction held."""
+    return [gcp_run.get_service(environment.gcp_project, environment.region, s) for s in services]
+
+
+def write_live(environment: Environment, states: list[gcp_run.ServiceState], now) -> None:
+    """The live-state rows of the Cloud Run services from what `read_live` returned."""
     for state in states:
         LiveService.objects.update_or_create(
             environment=environment,
@@ -215,7 +222,9 @@ def sample(now: datetime | None = None, backfill_days: int = BACKFILL_DAYS) -> d
             outcome[environment.slug] = "ok"
         except gcp.GcpError as exc:
             log.warning("health sampling of %s failed: %s", environment.slug, exc)
-            Collection.objects.filter(environment=environment).update(last_error=str(exc))
+            Collection.objects.filter(environment=environment).update(
+                last_error=str(exc), generation=F("generation") + 1
+            )
             outcome[environment.slug] = f"failed: {exc}"
     prune(now)
     return outcome

@@ -83,6 +83,7 @@ class Collection(models.Model):
     Minute samples cover [minutes_from, minutes_until) without a hole (a gap restarts
     `minutes_from`), so an hour inside that span can be rolled up from its minutes; hours
     are complete up to `hours_until`. Pages read `sampled_at` to show the data's age.
+    Everything one pass writes (samples, live state, drift, the cursor) commits together.
     """
 
     environment = models.OneToOneField(
@@ -93,6 +94,11 @@ class Collection(models.Model):
     hours_until = models.DateTimeField(null=True, blank=True)
     sampled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="Why the last pass failed, if it did.")
+    generation = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Counts the passes (and failures) written: a page rendered from the data "
+        "of one generation is reused until the next (platform_admin.page_cache).",
+    )
 
     def __str__(self):
         return f"health collection of {self.environment.slug}"

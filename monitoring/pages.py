@@ -5,12 +5,19 @@ platform's timeline. A bounded number of queries per page, whatever the history.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from monitoring import compliance, readings
+from monitoring.collect import MINUTE, floor_to
 from monitoring.figures import ServiceFigures
 from monitoring.models import AlertEpisode, LiveKind, LiveService
+from platform_admin import page_cache
 from platform_admin.charts import Mark, line_chart, sparkline
+from platform_admin.models import Environment
 from platform_admin.timeline import release_images, release_of, rollout_marks
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
@@ -179,6 +186,29 @@ def environment_page(environment, now: datetime) -> dict:
         "latency_slo": LATENCY_SLO,
         "now": now,
     }
+
+
+def environment_for_page(slug: str):
+    """The environment with what says whether its health page changed (the collector's
+    generation, the audit version): one query."""
+    versioned = Environment.objects.annotate(
+        health_generation=Coalesce(F("health_collection__generation"), 0),
+        audit_version=page_cache.audit_version(),
+    )
+    return get_object_or_404(versioned, slug=slug)
+
+
+def environment_html(environment, now: datetime) -> str:
+    """The environment health page's content (from `environment_for_page`), rendered
+    once per collection pass, minute (the data's age is in minutes) and audited change."""
+    minute = int(floor_to(now, MINUTE).timestamp())
+    return page_cache.part(
+        "health-environment",
+        (environment.pk, environment.health_generation, environment.audit_version, minute),
+        lambda: render_to_string(
+            "monitoring/_environment.html", environment_page(environment, now)
+        ),
+    )
 
 
 def _no_data(service: str) -> ServiceFigures:

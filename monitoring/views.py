@@ -15,10 +15,9 @@ def index(request):
 
 
 def environment(request, slug: str):
-    env = get_object_or_404(Environment, slug=slug)
-    return render(
-        request, "monitoring/environment.html", pages.environment_page(env, timezone.now())
-    )
+    env = pages.environment_for_page(slug)
+    content = pages.environment_html(env, timezone.now())
+    return render(request, "monitoring/environment.html", {"environment": env, "content": content})
 
 
 def service(request, slug: str, service: str):

@@ -7,8 +7,13 @@ export SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-0123456789abcdefghijklmno
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/platform_admin_bench}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/15}"
 export HTTPS=off NO_GCE_CHECK=true
+# bench/health.py loads the web server with wrk (a C client: a Python one on these cores
+# would measure itself).
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
 for bench in bench/*.py; do
-  [ "$(basename "$bench")" = "__init__.py" ] && continue
+  case "$(basename "$bench")" in __init__.py | _*) continue ;; esac
   echo "== $bench"
   .venv/bin/python "$bench"
 done

@@ -39,6 +39,14 @@ def _plain_static_storage():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _empty_page_cache():
+    """Each test starts with no rendered page parts (the cache lives in this process)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def platform(db):
     """The team's platform from platform.example.toml, synced into the database."""

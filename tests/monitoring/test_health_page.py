@@ -6,7 +6,9 @@ grow with history."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -115,6 +117,7 @@ def test_page_query_count_does_not_grow_with_history(
         assert client.get(path).status_code == 200
     HealthSample.objects.all().delete()
     _history(staging, 90)
+    cache.clear()  # the environment page's content is reused within a pass: measure a build
     with django_assert_num_queries(len(short.captured_queries)):
         response = client.get(path)
     assert "api-server" in response.content.decode()
@@ -227,3 +230,29 @@ def test_a_faulty_canary_shows_above_the_line_while_its_service_stays_under(
     # The service as a whole: 95·0.1 % + 5·5 % ≈ 0.35 %, under production's 0.5 % line.
     figures = api.split('class="error-rate"')[1].split("</td>")[0]
     assert "above SLO line" not in figures
+
+
+def test_the_environment_page_is_built_once_per_pass_and_rebuilt_after_a_change(
+    client, alice, staging, make_release
+):
+    _history(staging, 2)
+    client.force_login(alice)
+
+    def content():  # the page without the per-request CSRF token of the logout form
+        return client.get("/health/staging/").content.decode().split("<h1>", 1)[1]
+
+    with CaptureQueriesContext(connection) as built:
+        first = content()
+    with CaptureQueriesContext(connection) as reused:
+        assert content() == first
+    assert len(reused.captured_queries) < len(built.captured_queries) / 2
+
+    LiveService.objects.filter(service="api-server").update(
+        traffic=[{"revision": "api-server-00002", "percent": 100, "tag": ""}]
+    )
+    assert "api-server-00002" not in client.get("/health/staging/").content.decode()
+    Collection.objects.filter(environment=staging).update(generation=F("generation") + 1)
+    assert "api-server-00002" in client.get("/health/staging/").content.decode()  # a new pass
+
+    services.start_rollout(alice, make_release("6.1.0"), staging, "canary")  # audited
+    assert "6.1.0 started by alice" in client.get("/health/staging/").content.decode()

@@ -1,0 +1,37 @@
+"""Rendered page parts reused while the data they show is unchanged.
+
+A part is keyed by what its data depends on: the caller's own version numbers (e.g. the
+health collector's generation, the minute for "N minutes ago") and the newest audit
+event id, since every change a person or a job makes to what pages show (a rollout, a
+release, an alert, the platform file, an admin edit) is audited. So a part is rebuilt
+at the first request after a change and served as it is until the next; nothing has to
+be told to invalidate it. The cache is Django's default (per process unless CACHES says
+otherwise); a part lives at most PAGE_CACHE_SECONDS.
+"""
+
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
+
+from platform_admin.models import AuditEvent
+
+PAGE_CACHE_SECONDS = 600
+
+
+def audit_version():
+    """The newest audit event's id as an expression (an index lookup), to annotate onto
+    the query a page makes anyway: `.annotate(audit_version=audit_version())`."""
+    return Coalesce(Subquery(AuditEvent.objects.order_by("-id").values("id")[:1]), 0)
+
+
+def part(name: str, versions: tuple, build: Callable[[], str]) -> str:
+    """The HTML `build()` returns for `name` at these versions (the audit version among
+    them), built once per change."""
+    key = ":".join(["page", name, *map(str, versions)])
+    html = cache.get(key)
+    if html is None:
+        html = build()
+        cache.set(key, html, PAGE_CACHE_SECONDS)
+    return html
