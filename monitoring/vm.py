@@ -19,6 +19,7 @@ from platform_admin.models import Environment, ServiceKind
 log = logging.getLogger(__name__)
 
 CPU_WINDOW = timedelta(minutes=5)
+PROBE_MINUTE = timedelta(minutes=1)
 
 
 def observe(environment: Environment, now: datetime) -> list[HealthSample]:
@@ -67,7 +68,9 @@ def _observe_one(environment, service, now: datetime) -> HealthSample:
     return HealthSample(
         environment=environment,
         resolution=Resolution.MINUTE,
-        time=now.replace(second=0, microsecond=0),
+        # The minute the probe closes: the last complete minute, like the Cloud Run
+        # samples of the same pass, so "the last 5 minutes" include it.
+        time=now.replace(second=0, microsecond=0) - PROBE_MINUTE,
         service=service.name,
         revision=pinned or "unknown",
         requests=1,

@@ -34,7 +34,7 @@ def test_a_pass_records_the_vms_status_pinned_version_probe_and_cpu(gcp, staging
     assert live.detail["probe_ok"] is True and live.detail["probe_version"] == pinned
     assert 0.15 <= live.detail["cpu_utilization"] <= 0.35  # the sandbox's 18–32 %
     [sample] = _probes(staging)
-    assert (sample.time, sample.revision) == (floor_to(now, MINUTE), pinned)
+    assert (sample.time, sample.revision) == (floor_to(now, MINUTE) - MINUTE, pinned)
     assert (sample.requests, sample.errors_5xx) == (1, 0)
 
 
@@ -74,7 +74,7 @@ def test_a_second_pass_in_the_same_minute_replaces_the_probe_sample(gcp, staging
 
 
 def test_probe_downtime_counts_against_the_vms_hour(gcp, staging):
-    start = floor_to(_now(), HOUR) - 2 * HOUR + timedelta(seconds=5)
+    start = floor_to(_now(), HOUR) - 2 * HOUR + MINUTE + timedelta(seconds=5)  # closes :00
     for minute in range(10):
         if minute == 6:  # minutes 6..9 fail
             gcp.fault(project=staging.gcp_project, instance=VM, version="", healthy=False)
