@@ -6,18 +6,17 @@ Component: the environment's service named by the row's component label; else th
 GCP service description; "(none)" for rows without a service (tax, some adjustments).
 """
 
-from platform_admin.models import Environment
+from platform_admin.models import Environment, PlatformSettings
 
-# The label naming a row's component. The platform file's `[billing] component_label`
-# will set it; until then the default.
-COMPONENT_LABEL = "app"
 NO_SERVICE = "(none)"
 
 
 class Attributor:
     """Attribution rules of the environments as they are now; build one per import."""
 
-    def __init__(self, environments=None):
+    def __init__(self, environments=None, component_label: str | None = None):
+        # The label naming a row's component: the platform file's [billing] component_label.
+        self.component_label = component_label or PlatformSettings.load().component_label
         envs = list(
             environments
             if environments is not None
@@ -39,7 +38,7 @@ class Attributor:
         return self.by_project.get(project_id) if project_id else None
 
     def component(self, env_id: int | None, labels: dict[str, str], service: str) -> str:
-        name = labels.get(COMPONENT_LABEL)
+        name = labels.get(self.component_label)
         if env_id is not None and name in self.services.get(env_id, ()):
             return name
         return service or NO_SERVICE

@@ -7,6 +7,7 @@ their sums go into the daily rollups, and the import and its audit event are rec
 A bad line refuses the whole file, naming the line and the field; nothing changes.
 """
 
+import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,19 @@ from costs import rollup, staging
 from costs.attribution import Attributor
 from costs.bq_rows import FieldError, RowKey, parse
 from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
-from costs.models import BillingImport, ImportSource, ImportStatus
+from costs.models import (
+    BillingImport,
+    BillingRow,
+    CostDaily,
+    ImportSource,
+    ImportStatus,
+    InvoiceMonth,
+)
 from costs.money import cents
 from platform_admin import audit
 
 FORMATS = ("auto", "bq-json")
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities and rollups
 
 
@@ -34,19 +43,37 @@ class _Staged:
     rows_read: int = 0
 
 
-def import_file(path, *, actor=None, file_name: str = "", fmt: str = "auto") -> BillingImport:
+def import_file(
+    path,
+    *,
+    actor=None,
+    file_name: str = "",
+    fmt: str = "auto",
+    replace_months: bool = False,
+    record: BillingImport | None = None,
+) -> BillingImport:
     """Import an export file. Returns its BillingImport: succeeded, or refused with the
-    sentence in `message`. A crash is recorded as errored and re-raised."""
+    sentence in `message`. A crash is recorded as errored and re-raised.
+
+    Rows falling in an invoice month whose figures come from the BigQuery pull refuse
+    the file, unless `replace_months`: then those months' pulled figures are replaced by
+    the files' (audited). `record`: a queued upload's history row, to run it."""
     path = Path(path)
-    record = BillingImport.objects.create(
-        source=ImportSource.FILE,
-        file_name=file_name or path.name,
-        size_bytes=path.stat().st_size,
-        format=fmt,
-        created_by=actor if getattr(actor, "pk", None) else None,
-        actor=audit._actor_name(actor),
-        status=ImportStatus.RUNNING,
-    )
+    fields = {
+        "source": ImportSource.FILE,
+        "file_name": file_name or path.name,
+        "size_bytes": path.stat().st_size,
+        "format": fmt,
+        "created_by": actor if getattr(actor, "pk", None) else None,
+        "actor": audit._actor_name(actor),
+        "status": ImportStatus.RUNNING,
+        "replace_months": replace_months,
+    }
+    if record is None:
+        record = BillingImport.objects.create(**fields)
+    else:
+        BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
+        record.status = ImportStatus.RUNNING
     with open(path, "rb") as raw:
         reader = HashingReader(raw)
         try:
@@ -54,16 +81,16 @@ def import_file(path, *, actor=None, file_name: str = "", fmt: str = "auto") -> 
                 _import(path, record, reader, actor)
         except RefusedFile as exc:
             _drain(reader, record)
-            _finish(record, ImportStatus.REFUSED, str(exc))
+            finish(record, ImportStatus.REFUSED, str(exc))
             audit.record("billing.refused", actor=actor, obj=record, detail=_detail(record))
         except Exception:
-            _finish(record, ImportStatus.ERRORED, traceback.format_exc())
+            finish(record, ImportStatus.ERRORED, traceback.format_exc())
             raise
     return record
 
 
 def _import(path: Path, record: BillingImport, reader: HashingReader, actor) -> None:
-    _lock()
+    lock()
     _check_format(path, record.format, record.file_name)
     staging.create()
     staged = _stage(path, record.file_name, reader)
@@ -71,16 +98,49 @@ def _import(path: Path, record: BillingImport, reader: HashingReader, actor) -> 
     record.rows_read = staged.rows_read
     record.rows_new = staging.select_new()
     record.rows_known = staged.rows_read - record.rows_new
-    staging.claim_new(record.pk)
-    sums = {staged.keys[key_id]: s for key_id, s in staging.new_sums().items()}
     months = sorted({key.invoice_month for key in staged.keys})
     before = rollup.month_nets(months)
+    _claim_months(record, months)
+    staging.claim_new(record.pk)
+    sums = {staged.keys[key_id]: s for key_id, s in staging.new_sums().items()}
     rollup.add(sums, Attributor())
     after = rollup.month_nets(months)
     staging.drop()
     record.months = {m: {"before": cents(before[m]), "after": cents(after[m])} for m in months}
-    _finish(record, ImportStatus.SUCCEEDED, _summary(record))
+    finish(record, ImportStatus.SUCCEEDED, _summary(record))
     audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
+
+
+def _claim_months(record: BillingImport, months: list[str]) -> None:
+    """The months become files' months; a pulled one only when the user asked to replace
+    it (its pulled figures go first). Runs before the new rows are counted."""
+    pulled = sorted(
+        InvoiceMonth.objects.filter(month__in=months, source=ImportSource.PULL).values_list(
+            "month", flat=True
+        )
+    )
+    if pulled and not record.replace_months:
+        listed = ", ".join(pulled)
+        raise RefusedFile(
+            f"{record.file_name}: its rows fall in {listed}, whose figures come from the "
+            "BigQuery pull (the whole month, every export row already in it); importing the "
+            "file would count them twice — refused, nothing imported. To replace the pulled "
+            f'figures of {listed} with files, import it again with "replace the month" '
+            "(import_billing --replace-months), audited"
+        )
+    if pulled:
+        CostDaily.objects.filter(invoice_month__in=pulled).delete()
+        BillingRow.objects.filter(invoice_month__in=pulled).delete()
+        audit.record(
+            "billing.months_replaced",
+            actor=record.created_by or record.actor,
+            obj=record,
+            detail={"months": pulled, "by": "file", "file_name": record.file_name},
+        )
+    for month in months:
+        InvoiceMonth.objects.update_or_create(
+            month=month, defaults={"source": ImportSource.FILE, "last_import": record}
+        )
 
 
 def _check_format(path: Path, fmt: str, name: str) -> None:
@@ -137,7 +197,7 @@ def _reason(exc: ValueError) -> str:
     return f"{msg} at column {col}" if msg else str(exc)
 
 
-def _lock() -> None:
+def lock() -> None:
     """Serialise imports: two overlapping files at once must not both count a row."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -151,7 +211,7 @@ def _drain(reader: HashingReader, record: BillingImport) -> None:
     record.sha256 = reader.sha256.hexdigest()
 
 
-def _finish(record: BillingImport, status: str, message: str) -> None:
+def finish(record: BillingImport, status: str, message: str) -> None:
     record.status = status
     record.message = message
     record.finished_at = timezone.now()

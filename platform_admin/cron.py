@@ -13,13 +13,15 @@ from django.utils.module_loading import import_string
 from rq import cron
 
 for job in settings.PERIODIC_JOBS:
-    interval = job["interval"]
+    # Every `interval` seconds, or at the times of a `cron` expression (UTC).
+    interval = job.get("interval")
     cron.register(
         import_string(job["func"]),
         job["queue"],
         interval=interval,
+        cron=job.get("cron"),
         job_timeout=job.get("timeout", 300),
-        ttl=job.get("ttl", max(2 * interval, 5)),
+        ttl=job.get("ttl", max(2 * (interval or 3600), 5)),
         result_ttl=job.get("result_ttl", 60),
         failure_ttl=24 * 3600,
     )

@@ -13,7 +13,9 @@ class QuietPeriodicJobs(logging.Filter):
 
     def __init__(self, name: str = ""):
         super().__init__(name)
-        self.funcs = [job["func"] for job in settings.PERIODIC_JOBS if job["interval"] < 60]
+        self.funcs = [
+            job["func"] for job in settings.PERIODIC_JOBS if (job.get("interval") or 60) < 60
+        ]
         self.job_ids: deque[str] = deque(maxlen=64)  # the quiet jobs' ids, recently seen
 
     def filter(self, record: logging.LogRecord) -> bool:

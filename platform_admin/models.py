@@ -144,6 +144,13 @@ class PlatformSettings(models.Model):
 
     billing_account = models.CharField(max_length=32, blank=True)
     currency = models.CharField(max_length=3, default="USD")
+    export_table = models.CharField(
+        max_length=300, blank=True, help_text="project.dataset.table of the billing export."
+    )
+    query_project = models.CharField(
+        max_length=30, blank=True, help_text="The project the pull's BigQuery jobs run in."
+    )
+    component_label = models.CharField(max_length=63, default="app")
 
     class Meta:
         verbose_name_plural = "platform settings"

@@ -212,9 +212,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+BIGQUERY_TABLE = re.compile(r"[a-z][a-z0-9.:-]{4,61}[a-z0-9]\.\w{1,1024}\.[\w-]{1,1024}")
+
+
 class BillingSpec(_Strict):
     account: str = Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # The BigQuery billing export the daily pull reads, and the project its query jobs
+    # run in (and are billed to). Blank: no pull, files only.
+    export_table: str = Field(default="", max_length=300)
+    query_project: str = Field(default="", pattern=r"^$|^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    # The resource label naming a row's component (a service of the environment).
+    component_label: str = Field(default="app", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+
+    @field_validator("export_table")
+    @classmethod
+    def table_name(cls, value: str) -> str:
+        if value and not BIGQUERY_TABLE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a BigQuery table of the form project.dataset.table")
+        return value
+
+    @model_validator(mode="after")
+    def pull_needs_a_project(self):
+        if self.export_table and not self.query_project:
+            raise ValueError("[billing] export_table needs query_project (where the query runs)")
+        return self
 
 
 class CanarySpec(_Strict):

@@ -233,6 +233,14 @@ PERIODIC_JOBS = [
         "queue": "default",  # never the deploys queue: sampling must not delay a rollout
         "interval": HEALTH_SAMPLE_SECONDS,
     },
+    {
+        # The open invoice months re-pulled from the BigQuery export, daily after the
+        # export's overnight load (about a day behind).
+        "func": "costs.jobs.pull_billing",
+        "queue": "billing",
+        "cron": env_str("BILLING_PULL_CRON", "30 9 * * *"),
+        "timeout": 1800,
+    },
 ]
 
 # Health probe of a VM after its deploy (LiveKit): attempts × interval bounds the wait.

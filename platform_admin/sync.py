@@ -104,8 +104,16 @@ def sync_platform(spec: PlatformSpec, actor=None) -> SyncReport:
 
 def _sync_billing(spec: PlatformSpec, actor, report: SyncReport) -> None:
     settings_row = PlatformSettings.load()
+    billing = spec.billing
     changes = _apply(
-        settings_row, {"billing_account": spec.billing.account, "currency": spec.billing.currency}
+        settings_row,
+        {
+            "billing_account": billing.account,
+            "currency": billing.currency,
+            "export_table": billing.export_table,
+            "query_project": billing.query_project,
+            "component_label": billing.component_label,
+        },
     )
     if changes:
         settings_row.save()

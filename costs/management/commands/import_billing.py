@@ -12,9 +12,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument("--format", choices=FORMATS, default="auto")
+        parser.add_argument(
+            "--replace-months",
+            action="store_true",
+            help="Replace the figures of months that came from the BigQuery pull (audited).",
+        )
 
-    def handle(self, *args, path, format, **options):
-        record = import_file(path, actor="cli", fmt=format)
+    def handle(self, *args, path, format, replace_months, **options):
+        record = import_file(path, actor="cli", fmt=format, replace_months=replace_months)
         if record.status != ImportStatus.SUCCEEDED:
             raise CommandError(record.message)
         self.stdout.write(

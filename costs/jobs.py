@@ -1,0 +1,9 @@
+"""RQ entry points of the costs app (declared in settings.PERIODIC_JOBS, and the upload
+job the Costs page enqueues)."""
+
+from costs import pull
+
+
+def pull_billing() -> dict[str, str]:
+    """The daily pull: the open invoice months from the BigQuery export."""
+    return pull.pull_open_months()

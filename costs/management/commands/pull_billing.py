@@ -1,0 +1,42 @@
+"""`python manage.py pull_billing [--month YYYY-MM] [--replace]`."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from costs import pull
+from costs.models import ImportStatus
+from platform_admin import gcp
+
+
+class Command(BaseCommand):
+    help = (
+        "Pull invoice months from the BigQuery billing export (the platform file's "
+        "[billing] export_table): the open months by default, or --month. Each pulled "
+        "month replaces that month's figures whole."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--month", help="Invoice month YYYY-MM (default: the open months).")
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="Replace a month whose figures came from imported files (audited).",
+        )
+
+    def handle(self, *args, month, replace, **options):
+        try:
+            months = [month] if month else pull.open_months(pull.today())
+            failed = False
+            for each in months:
+                record = pull.pull_month(each, actor="cli", replace=replace)
+                if record.status != ImportStatus.SUCCEEDED:
+                    failed = True
+                    self.stderr.write(f"{each}: {record.message}")
+                    continue
+                net = record.months[each]
+                self.stdout.write(
+                    f"{each}: {record.rows_read} export rows, net {net['before']} -> {net['after']}"
+                )
+        except gcp.GcpError as exc:
+            raise CommandError(f"BigQuery: {exc}") from exc
+        if failed:
+            raise CommandError("some months were not pulled (see above)")

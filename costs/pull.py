@@ -1,0 +1,243 @@
+"""The BigQuery pull: an invoice month's daily rollups computed by BigQuery from the
+billing export table, replacing that month's figures whole (the table is the complete
+record, so a pull never adds to what a pull left).
+
+Two queries, both aggregated in BigQuery (PostgreSQL never holds a copy of the raw
+export): the daily rollup per bucket key with gross cost, credits and row counts, and
+the credits by type per the same key. Google is called with no transaction or lock held;
+the month is then replaced in one transaction.
+
+A month's figures come from one source: a month that files were imported into is pulled
+only when the user asks to replace it (`replace=True`, audited).
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from costs import importer, rollup
+from costs.attribution import Attributor
+from costs.bq_rows import PACIFIC, RowKey
+from costs.models import (
+    BillingImport,
+    BillingRow,
+    CostDaily,
+    ImportSource,
+    ImportStatus,
+    InvoiceMonth,
+)
+from costs.money import cents, to_nanos
+from platform_admin import audit, gcp, gcp_bigquery
+from platform_admin.models import PlatformSettings
+
+# Every rollup key of `costs.bq_rows.RowKey`, as BigQuery computes it.
+KEYS = """
+  DATE(usage_start_time, "America/Los_Angeles") AS usage_date,
+  invoice.month AS invoice_month,
+  project.id AS project_id,
+  TO_JSON_STRING(labels) AS labels_json,
+  service.id AS service_id,
+  service.description AS service_description,
+  sku.id AS sku_id,
+  sku.description AS sku_description,
+  cost_type,
+  currency,
+  currency_conversion_rate,
+  location.region AS region,
+  usage.unit AS usage_unit"""
+GROUP_BY = """usage_date, invoice_month, project_id, labels_json, service_id,
+  service_description, sku_id, sku_description, cost_type, currency,
+  currency_conversion_rate, region, usage_unit"""
+ROLLUP_SQL = f"""SELECT{KEYS},
+  CAST(SUM(usage.amount) AS NUMERIC) AS usage_amount,
+  CAST(SUM(cost) AS NUMERIC) AS gross_cost,
+  CAST(SUM(IFNULL((SELECT SUM(c.amount) FROM UNNEST(credits) c), 0)) AS NUMERIC) AS credits,
+  COUNT(*) AS row_count
+FROM `{{table}}`
+WHERE invoice.month = @invoice_month
+GROUP BY {GROUP_BY}"""  # noqa: S608 - constants; the table name is checked before use
+CREDITS_SQL = f"""SELECT{KEYS},
+  c.type AS credit_type,
+  CAST(SUM(c.amount) AS NUMERIC) AS credit_amount
+FROM `{{table}}`, UNNEST(credits) AS c
+WHERE invoice.month = @invoice_month
+GROUP BY {GROUP_BY}, credit_type"""  # noqa: S608
+
+
+class PullRefused(Exception):
+    """The pull cannot run as asked (configuration, or a month from files)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    table: str
+    project: str
+
+
+def source() -> Source:
+    settings_row = PlatformSettings.load()
+    if not settings_row.export_table:
+        raise PullRefused(
+            "no BigQuery export table configured: set [billing] export_table and "
+            "query_project in the platform file, then run sync_platform"
+        )
+    return Source(settings_row.export_table, settings_row.query_project)
+
+
+def open_months(today: date) -> list[str]:
+    """The invoice months still changing: the current one, and the previous one until
+    its 5th day (late usage and corrections land there)."""
+    months = [f"{today:%Y-%m}"]
+    if today.day <= 5:
+        months.insert(0, f"{today.replace(day=1) - timedelta(days=1):%Y-%m}")
+    return months
+
+
+def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImport:
+    """Replace invoice month YYYY-MM with what BigQuery computes from the export.
+    Returns the import record (succeeded, or refused with the sentence); a Google error
+    is recorded as errored and re-raised."""
+    record = BillingImport.objects.create(
+        source=ImportSource.PULL,
+        pulled_month=month,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        actor=audit._actor_name(actor),
+        status=ImportStatus.RUNNING,
+        replace_months=replace,
+    )
+    try:
+        if not importer.MONTH.fullmatch(month):
+            raise PullRefused(f"{month!r} is not a month like 2026-10")
+        where = source()
+        _check_source(month, replace)
+        sums = fetch(where, month)  # Google: no transaction held
+        with transaction.atomic():
+            importer.lock()
+            _check_source(month, replace)  # again, under the lock
+            _replace(record, month, sums, actor)
+    except PullRefused as exc:
+        importer.finish(record, ImportStatus.REFUSED, str(exc))
+        audit.record("billing.pull_refused", actor=actor, obj=record, detail=_detail(record))
+    except gcp.GcpError as exc:
+        importer.finish(record, ImportStatus.ERRORED, f"BigQuery: {exc}")
+        raise
+    return record
+
+
+def _check_source(month: str, replace: bool) -> None:
+    held = InvoiceMonth.objects.filter(month=month).first()
+    if held is not None and held.source == ImportSource.FILE and not replace:
+        raise PullRefused(
+            f"{month}'s figures come from imported export files; a pull replaces the whole "
+            f"month, files included. To replace them with BigQuery's figures, run "
+            f"`pull_billing --month {month} --replace` (audited) — nothing was changed"
+        )
+
+
+def fetch(where: Source, month: str) -> dict[RowKey, dict]:
+    """{RowKey: {"rows", "cost", "credits", "usage", "by_type"}} of the month (nanos)."""
+    if not gcp_bigquery.TABLE_NAME.fullmatch(where.table):
+        raise PullRefused(
+            f"{where.table!r} is not a BigQuery table of the form project.dataset.table"
+        )
+    params = {"invoice_month": month.replace("-", "")}
+    sums: dict[RowKey, dict] = {}
+    for row in gcp_bigquery.run_query(where.project, ROLLUP_SQL.format(table=where.table), params):
+        sums[_key(row)] = {
+            "rows": int(row["row_count"]),
+            "cost": to_nanos(Decimal(row["gross_cost"] or 0)),
+            "credits": to_nanos(Decimal(row["credits"] or 0)),
+            "usage": None if row["usage_amount"] is None else Decimal(row["usage_amount"]),
+            "by_type": {},
+        }
+    for row in gcp_bigquery.run_query(where.project, CREDITS_SQL.format(table=where.table), params):
+        bucket = sums.get(_key(row))
+        if bucket is not None and row["credit_amount"] is not None:
+            kind = row["credit_type"] or "CREDIT_TYPE_UNSPECIFIED"
+            bucket["by_type"][kind] = bucket["by_type"].get(kind, 0) + to_nanos(
+                Decimal(row["credit_amount"])
+            )
+    return sums
+
+
+def _key(row: dict) -> RowKey:
+    labels = json.loads(row["labels_json"] or "[]")
+    rate = row["currency_conversion_rate"]
+    return RowKey(
+        usage_day=_day(row["usage_date"]),
+        invoice_month=f"{row['invoice_month'][:4]}-{row['invoice_month'][4:]}",
+        project_id=row["project_id"] or "",
+        labels=tuple(sorted((lab["key"], lab.get("value") or "") for lab in labels)),
+        service_id=row["service_id"] or "",
+        service_description=row["service_description"] or "",
+        sku_id=row["sku_id"] or "",
+        sku_description=row["sku_description"] or "",
+        cost_type=row["cost_type"] or "regular",
+        currency=row["currency"],
+        currency_conversion_rate=""
+        if rate is None
+        else format(Decimal(str(rate)).normalize(), "f"),
+        region=row["region"] or "",
+        usage_unit=row["usage_unit"] or "",
+    )
+
+
+def _day(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _replace(record: BillingImport, month: str, sums: dict[RowKey, dict], actor) -> None:
+    before = rollup.month_nets([month])[month]
+    CostDaily.objects.filter(invoice_month=month).delete()
+    BillingRow.objects.filter(invoice_month=month).delete()  # files' identities, if replaced
+    rollup.add(sums, Attributor())
+    after = rollup.month_nets([month])[month]
+    InvoiceMonth.objects.update_or_create(
+        month=month, defaults={"source": ImportSource.PULL, "last_import": record}
+    )
+    record.rows_read = record.rows_new = sum(s["rows"] for s in sums.values())
+    record.months = {month: {"before": cents(before), "after": cents(after)}}
+    importer.finish(record, ImportStatus.SUCCEEDED, f"{record.rows_read} export rows in {month}")
+    action = "billing.pulled_replacing_files" if record.replace_months else "billing.pulled"
+    audit.record(action, actor=actor, obj=record, detail=_detail(record))
+
+
+def _detail(record: BillingImport) -> dict:
+    return {
+        "month": record.pulled_month,
+        "status": record.status,
+        "message": record.message[:500],
+        "rows": record.rows_read,
+        "months": record.months,
+        "replace": record.replace_months,
+    }
+
+
+def today() -> date:
+    """Today in US/Pacific, the day of Google's billing reports."""
+    return timezone.now().astimezone(PACIFIC).date()
+
+
+def pull_open_months(day: date | None = None) -> dict[str, str]:
+    """The daily job: re-pull the open invoice months. A month from files is skipped
+    (its refusal is in the import history); one failing month does not stop the other."""
+    day = day or today()
+    try:
+        source()
+    except PullRefused as exc:  # not configured: files only, nothing to record daily
+        return {"(none)": str(exc)}
+    outcome = {}
+    for month in open_months(day):
+        try:
+            record = pull_month(month)
+        except gcp.GcpError as exc:
+            outcome[month] = f"errored: {exc}"
+            continue
+        outcome[month] = (
+            record.status if not record.message else f"{record.status}: {record.message}"
+        )
+    return outcome

@@ -1,0 +1,124 @@
+"""The BigQuery pull against the sandbox's BigQuery (the official client over REST): the
+month computed by BigQuery equals the same month imported from the export file to the
+cent; a pull replaces its month and never doubles; a month never mixes sources."""
+
+# ruff: noqa: F811 - fixtures imported from another conftest are parameters of their name
+import json
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from costs import pull, report
+from costs.models import BillingImport, CostDaily, InvoiceMonth
+from platform_admin.models import AuditEvent, PlatformSettings
+from tests.costs.test_commands import cents, google_canonical, sandbox_export  # noqa: F401
+from tests.deployments.conftest import gcp, sandbox_server  # noqa: F401
+
+MONTH = "2026-10"
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_a_pulled_month_equals_the_same_month_from_the_export_file(gcp, platform, sandbox_export):
+    printed = run("pull_billing", "--month", MONTH)
+
+    lines = sandbox_export.read_text().splitlines()
+    expected = google_canonical(sandbox_export)
+    assert f"{MONTH}: {len(lines)} export rows, net 0.00 -> {cents(expected['total'])}" in printed
+    pulled = report.month_report(MONTH)
+    assert pulled["total"]["net"] == cents(expected["total"])
+    assert pulled["environments"]["staging"]["net"] == cents(expected["by_project"]["acme-staging"])
+    assert InvoiceMonth.objects.get(month=MONTH).source == "pull"
+    assert AuditEvent.objects.filter(action="billing.pulled").count() == 1
+
+    # The same month from the file instead, replacing the pull: the very same figures.
+    printed = run("import_billing", str(sandbox_export), "--replace-months")
+    assert f"{len(lines)} new" in printed
+    assert report.month_report(MONTH) == pulled
+    assert InvoiceMonth.objects.get(month=MONTH).source == "file"
+    assert AuditEvent.objects.filter(action="billing.months_replaced").count() == 1
+
+
+def test_pulling_again_replaces_the_month_and_never_doubles(gcp, platform):
+    first = pull.pull_month(MONTH)
+    buckets = CostDaily.objects.filter(invoice_month=MONTH).count()
+
+    second = pull.pull_month(MONTH)
+
+    assert second.status == "succeeded" and second.rows_read == first.rows_read
+    assert CostDaily.objects.filter(invoice_month=MONTH).count() == buckets
+    after = second.months[MONTH]
+    assert after["before"] == after["after"] == first.months[MONTH]["after"]
+
+
+def test_a_file_into_a_pulled_month_is_refused_and_changes_nothing(gcp, platform, sandbox_export):
+    pull.pull_month(MONTH)
+    before = report.month_report(MONTH)
+
+    with pytest.raises(CommandError) as refused:
+        run("import_billing", str(sandbox_export))
+
+    message = str(refused.value)
+    assert f"fall in {MONTH}, whose figures come from the BigQuery pull" in message
+    assert "nothing imported" in message and "--replace-months" in message
+    assert report.month_report(MONTH) == before
+    assert BillingImport.objects.filter(status="refused").count() == 1
+
+
+def test_a_pull_into_a_month_from_files_is_refused_unless_replacing(gcp, platform, sandbox_export):
+    run("import_billing", str(sandbox_export))
+    before = report.month_report(MONTH)
+
+    with pytest.raises(CommandError):
+        run("pull_billing", "--month", MONTH)
+    refused = BillingImport.objects.filter(source="pull").get()
+    assert "come from imported export files" in refused.message
+    assert f"pull_billing --month {MONTH} --replace" in refused.message
+    assert report.month_report(MONTH) == before
+
+    assert "export rows" in run("pull_billing", "--month", MONTH, "--replace")
+    assert report.month_report(MONTH) == before  # BigQuery agrees with the file
+    assert InvoiceMonth.objects.get(month=MONTH).source == "pull"
+
+
+def test_the_open_months_are_the_current_and_the_previous_until_its_fifth():
+    assert pull.open_months(date(2026, 12, 5)) == ["2026-11", "2026-12"]
+    assert pull.open_months(date(2026, 12, 6)) == ["2026-12"]
+    assert pull.open_months(date(2027, 1, 2)) == ["2026-12", "2027-01"]
+
+
+def test_the_daily_job_pulls_the_open_months(gcp, platform, settings):
+    jobs = {job["func"]: job for job in settings.PERIODIC_JOBS}
+    assert jobs["costs.jobs.pull_billing"]["queue"] == "billing"
+
+    outcome = pull.pull_open_months(date(2026, 11, 3))
+
+    assert outcome == {
+        "2026-10": "succeeded: " + BillingImport.objects.get(pulled_month="2026-10").message,
+        "2026-11": "succeeded: " + BillingImport.objects.get(pulled_month="2026-11").message,
+    }
+    assert set(InvoiceMonth.objects.values_list("month", flat=True)) == {"2026-10", "2026-11"}
+
+
+def test_without_an_export_table_the_pull_says_what_to_configure(platform):
+    PlatformSettings.objects.update(export_table="")
+
+    with pytest.raises(CommandError):
+        run("pull_billing", "--month", MONTH)
+
+    assert "set [billing] export_table" in BillingImport.objects.get().message
+    assert pull.pull_open_months(date(2026, 11, 3)) == {
+        "(none)": BillingImport.objects.get().message
+    }
+
+
+def test_a_malformed_month_is_refused(platform):
+    record = pull.pull_month("2026-13")
+    assert record.status == "refused" and "not a month like 2026-10" in record.message
+    assert json.dumps(record.months) == "{}"
