@@ -209,7 +209,7 @@ DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 
 # The platform file: each app's part of `sync_platform`, after environments and services
 # (dotted paths of `part(spec, actor, report)`, run in the sync's transaction).
-PLATFORM_SYNC_PARTS: list[str] = []
+PLATFORM_SYNC_PARTS: list[str] = ["costs.sync.reattribute"]
 
 # /healthz: (name, dotted path of a check returning (ok, detail), whether the web itself
 # is out of service without it: 503). The background's checks only mark it "degraded".

@@ -207,3 +207,27 @@ def test_report_totals_tie_to_an_independent_decimal_sum(platform, write_export)
     expected = canonical_month_totals(rows)["2026-10"]
     assert net() == str(expected.quantize(Decimal("0.01")))
     assert json.loads(json.dumps(month_report("2026-10")))["total"]["cost"] == "100.00"
+
+
+def test_changing_cost_labels_in_the_platform_file_reattributes_history(
+    platform, write_export, tmp_path
+):
+    from platform_admin.platform_file import load_platform
+    from platform_admin.sync import sync_platform
+    from tests.conftest import EXAMPLE_PLATFORM
+
+    import_file(write_export([export_row("5.00", project="someone-elses", labels={"team": "x"})]))
+    assert month_report("2026-10")["environments"]["unallocated"]["net"] == "5.00"
+    text = EXAMPLE_PLATFORM.read_text()
+    # staging's cost labels become {team = "x"}: the unallocated row is staging's now.
+    edited = text.replace('cost_labels = { env = "staging" }', 'cost_labels = { team = "x" }', 1)
+    assert edited != text
+    changed = tmp_path / "platform.toml"
+    changed.write_text(edited)
+
+    report = sync_platform(load_platform(changed))
+
+    assert "cost attribution (1 daily cost buckets moved)" in report.updated
+    figures = month_report("2026-10")["environments"]
+    assert figures["staging"]["net"] == "5.00" and figures["unallocated"]["net"] == "0.00"
+    assert AuditEvent.objects.filter(action="billing.reattributed").exists()
