@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -69,6 +70,37 @@ class Command(BaseCommand):
         for username, secret in credentials:
             shown = secret if secret else "(unchanged; pass --password to reset)"
             self.stdout.write(f"  {username:<6} {shown}")
+        if settings.GCP_API_ENDPOINT:  # the sandbox (make run), never real Google from here
+            self._demo_billing()
+
+    def _demo_billing(self) -> None:
+        """A year of costs on first start: the last 12 invoice months and the current one
+        to date, through the BigQuery pull (the sandbox's export table)."""
+        from costs import pull
+        from costs.models import ImportStatus, InvoiceMonth
+        from platform_admin import gcp
+
+        if InvoiceMonth.objects.exists():
+            return
+        today = pull.today()
+        first = date(today.year - 1, today.month, 1)
+        months = []
+        while first <= today:
+            months.append(f"{first:%Y-%m}")
+            first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        for month in months:
+            try:
+                record = pull.pull_month(month, actor="seed_demo")
+            except gcp.GcpError as exc:
+                self.stderr.write(f"demo: billing pull of {month} failed: {exc}")
+                return
+            if record.status == ImportStatus.SUCCEEDED:
+                net = record.months[month]["after"]
+                self.stdout.write(
+                    f"demo: costs of {month} pulled ({record.rows_read} rows, net {net})"
+                )
+            else:
+                self.stderr.write(f"demo: billing pull of {month}: {record.message}")
 
     def _demo_releases(self) -> None:
         """1.5.0 healthy; 1.5.1's api-server is tagged -faulty (5% errors in the sandbox)."""

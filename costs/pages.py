@@ -1,0 +1,77 @@
+"""What the Costs page shows, from the database only: the month's figures, the daily
+chart with the target pace and the rollouts that went live, the 12-month trend, the
+drill-down, the import history and the data's freshness."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from costs import month as figures
+from costs.models import BillingImport, InvoiceMonth
+from costs.report import UNALLOCATED
+from platform_admin.charts import Mark, line_chart
+from platform_admin.models import Environment, PlatformSettings
+from platform_admin.timeline import rollout_marks
+
+HISTORY = 20
+
+
+def _moment(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=UTC)  # a day's point at its middle
+
+
+def daily_chart(month: figures.Month, scope: figures.Scope, currency: str):
+    """The month's daily net with the target's daily pace as the line, rollouts marked on
+    the day they went live."""
+    slug = "" if scope is month.total else scope.slug
+    points = [(_moment(day), float(net)) for day, net in figures.daily(month.month, slug)]
+    days = (month.last - month.first).days + 1
+    pace = float(scope.target) / days if scope.target else None
+    start = datetime.combine(month.first, time(0), tzinfo=UTC)
+    end = start + timedelta(days=days)
+    slugs = [slug] if slug else None
+    marks = [
+        Mark(m.time, f"{m.release} live in {m.environment} ({m.time:%b %d})")
+        for m in rollout_marks(slugs, since=start, until=end)
+        if m.what == "succeeded"
+    ]
+    return line_chart(
+        points,
+        start=start,
+        end=end,
+        title=f"Daily cost, {scope.name}, {month.month}",
+        threshold=pace,
+        threshold_label="target pace",
+        marks=marks,
+        y_format=lambda v: f"{v:,.2f} {currency}",
+    )
+
+
+def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | None = None):
+    m = figures.month_figures(month, today)
+    currency = PlatformSettings.load().currency
+    env = Environment.objects.filter(slug=env_slug).first() if env_slug != UNALLOCATED else None
+    focus = next((s for s in m.scopes if s.slug == env_slug), None) if env_slug else None
+    scope = focus or m.total
+    months, trend = figures.trend(month)
+    drill = None
+    if focus is not None:
+        drill = {
+            "path": path or [],
+            "items": figures.drill(month, env, path or []),
+            "levels": ["component", "GCP service", "SKU"],
+        }
+    return {
+        "month": m,
+        "currency": currency,
+        "focus": focus,
+        "drill": drill,
+        "chart": daily_chart(m, scope, currency),
+        "trend_months": months,
+        "trend": [
+            {"scope": s, "nets": [trend.get(s.slug, {}).get(x) for x in months]} for s in m.scopes
+        ],
+        "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
+        "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
+        "month_choices": figures.previous_months(f"{today:%Y-%m}", 24)[::-1],
+        "zero": Decimal(0),
+    }

@@ -1,0 +1,126 @@
+"""The Costs page: the month against the targets with a forecast from complete days, per
+component, credits by type, the drill-down, unallocated, the import history; a bounded
+number of queries however long the history."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from costs import month as figures
+from costs.importer import import_file
+from costs.models import CostTarget
+from tests.costs.conftest import export_row
+
+pytestmark = pytest.mark.django_db
+STAGING = {"env": "staging", "app": "api-server"}
+
+
+def _day(month: str, day: int) -> str:
+    return f"{month[:4]}-{month[4:]}-{day:02d} 15:00:00 UTC"  # 07:00 or 08:00 Pacific
+
+
+def _days(month="202610", days=range(1, 11), cost="10.00", **kw):
+    return [export_row(cost, month=month, start=_day(month, d), **kw) for d in days]
+
+
+def test_the_forecast_is_the_complete_days_plus_their_run_rate(platform, write_export):
+    rows = _days(labels=STAGING) + [export_row("3.00", start=_day("202610", 11), labels=STAGING)]
+    import_file(write_export(rows))
+
+    month = figures.month_figures("2026-10", today=date(2026, 10, 12))
+
+    staging = next(s for s in month.scopes if s.slug == "staging")
+    assert month.newest_day == date(2026, 10, 11)  # still filling up: not complete
+    assert month.complete_through == date(2026, 10, 10)
+    assert staging.net == Decimal("103.00")
+    # 10 complete days of 10.00, then 10.00 a day for the 21 days to come.
+    assert staging.forecast == Decimal("310.00")
+    assert staging.target == Decimal("300") and staging.status == figures.AT_RISK
+    assert "21 days to come" in month.method
+
+
+def test_over_on_track_and_a_closed_month(platform, write_export):
+    import_file(write_export(_days(cost="40.00", labels=STAGING)))
+    CostTarget.objects.create(environment=platform["production"], amount=Decimal("50"))
+    import_file(
+        write_export(
+            _days(days=range(1, 3), labels={"env": "production"}, cost="1.00"), name="b.jsonl"
+        )
+    )
+
+    month = figures.month_figures("2026-10", today=date(2026, 11, 20))
+
+    staging, production, unallocated = month.scopes
+    assert month.closed and staging.forecast == staging.net == Decimal("400.00")
+    assert staging.status == figures.OVER  # 400 against 300
+    assert production.target == Decimal("50") and production.status == figures.ON_TRACK
+    assert unallocated.slug == "unallocated" and unallocated.status == figures.NO_TARGET
+
+
+def test_the_page_shows_figures_components_credits_and_the_history(
+    client, carol, platform, write_export
+):
+    rows = _days(labels=STAGING, credits=[("FREE_TIER", "-1.00")]) + [
+        export_row("7.00", project="", service=None, sku=None, start=_day("202610", 3))  # tax
+    ]
+    import_file(write_export(rows, name="october.jsonl"), actor=carol)
+    client.force_login(carol)
+
+    page = client.get("/costs/?month=2026-10").content.decode()
+
+    staging = page.split('data-scope="staging"')[1].split("</tr>")[0]
+    assert "300.00" in staging and "90.00" in staging  # target; 10 × (10 − 1)
+    assert "-10.00" in staging  # its credits
+    unallocated = page.split('data-scope="unallocated"')[1].split("</tr>")[0]
+    assert "7.00" in unallocated
+    assert 'data-component="api-server"' in page
+    assert 'data-credit="FREE_TIER"' in page.split("Credits by type")[1]
+    history = page.split("Import history")[1]
+    assert "october.jsonl" in history and "carol" in history and "11 / 11 / 0" in history
+    assert "<svg" in page.split("Daily cost")[1]
+
+
+def test_the_drill_down_goes_environment_component_service_sku(
+    client, carol, platform, write_export
+):
+    import_file(
+        write_export(
+            _days(labels=STAGING, sku="CPU Allocation Time")
+            + _days(labels=STAGING, sku="Memory Allocation Time", cost="5.00")
+        )
+    )
+    client.force_login(carol)
+    base = "/costs/?month=2026-10&env=staging"
+
+    components = client.get(base).content.decode().split("Drill down")[1]
+    services = client.get(base + "&path=api-server").content.decode().split("Drill down")[1]
+    skus = client.get(base + "&path=api-server&path=Cloud+Run").content.decode()
+
+    assert 'data-item="api-server"' in components and "150.00" in components
+    assert 'data-item="Cloud Run"' in services
+    skus = skus.split("Drill down")[1]
+    cpu = skus.split('data-item="CPU Allocation Time"')[1].split("</tr>")[0]
+    assert "100.00" in cpu and "66.7%" in cpu
+    assert client.get("/costs/?env=nowhere").status_code == 404
+
+
+def test_a_malformed_month_says_so_and_shows_this_month(client, carol, platform):
+    client.force_login(carol)
+    page = client.get("/costs/?month=2026-13").content.decode()
+    assert "is not a month like 2026-10" in page
+
+
+def test_the_page_query_count_does_not_grow_with_history(client, carol, platform, write_export):
+    client.force_login(carol)
+    import_file(write_export(_days(month="202610", labels=STAGING)))
+    with CaptureQueriesContext(connection) as short:
+        assert client.get("/costs/?month=2026-10&env=staging").status_code == 200
+    for n, month in enumerate(["202601", "202602", "202603", "202604", "202605", "202609"]):
+        import_file(write_export(_days(month=month, labels=STAGING), name=f"{n}.jsonl"))
+
+    with CaptureQueriesContext(connection) as long:
+        assert client.get("/costs/?month=2026-10&env=staging").status_code == 200
+    assert len(long.captured_queries) == len(short.captured_queries)
