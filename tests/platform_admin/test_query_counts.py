@@ -16,8 +16,9 @@ SERVICES = ("api-server", "realtime", "agent")
 QUERIES = {
     # environments with promote_from, their services; live versions (one subquery for
     # every environment), active rollouts with releases; platform settings (currency);
-    # plus the health part's HEALTH_PER_ENVIRONMENT queries for each environment
-    "overview": 7,
+    # plus the health part's HEALTH_PER_ENVIRONMENT queries for each environment; the cost
+    # part's month (the data's span, per day, per component, targets, environments, credits)
+    "overview": 13,
     # the environment, its services; live: the collected state, rollouts, their
     # artifacts, the artifacts carrying the live digests; rollback choices; alice's role
     # grants (can_deploy); the recent rollouts
