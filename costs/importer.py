@@ -15,7 +15,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from costs import rollup, staging
+from costs import progress, rollup, staging
 from costs.attribution import Attributor
 from costs.bq_rows import FieldError, RowKey, parse
 from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
@@ -51,13 +51,15 @@ def import_file(
     fmt: str = "auto",
     replace_months: bool = False,
     record: BillingImport | None = None,
+    report_progress: bool = False,
 ) -> BillingImport:
     """Import an export file. Returns its BillingImport: succeeded, or refused with the
     sentence in `message`. A crash is recorded as errored and re-raised.
 
     Rows falling in an invoice month whose figures come from the BigQuery pull refuse
     the file, unless `replace_months`: then those months' pulled figures are replaced by
-    the files' (audited). `record`: a queued upload's history row, to run it."""
+    the files' (audited). `record`: a queued upload's history row, to run it;
+    `report_progress`: rows and bytes read so far go to `costs.progress` as it streams."""
     path = Path(path)
     fields = {
         "source": ImportSource.FILE,
@@ -78,7 +80,7 @@ def import_file(
         reader = HashingReader(raw)
         try:
             with transaction.atomic():
-                _import(path, record, reader, actor)
+                _import(path, record, reader, actor, report_progress)
         except RefusedFile as exc:
             _drain(reader, record)
             finish(record, ImportStatus.REFUSED, str(exc))
@@ -89,11 +91,13 @@ def import_file(
     return record
 
 
-def _import(path: Path, record: BillingImport, reader: HashingReader, actor) -> None:
+def _import(
+    path: Path, record: BillingImport, reader: HashingReader, actor, report_progress: bool
+) -> None:
     lock()
     _check_format(path, record.format, record.file_name)
     staging.create()
-    staged = _stage(path, record.file_name, reader)
+    staged = _stage(path, record.file_name, reader, record.pk if report_progress else None)
     record.sha256 = reader.sha256.hexdigest()
     record.rows_read = staged.rows_read
     record.rows_new = staging.select_new()
@@ -150,7 +154,7 @@ def _check_format(path: Path, fmt: str, name: str) -> None:
         raise refused(name, "not a BigQuery billing export in NDJSON (one JSON object a line)")
 
 
-def _stage(path: Path, name: str, reader: HashingReader) -> _Staged:
+def _stage(path: Path, name: str, reader: HashingReader, progress_id: int | None) -> _Staged:
     """Stream the file into the staging tables; a bad line raises RefusedFile."""
     staged = _Staged()
     key_ids: dict[RowKey, int] = {}
@@ -188,6 +192,8 @@ def _stage(path: Path, name: str, reader: HashingReader) -> _Staged:
         if len(rows) >= staging.BATCH:
             staging.write(rows, credits)
             rows, credits = [], []
+        if progress_id is not None and seq % progress.EVERY_ROWS == 0:
+            progress.report(progress_id, seq, reader.bytes_read)
     staging.write(rows, credits)
     return staged
 

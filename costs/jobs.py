@@ -7,3 +7,11 @@ from costs import pull
 def pull_billing() -> dict[str, str]:
     """The daily pull: the open invoice months from the BigQuery export."""
     return pull.pull_open_months()
+
+
+def import_upload(import_id: int):
+    """An uploaded export file too large to import during the request."""
+    from costs import uploads
+
+    record = uploads.run_queued(import_id)
+    return record.status if record else "already taken"

@@ -3,4 +3,9 @@ from django.urls import path
 from costs import views
 
 app_name = "costs"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("import/", views.upload, name="upload"),
+    path("imports/<int:pk>/", views.import_detail, name="import"),
+    path("imports/<int:pk>/part/", views.import_part, name="import_part"),
+]

@@ -2,12 +2,16 @@
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from costs import pages
+from costs import pages, progress, uploads
 from costs.bq_rows import PACIFIC
+from costs.importer import FORMATS
+from costs.models import BillingImport, ImportStatus
 from costs.report import MONTH, UNALLOCATED
-from platform_admin.models import Environment
+from platform_admin.models import Environment, Role
+from platform_admin.roles import has_role
 
 
 def index(request):
@@ -25,4 +29,44 @@ def index(request):
         raise Http404(f"no environment {env}")
     path = [p for p in request.GET.getlist("path") if p][:3]
     context = pages.costs_page(month, today, env, path)
+    context["can_import"] = has_role(request.user, Role.FINANCE, anywhere=True)
+    context["formats"] = FORMATS
     return render(request, "costs/index.html", context)
+
+
+@require_POST
+def upload(request):
+    """An export file from the Costs page's form: imported now, or queued with progress."""
+    try:
+        record = uploads.accept(
+            request.user,
+            request.FILES.get("file"),
+            request.POST.get("format", "auto"),
+            replace_months=request.POST.get("replace_months") == "on",
+        )
+    except uploads.UploadError as exc:
+        messages.error(request, str(exc))
+        return redirect("costs:index")
+    return redirect("costs:import", pk=record.pk)
+
+
+def import_detail(request, pk: int):
+    return render(request, "costs/import.html", _import_context(pk))
+
+
+def import_part(request, pk: int):
+    """The live part of the import page, polled by static/js/import.js."""
+    return render(request, "costs/_import_part.html", _import_context(pk))
+
+
+def _import_context(pk: int) -> dict:
+    record = get_object_or_404(BillingImport, pk=pk)
+    running = record.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+    seen = progress.read(record.pk) if running else {}
+    size = record.size_bytes or 0
+    return {
+        "record": record,
+        "running": running,
+        "rows_so_far": seen.get("rows", 0),
+        "percent": round(100 * seen.get("bytes", 0) / size) if size and seen else 0,
+    }

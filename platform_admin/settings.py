@@ -209,6 +209,11 @@ DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 
 # The platform file: each app's part of `sync_platform`, after environments and services
 # (dotted paths of `part(spec, actor, report)`, run in the sync's transaction).
+# Billing export files uploaded on the Costs page wait here for their import (the web and
+# the worker must share it); one up to BILLING_INLINE_IMPORT_BYTES is imported at once.
+BILLING_UPLOAD_DIR = env_str("BILLING_UPLOAD_DIR", str(BASE_DIR / "var" / "uploads"))
+BILLING_INLINE_IMPORT_BYTES = env_int("BILLING_INLINE_IMPORT_BYTES", 4 * 1024 * 1024)
+
 PLATFORM_SYNC_PARTS: list[str] = ["costs.sync.reattribute"]
 
 # /healthz: (name, dotted path of a check returning (ok, detail), whether the web itself

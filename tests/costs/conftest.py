@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.deployments.conftest import redis_conn  # noqa: F401 - a fixture by name
+
 
 def export_row(
     cost="1.000000",
@@ -72,3 +74,34 @@ def write_export(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def upload_dir(tmp_path, settings):
+    folder = tmp_path / "uploads"
+    settings.BILLING_UPLOAD_DIR = str(folder)
+    return folder
+
+
+@pytest.fixture
+def billing_worker(transactional_db, upload_dir, redis_conn):  # noqa: F811
+    """The Procfile's worker for the `billing` queue, against the test database and the
+    same upload folder."""
+    import os
+
+    from django.db import connection
+
+    from tests.deployments.conftest import REPO, Worker
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "BILLING_UPLOAD_DIR": str(upload_dir),
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+    (REPO / "var").mkdir(exist_ok=True)
+    handle = Worker(env, ("rqworker", "billing")).start()
+    yield handle
+    handle.stop()
+    handle.log.close()

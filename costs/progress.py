@@ -1,0 +1,23 @@
+"""Progress of a running import, kept in Redis: the import itself is one database
+transaction, whose writes nobody sees until it commits, so the page polls this instead."""
+
+import django_rq
+
+KEEP_SECONDS = 24 * 3600
+EVERY_ROWS = 20_000
+
+
+def _key(import_id: int) -> str:
+    return f"costs:import-progress:{import_id}"
+
+
+def report(import_id: int, rows: int, bytes_read: int) -> None:
+    conn = django_rq.get_connection("billing")
+    conn.hset(_key(import_id), mapping={"rows": rows, "bytes": bytes_read})
+    conn.expire(_key(import_id), KEEP_SECONDS)
+
+
+def read(import_id: int) -> dict[str, int]:
+    """{"rows", "bytes"} read so far ({} before the first report)."""
+    raw = django_rq.get_connection("billing").hgetall(_key(import_id))
+    return {k.decode(): int(v) for k, v in raw.items()}

@@ -1,0 +1,97 @@
+"""Export files uploaded on the Costs page: a small one is imported at once, a larger one
+is queued as a job on the `billing` queue (the page shows its progress until it ends).
+
+The file waits in BILLING_UPLOAD_DIR, which the web and the worker processes share, and
+is deleted once imported or refused. Only finance (or admin) may import.
+"""
+
+import uuid
+from pathlib import Path
+
+import django_rq
+from django.conf import settings
+
+from costs.importer import FORMATS, import_file
+from costs.models import BillingImport, ImportSource, ImportStatus
+from platform_admin import audit
+from platform_admin.models import Role
+from platform_admin.roles import require
+
+
+class UploadError(Exception):
+    """The upload cannot be taken; the message says why. Nothing was recorded."""
+
+
+def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> BillingImport:
+    """Import `uploaded` (a Django UploadedFile) now or as a job; returns its history row."""
+    require(user, Role.FINANCE, action="import billing data", anywhere=True)
+    if uploaded is None:
+        raise UploadError("Choose an export file to upload.")
+    if fmt not in FORMATS:
+        raise UploadError(f"Unknown format {fmt[:40]!r}: use one of {', '.join(FORMATS)}.")
+    if not uploaded.size:
+        raise UploadError(f"{uploaded.name}: the file is empty — nothing imported.")
+    folder = Path(settings.BILLING_UPLOAD_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.upload"
+    with open(path, "wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+    name = Path(uploaded.name).name[:255]
+    if uploaded.size <= settings.BILLING_INLINE_IMPORT_BYTES:
+        try:
+            return import_file(
+                path, actor=user, file_name=name, fmt=fmt, replace_months=replace_months
+            )
+        finally:
+            path.unlink(missing_ok=True)
+    record = BillingImport.objects.create(
+        source=ImportSource.FILE,
+        file_name=name,
+        size_bytes=uploaded.size,
+        format=fmt,
+        created_by=user,
+        actor=user.get_username(),
+        status=ImportStatus.QUEUED,
+        replace_months=replace_months,
+        upload_path=str(path),
+    )
+    job = django_rq.get_queue("billing").enqueue(
+        "costs.jobs.import_upload", record.pk, job_timeout=3 * 3600, result_ttl=3600
+    )
+    BillingImport.objects.filter(pk=record.pk).update(job_id=job.id)
+    audit.record(
+        "billing.upload_queued",
+        actor=user,
+        obj=record,
+        detail={"file_name": name, "size_bytes": uploaded.size, "replace_months": replace_months},
+    )
+    return record
+
+
+def run_queued(import_id: int) -> BillingImport | None:
+    """The job: import a queued upload (once: a second delivery finds it started)."""
+    claimed = BillingImport.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING
+    )
+    if not claimed:
+        return None
+    record = BillingImport.objects.select_related("created_by").get(pk=import_id)
+    path = Path(record.upload_path)
+    try:
+        if not path.exists():
+            record.status = ImportStatus.ERRORED
+            record.message = f"the uploaded file is gone from {settings.BILLING_UPLOAD_DIR}"
+            record.save()
+            return record
+        return import_file(
+            path,
+            actor=record.created_by or record.actor,
+            file_name=record.file_name,
+            fmt=record.format or "auto",
+            replace_months=record.replace_months,
+            record=record,
+            report_progress=True,
+        )
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,117 @@
+"""Uploading an export on the Costs page: finance only; a small file imported at once, a
+large one as a job on the `billing` queue (a real RQ worker) with its progress shown;
+a broken file or one into a pulled month refused with the sentence, nothing changed."""
+
+# ruff: noqa: F811 - fixtures imported from another conftest are parameters of their name
+import gzip
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from costs.models import BillingImport, CostDaily, ImportSource, InvoiceMonth
+from costs.report import month_report
+from tests.costs.conftest import export_row, ndjson
+from tests.deployments.conftest import wait_for
+
+STAGING = {"env": "staging", "app": "api-server"}
+
+
+def _upload(client, name: str, data: bytes, **form):
+    return client.post(
+        "/costs/import/", {"file": SimpleUploadedFile(name, data), "format": "auto", **form}
+    )
+
+
+@pytest.mark.django_db
+def test_carol_uploads_an_export_and_the_month_moves_by_its_new_rows(
+    client, carol, platform, upload_dir
+):
+    client.force_login(carol)
+    first = ndjson([export_row("10.00", labels=STAGING), export_row("2.50", labels=STAGING)])
+    _upload(client, "first.jsonl", first)
+    overlapping = ndjson([export_row("2.50", labels=STAGING), export_row("0.25", labels=STAGING)])
+
+    response = _upload(client, "second.jsonl.gz", gzip.compress(overlapping))
+
+    record = BillingImport.objects.get(file_name="second.jsonl.gz")
+    assert response.status_code == 302 and response["Location"] == f"/costs/imports/{record.pk}/"
+    page = client.get(response["Location"]).content.decode()
+    assert "Succeeded" in page and "2 rows read: 1 new, 1 already known" in page
+    assert "12.50" in page and "12.75" in page  # the month's net before and after
+    assert month_report("2026-10")["environments"]["staging"]["net"] == "12.75"
+    assert record.created_by == carol and not list(upload_dir.iterdir())  # nothing left behind
+
+
+@pytest.mark.django_db
+def test_alice_cannot_import(client, alice, platform, upload_dir):
+    client.force_login(alice)
+    response = _upload(client, "x.jsonl", ndjson([export_row()]))
+    assert response.status_code == 403
+    assert not BillingImport.objects.exists() and not CostDaily.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_broken_file_is_refused_with_line_and_field_and_changes_nothing(
+    client, carol, platform, upload_dir
+):
+    client.force_login(carol)
+    broken = export_row("1.00")
+    broken["cost"] = "twelve dollars"
+    bad = ndjson([export_row("1.00"), broken])
+
+    page = client.get(_upload(client, "export.jsonl", bad)["Location"]).content.decode()
+
+    assert "export.jsonl:2: cost: &quot;twelve dollars&quot; is not a number" in page
+    assert "refused, nothing imported" in page
+    assert not CostDaily.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_file_into_a_pulled_month_is_refused_unless_replacing(
+    client, carol, platform, upload_dir
+):
+    InvoiceMonth.objects.create(month="2026-10", source=ImportSource.PULL)
+    client.force_login(carol)
+    data = ndjson([export_row("4.00", labels=STAGING)])
+
+    refused = client.get(_upload(client, "oct.jsonl", data)["Location"]).content.decode()
+    assert "whose figures come from the BigQuery pull" in refused
+    assert not CostDaily.objects.exists()
+
+    replaced = client.get(
+        _upload(client, "oct.jsonl", data, replace_months="on")["Location"]
+    ).content.decode()
+    assert "Succeeded" in replaced
+    assert InvoiceMonth.objects.get(month="2026-10").source == "file"
+
+
+def test_a_large_upload_runs_as_a_job_and_shows_its_progress(
+    client, carol, platform, billing_worker, settings
+):
+    settings.BILLING_INLINE_IMPORT_BYTES = 1000
+    rows = [
+        export_row(
+            f"0.{i % 100:02d}", labels=STAGING, start=f"2026-10-{1 + i % 28:02d} 15:00:00 UTC"
+        )
+        for i in range(60_000)
+    ]
+    client.force_login(carol)
+
+    location = _upload(client, "big.jsonl", ndjson(rows))["Location"]
+
+    record = BillingImport.objects.get(file_name="big.jsonl")
+    assert record.job_id
+    seen = []
+
+    def done():
+        part = client.get(location + "part/").content.decode()
+        if "rows read so far" in part:
+            seen.append(part)
+        return 'data-active="false"' in part
+
+    wait_for(done, timeout=120, interval=0.1, what="the import job")
+    record.refresh_from_db()
+    assert record.status == "succeeded" and record.rows_new == 60_000, record.message
+    assert seen, "the page never showed the import's progress"
+    expected = sum(i % 100 for i in range(60_000))
+    assert month_report("2026-10")["environments"]["staging"]["net"] == f"{expected / 100:.2f}"
