@@ -3,9 +3,10 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from costs import pages, progress, uploads
+from costs import pages, progress, targets, uploads
 from costs.bq_rows import PACIFIC
 from costs.importer import FORMATS
 from costs.models import BillingImport, ImportStatus
@@ -30,6 +31,9 @@ def index(request):
     path = [p for p in request.GET.getlist("path") if p][:3]
     context = pages.costs_page(month, today, env, path)
     context["can_import"] = has_role(request.user, Role.FINANCE, anywhere=True)
+    context["target_envs"] = [
+        e for e in Environment.objects.all() if has_role(request.user, Role.FINANCE, e)
+    ]
     context["formats"] = FORMATS
     return render(request, "costs/index.html", context)
 
@@ -70,3 +74,23 @@ def _import_context(pk: int) -> dict:
         "rows_so_far": seen.get("rows", 0),
         "percent": round(100 * seen.get("bytes", 0) / size) if size and seen else 0,
     }
+
+
+@require_POST
+def set_target(request):
+    """The targets form of the Costs page: an environment's (or a component's) target."""
+    env = get_object_or_404(Environment, slug=request.POST.get("environment", ""))
+    component = request.POST.get("component", "")
+    try:
+        amount = targets.parse_amount(request.POST.get("amount", ""))
+        targets.set_target(request.user, env, component, amount)
+    except targets.TargetError as exc:
+        messages.error(request, f"Target not changed: {exc}.")
+    else:
+        what = f"{env.name} {component}".strip()
+        shown = f"{amount:,.2f}" if amount is not None else "the platform file's"
+        messages.success(request, f"Target of {what} set to {shown}.")
+    month = request.POST.get("month", "")
+    return redirect(
+        f"{reverse('costs:index')}?month={month}" if MONTH.match(month) else "costs:index"
+    )

@@ -1,0 +1,70 @@
+"""Targets edited on the Costs page: finance (and admin) only, audited with the old and
+the new value, a bad amount refused with a sentence, the platform file's value back when
+the override is removed."""
+
+from decimal import Decimal
+
+import pytest
+
+from costs.models import CostTarget
+from platform_admin.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _set(client, amount, environment="staging", component=""):
+    return client.post(
+        "/costs/targets/",
+        {"environment": environment, "component": component, "amount": amount, "month": "2026-10"},
+        follow=True,
+    )
+
+
+def test_carol_sets_a_target_audited_with_old_and_new(client, carol, platform):
+    client.force_login(carol)
+
+    page = _set(client, "1,250.50").content.decode()
+
+    assert "Target of Staging set to 1,250.50." in page
+    assert CostTarget.objects.get(component="").amount == Decimal("1250.50")
+    staging = page.split('data-scope="staging"')[1].split("</tr>")[0]
+    assert "1,250.50" in staging  # the page uses it
+    event = AuditEvent.objects.get(action="costs.target_updated")
+    assert event.actor == "carol" and event.environment == "staging"
+    assert (event.detail["old"], event.detail["new"]) == ("300.00", "1250.50")
+
+    _set(client, "")  # back to the platform file's 300
+    assert not CostTarget.objects.exists()
+    back = AuditEvent.objects.filter(action="costs.target_updated").order_by("-id").first()
+    assert (back.detail["old"], back.detail["new"]) == ("1250.50", "300.00")
+
+
+def test_a_component_target_is_shown_beside_its_actual(client, carol, platform):
+    client.force_login(carol)
+    _set(client, "40", component="api-server")
+    assert CostTarget.objects.get().component == "api-server"
+
+
+@pytest.mark.parametrize(
+    "amount, sentence",
+    [
+        ("twelve", "is not an amount like 1250.00"),
+        ("-5", "a target is between 0 and"),
+        ("1.234", "has more than two decimals"),
+        ("1e400", "a target is between 0 and"),
+    ],
+)
+def test_a_bad_amount_changes_nothing_and_says_why(client, carol, platform, amount, sentence):
+    client.force_login(carol)
+    page = _set(client, amount).content.decode()
+    assert "Target not changed" in page and sentence in page
+    assert (
+        not CostTarget.objects.exists()
+        and not AuditEvent.objects.filter(action="costs.target_updated").exists()
+    )
+
+
+def test_alice_cannot_change_targets(client, alice, platform):
+    client.force_login(alice)
+    assert _set(client, "10").status_code == 403
+    assert not CostTarget.objects.exists()
