@@ -1,12 +1,12 @@
 """The Costs page: thin views over `costs.pages` (database only, never Google)."""
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from costs import pages, progress, targets, uploads
+from costs import focus, pages, progress, targets, uploads
 from costs.bq_rows import PACIFIC
 from costs.importer import FORMATS
 from costs.models import BillingImport, ImportStatus
@@ -94,3 +94,13 @@ def set_target(request):
     return redirect(
         f"{reverse('costs:index')}?month={month}" if MONTH.match(month) else "costs:index"
     )
+
+
+def export_csv(request):
+    """The month's FOCUS-style CSV (?month=YYYY-MM), streamed."""
+    month = request.GET.get("month", "")
+    if not MONTH.match(month):
+        raise Http404("export needs ?month=YYYY-MM")
+    response = StreamingHttpResponse(focus.lines(month), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="costs-{month}-focus.csv"'
+    return response

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from costs import api as costs_api
 from costs import overview as costs_overview
 from deployments import overview as deployments_overview
 from deployments.api import api
@@ -14,6 +15,7 @@ from platform_admin.overview import overview_view
 # The Overview asks each app for its part; this file is the one place that wires them all.
 # The API is deployments' (its token auth); the apps below it add their read-only routers.
 api.add_router("/", monitoring_api.router)
+api.add_router("/", costs_api.router)
 
 overview = overview_view([deployments_overview.PART, monitoring_overview.PART, costs_overview.PART])
 
