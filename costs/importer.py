@@ -15,7 +15,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from costs import progress, rollup, staging
+from costs import cost_table, progress, rollup, staging
 from costs.attribution import Attributor
 from costs.bq_rows import FieldError, RowKey, parse
 from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
@@ -29,8 +29,9 @@ from costs.models import (
 )
 from costs.money import cents
 from platform_admin import audit
+from platform_admin.models import PlatformSettings
 
-FORMATS = ("auto", "bq-json")
+FORMATS = ("auto", "bq-json", "cost-table-csv")
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities and rollups
 
@@ -95,9 +96,10 @@ def _import(
     path: Path, record: BillingImport, reader: HashingReader, actor, report_progress: bool
 ) -> None:
     lock()
-    _check_format(path, record.format, record.file_name)
+    record.format = _format(path, record.format, record.file_name)
     staging.create()
-    staged = _stage(path, record.file_name, reader, record.pk if report_progress else None)
+    progress_id = record.pk if report_progress else None
+    staged = _stage(path, record.file_name, reader, progress_id, record.format)
     record.sha256 = reader.sha256.hexdigest()
     record.rows_read = staged.rows_read
     record.rows_new = staging.select_new()
@@ -147,20 +149,37 @@ def _claim_months(record: BillingImport, months: list[str]) -> None:
         )
 
 
-def _check_format(path: Path, fmt: str, name: str) -> None:
+def _format(path: Path, fmt: str, name: str) -> str:
+    """The file's format: as asked, or detected from its content ("auto")."""
     if fmt not in FORMATS:
         raise RefusedFile(f"{name}: unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
-    if fmt == "auto" and sniff(path)[:1] not in (b"{", b""):
-        raise refused(name, "not a BigQuery billing export in NDJSON (one JSON object a line)")
+    if fmt != "auto":
+        return fmt
+    start = sniff(path)
+    if start[:1] in (b"{", b""):
+        return "bq-json"
+    if cost_table.looks_like(start):
+        return "cost-table-csv"
+    raise refused(
+        name,
+        "neither a BigQuery billing export in NDJSON (one JSON object a line) nor a "
+        "Cloud Billing Cost table CSV",
+    )
 
 
-def _stage(path: Path, name: str, reader: HashingReader, progress_id: int | None) -> _Staged:
+def _stage(
+    path: Path, name: str, reader: HashingReader, progress_id: int | None, fmt: str = "bq-json"
+) -> _Staged:
     """Stream the file into the staging tables; a bad line raises RefusedFile."""
     staged = _Staged()
     key_ids: dict[RowKey, int] = {}
     rows: list[tuple] = []
     credits: list[tuple] = []
-    for number, line in lines(path, reader):
+    if fmt == "cost-table-csv":
+        source = cost_table.json_lines(path, reader, name, PlatformSettings.load().currency)
+    else:
+        source = lines(path, reader)
+    for number, line in source:
         if not line.strip():
             continue
         try:

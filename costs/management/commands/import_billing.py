@@ -1,4 +1,4 @@
-"""`python manage.py import_billing PATH [--format auto|bq-json]`."""
+"""`python manage.py import_billing PATH [--format auto|bq-json|cost-table-csv] [--replace-months]`."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -7,7 +7,10 @@ from costs.models import ImportStatus
 
 
 class Command(BaseCommand):
-    help = "Import a GCP billing export file (BigQuery-export NDJSON, optionally gzip)."
+    help = (
+        "Import a GCP billing export file: BigQuery-export NDJSON or the console's Cost "
+        "table CSV (optionally gzip), the format detected from the content."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")

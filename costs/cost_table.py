@@ -1,0 +1,217 @@
+"""The Cloud Billing console's Cost table CSV ("<Account>_Cost table, <from> — <to>.csv"):
+a header block (account, invoice, currency, totals: "Key,Value" lines), a blank line or
+not, then the columns the view had, one line per row.
+
+Each data line becomes the BigQuery-export row it stands for (as JSON text, amounts kept
+as their exact digits), so the importer's one path parses, hashes, counts and attributes
+it. Recognised columns (case and spacing ignored; only "Cost" is required):
+
+- Cost: "Unrounded cost (...)" when present, else "Cost (...)"; a line with a
+  "Credit type" is that credit (its cost is the credit's amount).
+- Project ID; Service description / ID; SKU description / ID; Cost type; Usage start
+  date (a date or a time: the usage day); Usage amount and unit; Invoice month (202610,
+  2026-10 or "October 2026"), else the header block's "Invoice month".
+- Currency: a "Currency" column, else the header block's, else the platform's.
+
+The Cost table has no resource labels: its rows are attributed by project.
+"""
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+import orjson
+
+from costs.bq_rows import PACIFIC, shown
+from costs.export_file import HashingReader, lines, refused
+
+MONTHS = {
+    name.lower(): number
+    for number, name in enumerate(
+        [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ],
+        start=1,
+    )
+}
+_SPACES = re.compile(r"\s+")
+HEADER_MARKERS = ("cost", "service description", "sku description", "project id")
+
+
+def _norm(name: str) -> str:
+    return _SPACES.sub(" ", name.strip().lstrip("\ufeff")).lower()
+
+
+def looks_like(sniffed: bytes) -> bool:
+    """Does the start of a file look like a Cost table CSV?"""
+    text = sniffed.decode("utf-8", "replace").lower()
+    return "," in text and not text.lstrip().startswith(("{", "["))
+
+
+def _column(columns: dict[str, int], *names: str, prefix: bool = False) -> int | None:
+    for name in names:
+        for header, index in columns.items():
+            if header == name or (prefix and header.startswith(name)):
+                return index
+    return None
+
+
+def invoice_month(value: str) -> str | None:
+    """ "202610", "2026-10" or "October 2026" -> "202610"; None if it is none of these."""
+    text = value.strip()
+    if re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", text):
+        return text
+    if match := re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text):
+        return match[1] + match[2]
+    parts = text.replace(",", " ").split()
+    if len(parts) == 2 and parts[0].lower() in MONTHS and parts[1].isdigit():
+        return f"{int(parts[1]):04d}{MONTHS[parts[0].lower()]:02d}"
+    return None
+
+
+def _usage_start(value: str, where: str) -> str:
+    """A Pacific usage date (or date-time) as the export's UTC timestamp text, at noon
+    for a bare date so the usage day stays that day."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(date.fromisoformat(text), time(12), tzinfo=PACIFIC)
+        else:
+            moment = datetime.fromisoformat(text.replace(" UTC", "+00:00").replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=PACIFIC)
+    except ValueError:
+        raise refused(where, f"Usage start date: {shown(value)} is not a date") from None
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _number(value: str, column: str, where: str) -> Decimal:
+    text = value.strip().replace(",", "")
+    if text.startswith("(") and text.endswith(")"):  # (1.23) is -1.23 in some exports
+        text = "-" + text[1:-1]
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise refused(where, f"{column}: {shown(value)} is not a number") from None
+    if not number.is_finite():
+        raise refused(where, f"{column}: {shown(value)} is not a number")
+    return number
+
+
+def json_lines(
+    path, reader: HashingReader, name: str, currency: str
+) -> Iterator[tuple[int, bytes]]:
+    """(CSV line number, the export row as JSON) of each data line; a bad line raises
+    RefusedFile naming the line and the column."""
+    header: dict[str, str] = {}
+    columns: dict[str, int] | None = None
+    idx: dict[str, int | None] = {}
+    cost_label = ""
+    for number, raw in lines(path, reader):
+        where = f"{name}:{number}"
+        try:
+            text = raw.decode("utf-8-sig").rstrip("\r")
+        except UnicodeDecodeError:
+            raise refused(where, "not UTF-8 text") from None
+        if not text.strip():
+            continue
+        cells = next(csv.reader(io.StringIO(text)))
+        if columns is None:
+            names = [_norm(c) for c in cells]
+            if (
+                len(cells) > 2
+                and any(n.startswith("cost") for n in names)
+                and any(n in names for n in HEADER_MARKERS[1:])
+            ):
+                columns = {n: i for i, n in enumerate(names)}
+                idx = _indexes(columns)
+                if idx["cost"] is None:
+                    raise refused(where, "no Cost column in the Cost table's header")
+                cost_label = cells[idx["cost"]].strip().lstrip("\ufeff")
+                continue
+            if len(cells) >= 2:
+                header[_norm(cells[0])] = cells[1].strip()
+            continue
+        yield number, _row(cells, idx, header, currency, where, cost_label)
+    if columns is None:
+        raise refused(
+            name,
+            "no column header line found (a Cost table CSV names its columns, Cost among them)",
+        )
+
+
+def _indexes(columns: dict[str, int]) -> dict[str, int | None]:
+    unrounded = _column(columns, "unrounded cost", prefix=True)
+    return {
+        "cost": unrounded if unrounded is not None else _column(columns, "cost", prefix=True),
+        "project": _column(columns, "project id"),
+        "service": _column(columns, "service description"),
+        "service_id": _column(columns, "service id"),
+        "sku": _column(columns, "sku description"),
+        "sku_id": _column(columns, "sku id"),
+        "credit_type": _column(columns, "credit type"),
+        "cost_type": _column(columns, "cost type"),
+        "start": _column(columns, "usage start date", "usage start time"),
+        "amount": _column(columns, "usage amount"),
+        "unit": _column(columns, "usage unit"),
+        "month": _column(columns, "invoice month"),
+        "currency": _column(columns, "currency"),
+    }
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index].strip() if index is not None and index < len(cells) else ""
+
+
+def _row(cells, idx, header, currency, where, cost_label: str) -> bytes:
+    month_text = _cell(cells, idx["month"]) or header.get("invoice month", "")
+    month = invoice_month(month_text)
+    if month is None:
+        problem = f"{shown(month_text)} is not a month" if month_text else "is missing"
+        raise refused(where, f"Invoice month: {problem} (a column, or the header block's line)")
+    amount = _number(_cell(cells, idx["cost"]), cost_label, where)
+    credit_type = _cell(cells, idx["credit_type"])
+    start = _cell(cells, idx["start"])
+    usage_amount = _cell(cells, idx["amount"])
+    row = {
+        "service": _named(_cell(cells, idx["service_id"]), _cell(cells, idx["service"])),
+        "sku": _named(_cell(cells, idx["sku_id"]), _cell(cells, idx["sku"])),
+        "project": {"id": p} if (p := _cell(cells, idx["project"])) else None,
+        "usage_start_time": _usage_start(start, where)
+        if start
+        else f"{month[:4]}-{month[4:]}-01 19:00:00 UTC",
+        "cost": "<<0>>" if credit_type else f"<<{amount}>>",
+        "credits": [{"type": credit_type, "name": credit_type, "amount": f"<<{amount}>>"}]
+        if credit_type
+        else [],
+        "currency": _cell(cells, idx["currency"]) or header.get("currency", "") or currency,
+        "usage": {
+            "amount": f"<<{_number(usage_amount, 'Usage amount', where)}>>",
+            "unit": _cell(cells, idx["unit"]),
+        }
+        if usage_amount
+        else {"unit": _cell(cells, idx["unit"])},
+        "invoice": {"month": month},
+        "cost_type": (_cell(cells, idx["cost_type"]) or "regular").lower().replace(" ", "_"),
+    }
+    return orjson.dumps(row).replace(b'"<<', b"").replace(b'>>"', b"")
+
+
+def _named(id_: str, description: str) -> dict | None:
+    if not (id_ or description):
+        return None
+    return {"id": id_, "description": description}

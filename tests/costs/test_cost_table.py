@@ -1,0 +1,82 @@
+"""The console's Cost table CSV: a header block, then the view's columns; detected from
+its content, or named with --format; counted exactly once, credits by type, refused
+whole with the line and the column."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from costs.importer import import_file
+from costs.models import CostDaily
+from costs.report import month_report
+
+pytestmark = pytest.mark.django_db
+
+HEADER = """Billing account name,Acme
+Billing account ID,01A2B3-C4D5E6-F7A8B9
+Invoice month,October 2026
+Currency,USD
+Total,"1,234.00"
+
+"""
+COLUMNS = (
+    "Project name,Project ID,Service description,Service ID,SKU description,SKU ID,"
+    "Credit type,Cost type,Usage start date,Usage amount,Usage unit,Cost ($),Unrounded cost ($)\n"
+)
+
+
+def _table(*lines: str) -> str:
+    return HEADER + COLUMNS + "".join(line + "\n" for line in lines)
+
+
+CPU = "Staging,acme-staging,Cloud Run,SVC-RUN,CPU Allocation Time,SKU-CPU"
+ROWS = (
+    f"{CPU},,Usage,2026-10-05,3600,seconds,10.00,10.004",
+    f"{CPU},Free tier,Usage,2026-10-05,,,-1.00,-1.0",
+    'Production,acme-prod,Cloud SQL,SVC-SQL,DB,SKU-DB,,Usage,2026-10-06,1,hour,"1,200.50",1200.5',
+    'Production,acme-prod,Cloud SQL,SVC-SQL,DB,SKU-DB,,Usage,2026-10-06,1,hour,"1,200.50",1200.5',
+    ",,,,,,,Tax,2026-10-31,,,0.70,0.7",
+)
+
+
+def test_a_cost_table_is_detected_and_counted_exactly(platform, tmp_path):
+    path = tmp_path / "Acme_Cost table, 2026-10-01 — 2026-10-31.csv"
+    path.write_text(_table(*ROWS), encoding="utf-8-sig")
+
+    record = import_file(path)
+
+    assert record.status == "succeeded", record.message
+    assert record.format == "cost-table-csv" and record.rows_new == 5
+    report = month_report("2026-10")
+    assert report["environments"]["staging"] == {"cost": "10.00", "credits": "-1.00", "net": "9.00"}
+    # The unrounded cost is used; the two identical lines both count.
+    assert report["environments"]["production"]["net"] == "2401.00"
+    assert report["environments"]["unallocated"]["net"] == "0.70"
+    credit_types = {k for b in CostDaily.objects.all() for k in b.credits_by_type}
+    assert credit_types == {"Free tier"}
+    assert import_file(path).rows_new == 0  # the same file again adds nothing
+
+
+def test_the_command_takes_the_format_and_refuses_a_bad_cost_naming_line_and_column(
+    platform, tmp_path
+):
+    path = tmp_path / "costs.csv"
+    path.write_text(_table(ROWS[0], ROWS[2].replace('"1,200.50",1200.5', "lots,lots")))
+
+    with pytest.raises(CommandError) as refused:
+        call_command("import_billing", str(path), "--format", "cost-table-csv", stdout=StringIO())
+
+    assert 'costs.csv:9: Unrounded cost ($): "lots" is not a number' in str(refused.value)
+    assert "nothing imported" in str(refused.value)
+    assert not CostDaily.objects.exists()
+
+
+def test_a_cost_table_without_an_invoice_month_is_refused(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(COLUMNS + ROWS[0] + "\n")
+
+    record = import_file(path, fmt="cost-table-csv")
+
+    assert record.status == "refused"
+    assert "costs.csv:2: Invoice month: is missing" in record.message
