@@ -1,4 +1,4 @@
-"""`python manage.py import_billing PATH [--format auto|bq-json|cost-table-csv] [--replace-months]`."""
+"""`python manage.py import_billing PATH [--format FORMAT] [--replace-months]`."""
 
 from django.core.management.base import BaseCommand, CommandError
 
