@@ -5,9 +5,12 @@ drill-down, the import history and the data's freshness."""
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.template.loader import render_to_string
+
 from costs import month as figures
 from costs.models import BillingImport, InvoiceMonth
 from costs.report import UNALLOCATED
+from platform_admin import page_cache
 from platform_admin.charts import Mark, line_chart
 from platform_admin.models import Environment, PlatformSettings
 from platform_admin.timeline import rollout_marks
@@ -46,6 +49,25 @@ def daily_chart(month: figures.Month, scope: figures.Scope, currency: str):
     )
 
 
+def costs_html(month: str, today: date, env_slug: str = "", path: list[str] | None = None) -> str:
+    """The month's figures rendered once per change: an import or a pull finishing, a
+    target set (all audited), an upload queued or started, a new day."""
+    newest = BillingImport.objects.order_by("-id").values_list("id", "status").first()
+    versions = (
+        month,
+        env_slug,
+        "|".join(path or []),
+        today.isoformat(),
+        page_cache.current_audit_version(),
+        f"{newest[0]}-{newest[1]}" if newest else "",
+    )
+    return page_cache.part(
+        "costs-month",
+        versions,
+        lambda: render_to_string("costs/_month.html", costs_page(month, today, env_slug, path)),
+    )
+
+
 def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | None = None):
     m = figures.month_figures(month, today)
     currency = PlatformSettings.load().currency
@@ -72,6 +94,10 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         ],
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
         "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
-        "month_choices": figures.previous_months(f"{today:%Y-%m}", 24)[::-1],
         "zero": Decimal(0),
     }
+
+
+def month_choices(today: date) -> list[str]:
+    """The month picker: this month and the 23 before it, newest first."""
+    return figures.previous_months(f"{today:%Y-%m}", 24)[::-1]

@@ -29,12 +29,18 @@ def index(request):
     if env and env != UNALLOCATED and not Environment.objects.filter(slug=env).exists():
         raise Http404(f"no environment {env}")
     path = [p for p in request.GET.getlist("path") if p][:3]
-    context = pages.costs_page(month, today, env, path)
-    context["can_import"] = has_role(request.user, Role.FINANCE, anywhere=True)
-    context["target_envs"] = [
-        e for e in Environment.objects.all() if has_role(request.user, Role.FINANCE, e)
-    ]
-    context["formats"] = FORMATS
+    environments = list(Environment.objects.all())
+    focus = next((e.name for e in environments if e.slug == env), "Unallocated" if env else "")
+    context = {
+        "content": pages.costs_html(month, today, env, path),
+        "month": month,
+        "focus_slug": env,
+        "focus_name": focus,
+        "month_choices": pages.month_choices(today),
+        "can_import": has_role(request.user, Role.FINANCE, anywhere=True),
+        "formats": FORMATS,
+        "target_envs": [e for e in environments if has_role(request.user, Role.FINANCE, e)],
+    }
     return render(request, "costs/index.html", context)
 
 

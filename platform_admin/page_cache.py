@@ -26,6 +26,11 @@ def audit_version():
     return Coalesce(Subquery(AuditEvent.objects.order_by("-id").values("id")[:1]), 0)
 
 
+def current_audit_version() -> int:
+    """The newest audit event's id, for a page with no query to annotate it onto."""
+    return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
 def part(name: str, versions: tuple, build: Callable[[], str]) -> str:
     """The HTML `build()` returns for `name` at these versions (the audit version among
     them), built once per change."""

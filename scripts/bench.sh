@@ -12,6 +12,8 @@ export HTTPS=off NO_GCE_CHECK=true
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
+# The baselines of bench/billing_import.py (pandas, DuckDB): the benchmark's own requirements.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 for bench in bench/*.py; do
   case "$(basename "$bench")" in __init__.py | _*) continue ;; esac
   echo "== $bench"
