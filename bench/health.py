@@ -159,9 +159,11 @@ end
 
 def load(base: str, path: str, cookie: str, seconds: float, script: Path) -> dict:
     """wrk (C, keep-alive) with CONCURRENCY connections on `path` for `seconds`: latency
-    percentiles (ms), requests/s. A Python client on these 2 cores would measure itself."""
+    percentiles (ms), requests/s. A Python client on these 2 cores would measure itself.
+    BENCH_CONNECTIONS overrides the number of connections (to look at one request alone)."""
+    connections = int(os.environ.get("BENCH_CONNECTIONS", CONCURRENCY))
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds:g}s", "-s", str(script), base + path],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), base + path],
         env={**os.environ, "BENCH_COOKIE": cookie},
         capture_output=True,
         text=True,

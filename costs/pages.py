@@ -5,6 +5,7 @@ drill-down, the import history and the data's freshness."""
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.db.models import Subquery
 from django.template.loader import render_to_string
 
 from costs import month as figures
@@ -49,18 +50,31 @@ def daily_chart(month: figures.Month, scope: figures.Scope, currency: str):
     )
 
 
-def costs_html(month: str, today: date, env_slug: str = "", path: list[str] | None = None) -> str:
-    """The month's figures rendered once per change: an import or a pull finishing, a
-    target set (all audited), an upload queued or started, a new day."""
-    newest = BillingImport.objects.order_by("-id").values_list("id", "status").first()
-    versions = (
-        month,
-        env_slug,
-        "|".join(path or []),
-        today.isoformat(),
-        page_cache.current_audit_version(),
-        f"{newest[0]}-{newest[1]}" if newest else "",
+def environments_versioned() -> list[Environment]:
+    """Every environment, each carrying the data's version (`data_version`: the newest
+    audit event and the newest import's status): one query for the page's list and key."""
+    newest = BillingImport.objects.order_by("-id")
+    return list(
+        Environment.objects.annotate(
+            audit_version=page_cache.audit_version(),
+            import_id=Subquery(newest.values("id")[:1]),
+            import_status=Subquery(newest.values("status")[:1]),
+        )
     )
+
+
+def data_version(environments: list[Environment]) -> str:
+    if not environments:  # nothing to annotate: ask directly
+        newest = BillingImport.objects.order_by("-id").values_list("id", "status").first()
+        return f"{page_cache.current_audit_version()}:{newest}"
+    env = environments[0]
+    return f"{env.audit_version}:{env.import_id}-{env.import_status}"
+
+
+def costs_html(month: str, today: date, env_slug: str, path: list[str] | None, version: str) -> str:
+    """The month's figures rendered once per change (`version`: an import or a pull
+    finishing, a target set — all audited —, an upload queued or started), and per day."""
+    versions = (month, env_slug, "|".join(path or []), today.isoformat(), version)
     return page_cache.part(
         "costs-month",
         versions,

@@ -26,13 +26,14 @@ def index(request):
         messages.error(request, f"{month[:20]!r} is not a month like 2026-10: showing this month.")
         month = f"{today:%Y-%m}"
     env = request.GET.get("env", "")
-    if env and env != UNALLOCATED and not Environment.objects.filter(slug=env).exists():
-        raise Http404(f"no environment {env}")
     path = [p for p in request.GET.getlist("path") if p][:3]
-    environments = list(Environment.objects.all())
+    environments = pages.environments_versioned()
     focus = next((e.name for e in environments if e.slug == env), "Unallocated" if env else "")
+    if env and env != UNALLOCATED and focus == "Unallocated":
+        raise Http404(f"no environment {env}")
+    version = pages.data_version(environments)
     context = {
-        "content": pages.costs_html(month, today, env, path),
+        "content": pages.costs_html(month, today, env, path, version),
         "month": month,
         "focus_slug": env,
         "focus_name": focus,
