@@ -30,9 +30,18 @@ STALE_PERIODS = 3
 
 def _span(cursor: Collection | None, start: datetime, end: datetime):
     """(resolution, start, end) answering [start, end): minutes where the collector holds
-    every minute of it, otherwise whole hours (the window widened to hour boundaries)."""
+    every minute of it; a window of up to an hour whose end the minutes reach, from the
+    minutes there are (the first minutes after an install or a gap: the hours would be
+    the hour before, shown as now); otherwise whole hours (widened to hour boundaries)."""
     if cursor is not None and cursor.minutes_cover(start, end):
         return Resolution.MINUTE, start, end
+    if (
+        cursor is not None
+        and end - start <= HOUR
+        and cursor.minutes_from is not None
+        and cursor.minutes_from < end <= cursor.minutes_until
+    ):
+        return Resolution.MINUTE, cursor.minutes_from, end
     return Resolution.HOUR, floor_to(start, HOUR), ceil_to(end, HOUR)
 
 

@@ -32,11 +32,16 @@ def login(page, live_server):
     """Log in through the real login form; returns the page on the overview."""
 
     def _login(username, password=None):
-        page.goto(f"{live_server.url}/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", password or f"pw-{username}")
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server.url}/")
+        sign_in(page, live_server.url, username, password)
         return page
 
     return _login
+
+
+def sign_in(page, base: str, username: str, password: str | None = None) -> None:
+    """Sign `username` in through the login form (the test users' password: pw-NAME)."""
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password or f"pw-{username}")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")

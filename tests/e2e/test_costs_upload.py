@@ -5,6 +5,7 @@ billing queue, a real worker), sees the month's figures and drills into a compon
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import sign_in
 from tests.costs.conftest import (  # noqa: F401 - fixtures used by name
     billing_worker,
     export_row,
@@ -15,14 +16,6 @@ from tests.costs.conftest import (  # noqa: F401 - fixtures used by name
 
 pytestmark = pytest.mark.browser
 STAGING = {"env": "staging", "app": "api-server"}
-
-
-def _login(page, base, username):
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_carol_uploads_watches_progress_sees_the_month_and_drills_down(
@@ -41,7 +34,7 @@ def test_carol_uploads_watches_progress_sees_the_month_and_drills_down(
     export = tmp_path / "october.jsonl"
     export.write_bytes(ndjson(rows))
     base = live_server.url
-    _login(page, base, "carol")
+    sign_in(page, base, "carol")
 
     page.goto(f"{base}/costs/?month=2026-10")
     page.set_input_files("input[name=file]", str(export))

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from deployments.models import Rollout, RolloutState
+from tests.browser import sign_in
 from tests.deployments.conftest import (  # noqa: F401 - fixtures used by name
     fast_plan,
     gcp,
@@ -15,14 +16,6 @@ from tests.deployments.conftest import (  # noqa: F401 - fixtures used by name
 )
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, username):
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 @pytest.mark.usefixtures("worker", "fast_plan")
@@ -41,7 +34,7 @@ def test_alice_starts_bob_approves_both_watch_it_finish(
         release=release, environment=staging, started_by=alice, state=RolloutState.SUCCEEDED
     )
     base = live_server.url
-    _login(page, base, "alice")
+    sign_in(page, base, "alice")
     page.goto(f"{base}/deployments/environments/production/deploy/?release=1.4.0")
     expect(page.locator("table.diff")).to_contain_text("api-server")
     page.click("#start-rollout")
@@ -53,7 +46,7 @@ def test_alice_starts_bob_approves_both_watch_it_finish(
     bob_context = browser.new_context()
     bob_page = bob_context.new_page()
     try:
-        _login(bob_page, base, "bob")
+        sign_in(bob_page, base, "bob")
         bob_page.goto(page.url)
         bob_page.click("[data-action=approve]")
         bob_badge = bob_page.locator(".rollout-live .badge")

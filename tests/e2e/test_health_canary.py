@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from deployments import services
 from deployments.models import Rollout, RolloutState
 from monitoring import collect
+from tests.browser import sign_in
 from tests.deployments.conftest import (  # noqa: F401 - fixtures used by name
     fast_plan,
     gcp,
@@ -23,14 +24,6 @@ from tests.deployments.conftest import (  # noqa: F401 - fixtures used by name
 )
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base, username):
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 @pytest.mark.usefixtures("worker", "fast_plan")
@@ -64,7 +57,7 @@ def test_the_health_page_shows_a_faulty_canary_above_the_slo_line(
     time.sleep(62 - split_at.second)
     collect.sample_environment(production, timezone.now(), backfill_days=1)
 
-    _login(page, live_server.url, "alice")
+    sign_in(page, live_server.url, "alice")
     page.goto(f"{live_server.url}/health/production/")
 
     api = page.locator('section.service-health[data-service="api-server"]')

@@ -177,3 +177,29 @@ def test_the_query_count_does_not_grow_with_history_or_services(
         large = readings.service_figures(production, NOW)
 
     assert len(small) == 1 and len(large) == 10
+
+
+def test_just_after_an_hour_the_last_minutes_come_from_the_minutes_there_are(production):
+    hour = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    old = _sample(production, "hour", hour - timedelta(hours=1), 360_000, 0)
+    old.revision = "old"
+    new = [  # the first pass of an install came at 12:02
+        _sample(production, "minute", hour + timedelta(minutes=m), 6_000, 300) for m in range(2)
+    ]
+    for sample in new:
+        sample.revision = "new"
+    HealthSample.objects.bulk_create([old, *new])
+    Collection.objects.create(
+        environment=production,
+        sampled_at=hour + timedelta(minutes=2),
+        minutes_from=hour,
+        minutes_until=hour + timedelta(minutes=2),
+        hours_until=hour,
+    )
+
+    reading = readings.read(production, hour + timedelta(minutes=2, seconds=10))
+
+    api = reading.services["api-server"]
+    assert api.error_rate == pytest.approx(0.05)  # not the hour before's 0 %
+    assert api.rps == pytest.approx(12_000 / 120)
+    assert set(r for _, r in reading.recent_revisions) == {"new"}
