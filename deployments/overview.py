@@ -1,16 +1,46 @@
 """The deployments part of the Overview: what is live in each environment, and the
 rollout under way there."""
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
-from deployments.models import Rollout, RolloutState
+from deployments.live import digest
+from deployments.models import ReleaseArtifact, Rollout, RolloutState
+from monitoring.models import LiveKind, LiveService
 from platform_admin.models import Environment
 from platform_admin.overview import Part
 
 
+def _collected(ids) -> dict[int, dict]:
+    """Per environment what its Cloud Run services serve, as the health collector saw it:
+    {"versions": releases whose artifacts carry the live digests, "unknown": services
+    whose image no release carries}. Two queries for every environment together."""
+    live = list(
+        LiveService.objects.filter(environment_id__in=ids, kind=LiveKind.CLOUD_RUN)
+        .exclude(image="")
+        .values_list("environment_id", "service", "image")
+    )
+    match = Q(pk__in=[])
+    for _, service, image in live:
+        match |= Q(service_name=service, image__endswith=digest(image))
+    carried: dict[tuple[str, str], set[str]] = {}
+    for service, image, version in ReleaseArtifact.objects.filter(match).values_list(
+        "service_name", "image", "release__version"
+    ):
+        carried.setdefault((service, digest(image)), set()).add(version)
+    out: dict[int, dict] = {}
+    for env_id, service, image in live:
+        seen = out.setdefault(env_id, {"versions": set(), "unknown": []})
+        versions = carried.get((service, digest(image)))
+        if versions:
+            seen["versions"].add(max(versions))  # the newest release carrying that digest
+        else:
+            seen["unknown"].append(service)
+    return out
+
+
 def contexts(environments) -> dict[int, dict]:
-    """Per environment: the version of its last succeeded rollout and its active rollout
-    (two queries for every environment)."""
+    """Per environment: what is live (the releases its live digests belong to, else its
+    last succeeded rollout's) and its active rollout. Four queries for every environment."""
     ids = [env.pk for env in environments]
     last_succeeded = Rollout.objects.filter(
         environment=OuterRef("pk"), state=RolloutState.SUCCEEDED
@@ -26,7 +56,16 @@ def contexts(environments) -> dict[int, dict]:
             environment_id__in=ids, state__in=RolloutState.active()
         ).select_related("release")
     }
-    return {pk: {"live": live.get(pk), "active": active.get(pk)} for pk in ids}
+    collected = _collected(ids)
+    return {
+        pk: {
+            "live": live.get(pk),
+            "seen": sorted(collected.get(pk, {}).get("versions", ())),
+            "unknown": collected.get(pk, {}).get("unknown", []),
+            "active": active.get(pk),
+        }
+        for pk in ids
+    }
 
 
 PART = Part("Deployments", "deployments/_overview_part.html", contexts)

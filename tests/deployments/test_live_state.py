@@ -62,6 +62,9 @@ def test_the_environment_page_names_the_release_carrying_the_live_digest(
     realtime = _row(page, "realtime")  # no release carries its image
     assert "no release" in realtime and get_service(project, region, "realtime").image in realtime
     assert pinned in _row(page, "livekit")
+    overview = client.get("/").content.decode()
+    staging = overview.split('data-environment="staging"')[1].split("data-environment=")[0]
+    assert "1.1.0</a> live" in staging and "realtime" in staging and "no release" in staging
 
 
 def test_a_split_made_outside_the_dashboard_shows_as_it_is(gcp, alice, staging):

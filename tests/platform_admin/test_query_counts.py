@@ -17,8 +17,9 @@ QUERIES = {
     # environments with promote_from, their services; live versions (one subquery for
     # every environment), active rollouts with releases; platform settings (currency);
     # plus the health part's HEALTH_PER_ENVIRONMENT queries for each environment; the cost
-    # part's month (the data's span, per day, per component, targets, environments, credits)
-    "overview": 13,
+    # part's month (the data's span, per day, per component, targets, environments, credits);
+    # the collected live state and the releases carrying its digests
+    "overview": 15,
     # the environment, its services; live: the collected state, rollouts, their
     # artifacts, the artifacts carrying the live digests; rollback choices; alice's role
     # grants (can_deploy); the recent rollouts
