@@ -66,7 +66,7 @@ def import_detail(request, pk: int):
 
 
 def import_part(request, pk: int):
-    """The live part of the import page, polled by static/js/import.js."""
+    """The live part of the import page, polled by static/js/live.js."""
     return render(request, "costs/_import_part.html", _import_context(pk))
 
 

@@ -173,7 +173,7 @@ def rollout_detail(request, pk):
 
 
 def rollout_live(request, pk):
-    """The live part of the rollout page, polled by static/js/rollout.js."""
+    """The live part of the rollout page, polled by static/js/live.js."""
     return render(request, "deployments/_rollout_live.html", _rollout_context(request, pk))
 
 

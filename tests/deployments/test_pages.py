@@ -64,7 +64,7 @@ def test_rollout_page_shows_steps_traffic_analyses_and_allowed_controls(
     live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
     assert 'data-action="pause"' not in live
     page = client.get(f"/deployments/rollouts/{rollout.pk}/")
-    assert b"js/rollout.js" in page.content
+    assert b"js/live.js" in page.content
 
 
 def test_control_buttons_post_to_the_service_functions(client, alice, staging, make_release):

@@ -66,7 +66,7 @@ def test_the_main_pages_report_no_violation(login, live_server, alice, rollout, 
     page.goto(f"{live_server.url}/deployments/rollouts/{rollout.pk}/")
     badge = page.locator(".rollout-live .badge")
     expect(badge).to_have_attribute("data-state", "pending_approval")
-    # rollout.js fetches the live fragment (connect-src 'self') within its polling period.
+    # live.js fetches the live fragment (connect-src 'self') within its polling period.
     page.wait_for_event(
         "response", lambda r: r.url.endswith(f"/rollouts/{rollout.pk}/live/"), timeout=10_000
     )
