@@ -16,6 +16,7 @@ it. Recognised columns (case and spacing ignored; only "Cost" is required):
 The Cost table has no resource labels: its rows are attributed by project.
 """
 
+import calendar
 import csv
 import io
 import re
@@ -28,26 +29,7 @@ import orjson
 from costs.bq_rows import PACIFIC, shown
 from costs.export_file import HashingReader, lines, refused
 
-MONTHS = {
-    name.lower(): number
-    for number, name in enumerate(
-        [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ],
-        start=1,
-    )
-}
+MONTHS = {calendar.month_name[n].lower(): n for n in range(1, 13)}
 _SPACES = re.compile(r"\s+")
 HEADER_MARKERS = ("cost", "service description", "sku description", "project id")
 

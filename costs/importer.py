@@ -7,7 +7,6 @@ their sums go into the daily rollups, and the import and its audit event are rec
 A bad line refuses the whole file, naming the line and the field; nothing changes.
 """
 
-import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,6 @@ from platform_admin import audit
 from platform_admin.models import PlatformSettings
 
 FORMATS = ("auto", "bq-json", "cost-table-csv")
-MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities and rollups
 
 

@@ -31,6 +31,7 @@ from costs.models import (
     InvoiceMonth,
 )
 from costs.money import cents, to_nanos
+from costs.report import MONTH
 from platform_admin import audit, gcp, gcp_bigquery
 from platform_admin.models import PlatformSettings
 
@@ -110,7 +111,7 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
         replace_months=replace,
     )
     try:
-        if not importer.MONTH.fullmatch(month):
+        if not MONTH.match(month):
             raise PullRefused(f"{month!r} is not a month like 2026-10")
         where = source()
         _check_source(month, replace)

@@ -11,7 +11,7 @@ from pathlib import Path
 import django_rq
 from django.conf import settings
 
-from costs.importer import FORMATS, import_file
+from costs.importer import FORMATS, finish, import_file
 from costs.models import BillingImport, ImportSource, ImportStatus
 from platform_admin import audit
 from platform_admin.models import Role
@@ -80,9 +80,8 @@ def run_queued(import_id: int) -> BillingImport | None:
     path = Path(record.upload_path)
     try:
         if not path.exists():
-            record.status = ImportStatus.ERRORED
-            record.message = f"the uploaded file is gone from {settings.BILLING_UPLOAD_DIR}"
-            record.save()
+            gone = f"the uploaded file is gone from {settings.BILLING_UPLOAD_DIR}"
+            finish(record, ImportStatus.ERRORED, gone)
             return record
         return import_file(
             path,

@@ -15,6 +15,7 @@ from deployments.models import Release, ReleaseArtifact, RolloutState
 from monitoring.models import LiveKind
 from monitoring.models import LiveService as Collected
 from platform_admin.models import ServiceKind
+from platform_admin.timeline import digest
 
 COLLECTED, ROLLOUTS = "collected", "rollouts"
 
@@ -34,11 +35,6 @@ class LiveService:
     @property
     def known(self) -> bool:
         return bool(self.source)
-
-
-def digest(image: str) -> str:
-    """The sha256 digest of an image reference (the reference itself without one)."""
-    return image.rsplit("@", 1)[-1] if "@" in image else image
 
 
 def live_services(environment) -> list[LiveService]:
@@ -111,6 +107,28 @@ def _from_rollouts(environment) -> dict[str, LiveService]:
     return out
 
 
+def carrying(images, also: Q | None = None) -> list[ReleaseArtifact]:
+    """The artifacts whose service and digest are one of `images` ((service, image)
+    pairs), with the ones `also` selects, oldest release first, releases joined. One
+    query; an artifact of one of those services with another digest (a tail that
+    `endswith` matched) is left out."""
+    wanted = {(service, digest(image)) for service, image in images if image}
+    match = also or Q(pk__in=[])
+    for service, digest_ in wanted:
+        match |= Q(service_name=service, image__endswith=digest_)
+    services = {service for service, _ in wanted}
+    artifacts = (
+        ReleaseArtifact.objects.filter(match)
+        .select_related("release")
+        .order_by("release__created_at", "release_id")
+    )
+    return [
+        a
+        for a in artifacts
+        if a.service_name not in services or (a.service_name, digest(a.image)) in wanted
+    ]
+
+
 def _releases_of(
     images: dict[str, str], versions: dict[str, str], preferred: dict[str, Release]
 ) -> dict[str, Release]:
@@ -118,19 +136,13 @@ def _releases_of(
     live digest, for a VM the release of the pinned version carrying that VM. When several
     releases carry the same image (unchanged between them), the one the last rollout
     deployed wins, else the newest. One query."""
-    match = Q(pk__in=[])
-    for service, image in images.items():
-        if image:
-            match |= Q(service_name=service, image__endswith=digest(image))
+    pinned = Q(pk__in=[])
     for service, version in versions.items():
         if version:
-            match |= Q(service_name=service, release__version=version)
-    artifacts = ReleaseArtifact.objects.filter(match).select_related("release")
+            pinned |= Q(service_name=service, release__version=version)
     out: dict[str, Release] = {}
-    for artifact in artifacts.order_by("release__created_at", "release_id"):
+    for artifact in carrying(images.items(), also=pinned):
         service = artifact.service_name
-        if service in images and digest(artifact.image) != digest(images[service]):
-            continue  # `endswith` matched a tail only
         if service not in out or out[service] != preferred.get(service):
             out[service] = artifact.release
     return out

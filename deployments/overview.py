@@ -1,13 +1,14 @@
 """The deployments part of the Overview: what is live in each environment, and the
 rollout under way there."""
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 
-from deployments.live import digest
-from deployments.models import ReleaseArtifact, Rollout, RolloutState
+from deployments.live import carrying
+from deployments.models import Rollout, RolloutState
 from monitoring.models import LiveKind, LiveService
 from platform_admin.models import Environment
 from platform_admin.overview import Part
+from platform_admin.timeline import digest
 
 
 def _collected(ids) -> dict[int, dict]:
@@ -19,20 +20,15 @@ def _collected(ids) -> dict[int, dict]:
         .exclude(image="")
         .values_list("environment_id", "service", "image")
     )
-    match = Q(pk__in=[])
-    for _, service, image in live:
-        match |= Q(service_name=service, image__endswith=digest(image))
-    carried: dict[tuple[str, str], set[str]] = {}
-    for service, image, version in ReleaseArtifact.objects.filter(match).values_list(
-        "service_name", "image", "release__version"
-    ):
-        carried.setdefault((service, digest(image)), set()).add(version)
+    carried: dict[tuple[str, str], str] = {}  # oldest release first: the newest stays
+    for artifact in carrying((service, image) for _, service, image in live):
+        carried[artifact.service_name, digest(artifact.image)] = artifact.release.version
     out: dict[int, dict] = {}
     for env_id, service, image in live:
         seen = out.setdefault(env_id, {"versions": set(), "unknown": []})
-        versions = carried.get((service, digest(image)))
-        if versions:
-            seen["versions"].add(max(versions))  # the newest release carrying that digest
+        version = carried.get((service, digest(image)))
+        if version:
+            seen["versions"].add(version)  # the newest release carrying that digest
         else:
             seen["unknown"].append(service)
     return out

@@ -62,7 +62,8 @@ def rollout_marks(
     ]
 
 
-def _digest(image: str) -> str:
+def digest(image: str) -> str:
+    """The sha256 digest of an image reference (the reference itself without one)."""
     return image.rsplit("@", 1)[-1] if "@" in image else image
 
 
@@ -74,10 +75,10 @@ def release_images() -> dict[str, str]:
     events = AuditEvent.objects.filter(action="release.created").order_by("id")
     for version, detail in events.values_list("object_repr", "detail"):
         for image in ((detail or {}).get("artifacts") or {}).values():
-            out[_digest(image)] = version
+            out[digest(image)] = version
     return out
 
 
 def release_of(image: str, images: dict[str, str]) -> str:
     """The release version `image` belongs to, "" when no release carries it."""
-    return images.get(_digest(image), "") if image else ""
+    return images.get(digest(image), "") if image else ""
