@@ -55,36 +55,38 @@ def _pct(rate: float) -> str:
     return f"{rate * 100:.1f}%"
 
 
-def judge(service: str, canary, stable, limits: Thresholds, step_pct: int) -> Verdict:
-    """Decide one service's step from the two revisions' metrics (pure: no I/O)."""
-    at = f"at step {step_pct}%"
+def judge(
+    service: str, canary, stable, limits: Thresholds, step_pct: int, phase: str = ""
+) -> Verdict:
+    """Decide one service's step from the two revisions' metrics (pure: no I/O). `phase`
+    names the window in the reasons (default: the step): outside a canary step the
+    revision is "the new revision", not "the canary"."""
+    at = phase or f"at step {step_pct}%"
+    who = f"{service} new revision" if phase else f"{service} canary"
     reason = ""
     outcome = PASS
     if canary.error_rate > limits.max_error_rate and canary.requests > 0:
         outcome = FAIL
-        reason = (
-            f"{service} canary error rate {_pct(canary.error_rate)} > "
-            f"{_pct(limits.max_error_rate)} {at}"
-        )
+        reason = f"{who} error rate {_pct(canary.error_rate)} > {_pct(limits.max_error_rate)} {at}"
     elif canary.p95_ms is not None and canary.p95_ms > limits.p95_ms:
         outcome = FAIL
-        reason = f"{service} canary P95 {canary.p95_ms:.0f} ms > SLO {limits.p95_ms:.0f} ms {at}"
+        reason = f"{who} P95 {canary.p95_ms:.0f} ms > SLO {limits.p95_ms:.0f} ms {at}"
     elif _clearly_worse_latency(canary, stable):
         outcome = FAIL
         reason = (
-            f"{service} canary P95 {canary.p95_ms:.0f} ms is clearly worse than stable "
+            f"{who} P95 {canary.p95_ms:.0f} ms is clearly worse than stable "
             f"{stable.p95_ms:.0f} ms {at}"
         )
     elif _clearly_worse_errors(canary, stable):
         outcome = FAIL
         reason = (
-            f"{service} canary error rate {_pct(canary.error_rate)} is clearly worse than "
+            f"{who} error rate {_pct(canary.error_rate)} is clearly worse than "
             f"stable {_pct(stable.error_rate)} {at}"
         )
     elif canary.requests < limits.min_requests:
         outcome = WAIT
         reason = (
-            f"{service} canary served {canary.requests} requests, fewer than the "
+            f"{who} served {canary.requests} requests, fewer than the "
             f"{limits.min_requests} needed {at}"
         )
     data = {
@@ -99,7 +101,7 @@ def judge(service: str, canary, stable, limits: Thresholds, step_pct: int) -> Ve
         },
         "verdict": outcome,
     }
-    return Verdict(service, outcome, reason or f"{service} canary healthy {at}", data)
+    return Verdict(service, outcome, reason or f"{who} healthy {at}", data)
 
 
 def _clearly_worse_latency(canary, stable) -> bool:
@@ -120,6 +122,7 @@ def analyse(
     start: datetime,
     end: datetime,
     step_pct: int,
+    phase: str = "",
 ) -> list[Verdict]:
     """Judge each service's canary on its figures over [start, end] (`monitoring`).
 
@@ -136,5 +139,5 @@ def analyse(
         stable = None
         if stable_rev and stable_rev != canary_rev:
             stable = figures[service].get(stable_rev, NO_REQUESTS)
-        verdicts.append(judge(service, canary, stable, limits, step_pct))
+        verdicts.append(judge(service, canary, stable, limits, step_pct, phase))
     return verdicts

@@ -23,9 +23,14 @@ traffic safe; a transient Google error is retried with back-off; any other excep
 crash, recorded on the timeline with its traceback and tried again later with back-off,
 and after MAX_CRASHES in a row the rollout ends `errored` with traffic on stable.
 
-States: queued → deploying → canary (step by step) → succeeded, or → rolling_back →
-rolled_back/aborted. Within a pass the Google calls for the rollout's services run at
-the same time (`fanout`); when several fail, the first in service order is reported.
+States: queued → deploying → canary (step by step) → verifying → succeeded, or →
+rolling_back → rolled_back/aborted. The VMs go in the deploying pass (`vm_phase =
+before_canary`, or a release with no Cloud Run service) or once the Cloud Run services
+serve 100% (`after_canary`, the default); static sites once the Cloud Run services serve
+100%, or in the deploying pass when the release has no Cloud Run service. The
+verification bake judges the new revisions at 100% like a canary step; failing it rolls
+back. Within a pass the Google calls for the rollout's services run at the same time
+(`fanout`); when several fail, the first in service order is reported.
 """
 
 import logging
@@ -39,7 +44,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments import analysis, fanout, leases, messages, vm
+from deployments import analysis, fanout, leases, messages, site, vm
 from deployments.models import STATES, Release, Rollout, RolloutEvent, RolloutState
 from deployments.naming import revision_name
 from deployments.traffic import (
@@ -52,7 +57,7 @@ from deployments.traffic import (
 from platform_admin import audit, gcp_run
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
-from platform_admin.models import Environment, Service, ServiceKind
+from platform_admin.models import Environment, Service, ServiceKind, VmPhase
 
 log = logging.getLogger(__name__)
 S = RolloutState
@@ -116,19 +121,22 @@ class _JobRows:
     images: dict[str, str]
     cloud_run: tuple[str, ...]
     vms: tuple[Service, ...]
+    sites: tuple[Service, ...]
 
     @classmethod
     def read(cls, rollout: Rollout) -> "_JobRows":
         plan = rollout.plan
-        vm_names = [p["service"] for p in plan if p["kind"] == ServiceKind.GCE_VM]
-        vms = rollout.environment.services.filter(name__in=vm_names) if vm_names else []
+        names = [p["service"] for p in plan if p["kind"] != ServiceKind.CLOUD_RUN]
+        rows = list(rollout.environment.services.filter(name__in=names)) if names else []
+        rows.sort(key=lambda s: names.index(s.name))
         return cls(
             release=rollout.release,
             environment=rollout.environment,
             started_by=rollout.started_by,
             images={p["service"]: p["image"] for p in plan},
             cloud_run=tuple(p["service"] for p in plan if p["kind"] == ServiceKind.CLOUD_RUN),
-            vms=tuple(sorted(vms, key=lambda s: vm_names.index(s.name))),
+            vms=tuple(s for s in rows if s.kind == ServiceKind.GCE_VM),
+            sites=tuple(s for s in rows if s.kind == ServiceKind.STATIC_SITE),
         )
 
     def attach(self, rollout: Rollout) -> None:
@@ -208,7 +216,7 @@ def _pass(rollout_id: int, owner: str, rows: _JobRows | None) -> tuple[bool, _Jo
             rollout.retries = rollout.crashes = 0
         except GcpError as exc:
             _google_failed(rollout, work, exc, now)
-        except vm.VmDeployFailed as exc:
+        except (vm.VmDeployFailed, site.SiteDeployFailed) as exc:
             _fail(rollout, work, exc.message, now)
         except Exception as exc:  # a crash: recorded with its traceback, never a hot loop
             _crashed(rollout, work, exc, read, now)
@@ -281,8 +289,7 @@ def _deploying(rollout: Rollout, timeline, now) -> None:
         else:
             timeline.append(("revision", f"{name}: revision {record['canary']} is ready."))
     fanout.raise_first(outcomes)
-    for service in _vm_services(rollout):
-        vm.deploy(rollout, service, images[service.name], timeline)
+    _deploy_units(rollout, timeline, _units(rollout, first=True))
     rollout.state = S.CANARY
     rollout.step = 0 if rollout.strategy == Rollout.Strategy.CANARY else len(rollout.steps) - 1
     rollout.step_started_at = None
@@ -330,19 +337,29 @@ def _canary(rollout: Rollout, timeline, now) -> None:
     if rollout.step_started_at is None:
         _set_step_traffic(rollout, timeline, percent)
         if percent >= 100:
-            _succeed(rollout, timeline, timezone.now())  # finished once the split is in place
+            _at_full_traffic(rollout, timeline)
             return
         started = timezone.now()  # the bake starts once the split is in place
         rollout.step_started_at = started
         rollout.next_check_at = started + timedelta(seconds=rollout.environment.bake_seconds)
         timeline.tell("step", f"{percent}% of traffic on the new revisions.")
         return
-    verdicts = _analyse(rollout, percent, now)
+    bake = timedelta(seconds=rollout.environment.bake_seconds)
+    if _judged(rollout, timeline, _analyse(rollout, percent, now), bake, now):
+        rollout.step += 1
+        rollout.step_started_at = None
+        rollout.next_check_at = now
+        _canary(rollout, timeline, timezone.now())  # the next split, in the same pass
+
+
+def _judged(rollout: Rollout, timeline, verdicts, bake: timedelta, now) -> bool:
+    """Record the verdicts; True when every service passed. A failure starts the
+    rollback; too few requests wait (half a bake) up to INCONCLUSIVE_BAKES bakes, then
+    roll back too."""
     for verdict in verdicts:
         timeline.append(("analysis", verdict.reason, verdict.data))
     failed = [v for v in verdicts if v.outcome == analysis.FAIL]
     waiting = [v for v in verdicts if v.outcome == analysis.WAIT]
-    bake = timedelta(seconds=rollout.environment.bake_seconds)
     if failed:
         _start_rollback(rollout, timeline, "; ".join(v.reason for v in failed), now)
     elif waiting and now - rollout.step_started_at >= bake * INCONCLUSIVE_BAKES:
@@ -350,20 +367,97 @@ def _canary(rollout: Rollout, timeline, now) -> None:
         _start_rollback(rollout, timeline, f"inconclusive: {reasons}", now)
     elif waiting:
         rollout.next_check_at = now + max(bake / 2, timedelta(seconds=1))
+    return not failed and not waiting
+
+
+def _at_full_traffic(rollout: Rollout, timeline) -> None:
+    """The new revisions serve 100%: the VMs now (when they go after the canary), then
+    the verification bake, or success when the rollout has none."""
+    if not _deploy_units(rollout, timeline, _units(rollout, first=False)):
+        return
+    if rollout.verify_seconds and _cloud_run_services(rollout):
+        _start_verifying(rollout, timeline, timezone.now())
     else:
-        rollout.step += 1
-        rollout.step_started_at = None
-        rollout.next_check_at = now
-        _canary(rollout, timeline, timezone.now())  # the next split, in the same pass
+        _succeed(rollout, timeline, timezone.now())
 
 
-def _analyse(rollout: Rollout, percent: int, now) -> list[analysis.Verdict]:
+def _start_verifying(rollout: Rollout, timeline, now) -> None:
+    rollout.state = S.VERIFYING
+    rollout.step_started_at = now
+    rollout.next_check_at = now + timedelta(seconds=rollout.verify_seconds)
+    timeline.append(
+        (
+            "verifying",
+            f"Verifying: the new revisions at 100% are judged for {rollout.verify_seconds} s.",
+            {"seconds": rollout.verify_seconds},
+        )
+    )
+
+
+def _verifying(rollout: Rollout, timeline, now) -> None:
+    """The verification bake (Cloud Deploy's verify phase): the new revisions at 100%,
+    judged by the canary analysis over the bake; failing it rolls back to the previous
+    revisions' traffic. A resumed verification bakes again from now."""
+    if rollout.step_started_at is None:
+        _start_verifying(rollout, timeline, now)
+        return
+    bake = timedelta(seconds=rollout.verify_seconds)
+    verdicts = _analyse(rollout, 100, now, phase="in verification")
+    if _judged(rollout, timeline, verdicts, bake, now):
+        _succeed(rollout, timeline, timezone.now())
+
+
+def _units(rollout: Rollout, first: bool) -> list[tuple[object, Service]]:
+    """The VMs and static sites (each with its deployer module) of one phase: the deploy
+    pass (`first`), or once the Cloud Run services serve 100%. The VMs go first when the
+    environment says so (`before_canary`); the sites always follow the Cloud Run services
+    they call. With no Cloud Run service there is nothing to wait for: all go first."""
+    no_canary = not _cloud_run_services(rollout)
+    vms_first = rollout.vm_phase == VmPhase.BEFORE or no_canary
+    units = [(vm, s) for s in _vm_services(rollout) if vms_first == first]
+    return units + [(site, s) for s in _site_services(rollout) if no_canary == first]
+
+
+def _deploy_units(rollout: Rollout, timeline, units) -> bool:
+    """Deploy VMs (probed; a failed probe restores the metadata) and static sites (the
+    public URL checked; a wrong one switches the entry points back).
+
+    Before the canary, or after it when the release is one unit (`release_is_atomic`), a
+    failure raises and the rollout fails where it stands (rolling back what traffic and
+    which units moved). After the canary otherwise, the failed unit is put back and the
+    rollout fails with the Cloud Run services left on the new revisions: False."""
+    for deployer, service in units:
+        try:
+            deployer.deploy(rollout, service, rollout.carried.images[service.name], timeline)
+        except (vm.VmDeployFailed, site.SiteDeployFailed, GcpError) as exc:
+            retryable = isinstance(exc, GcpError) and exc.retryable
+            if retryable or rollout.state != S.CANARY or rollout.release_is_atomic:
+                raise
+            message = exc.message
+            if isinstance(exc, GcpError):
+                try:
+                    deployer.restore(rollout, service, timeline)
+                except (GcpError, site.SiteDeployFailed) as again:
+                    message += f" Restoring {service.name} failed too: {again.message}"
+            kept = ", ".join(_cloud_run_services(rollout))
+            message += (
+                f" {kept} stay on the new revisions: the environment does not make the "
+                "release one unit (release_is_atomic = false)."
+            )
+            _fail_hard(rollout, timeline, message, timezone.now())
+            return False
+    return True
+
+
+def _analyse(rollout: Rollout, percent: int, now, phase: str = "") -> list[analysis.Verdict]:
     """Every service's verdict on the step, from one read of Cloud Monitoring."""
     revisions = {
         name: (rollout.revisions[name]["canary"], rollout.revisions[name].get("stable"))
         for name in _cloud_run_services(rollout)
     }
-    return analysis.analyse(rollout.environment, revisions, rollout.step_started_at, now, percent)
+    return analysis.analyse(
+        rollout.environment, revisions, rollout.step_started_at, now, percent, phase
+    )
 
 
 def _rolling_back(rollout: Rollout, timeline, now) -> None:
@@ -384,14 +478,15 @@ def _restore_stable(rollout: Rollout, timeline) -> None:
     apply_splits(
         rollout, timeline, {name: [TrafficTarget(rev, 100)] for name, rev in stable.items() if rev}
     )
-    for service in _vm_services(rollout):
-        vm.restore(rollout, service, timeline)
+    for deployer, service in _all_units(rollout):
+        deployer.restore(rollout, service, timeline)
 
 
 HANDLERS = {
     S.QUEUED: _queued,
     S.DEPLOYING: _deploying,
     S.CANARY: _canary,
+    S.VERIFYING: _verifying,
     S.ROLLING_BACK: _rolling_back,
 }
 
@@ -443,15 +538,44 @@ def _fail(rollout: Rollout, timeline, message: str, now) -> None:
 
     Before any traffic moved, a VM that already got the new version is put back (a
     Google error after its metadata write would otherwise leave it pinned)."""
-    if rollout.state == S.CANARY:
+    if rollout.state in (S.CANARY, S.VERIFYING):
         _start_rollback(rollout, timeline, message, now)
         return
-    for service in _vm_services(rollout):
+    for deployer, service in _all_units(rollout):
         try:
-            vm.restore(rollout, service, timeline)
-        except GcpError as exc:
+            deployer.restore(rollout, service, timeline)
+        except (GcpError, site.SiteDeployFailed) as exc:
             message += f" Restoring {service.name} failed too: {exc.message}"
+    try:
+        _drop_canary_tags(rollout, timeline)
+    except GcpError as exc:
+        message += f" Removing the canary tags failed too: {exc.message}"
     _fail_hard(rollout, timeline, message, now)
+
+
+def _drop_canary_tags(rollout: Rollout, timeline) -> None:
+    """A rollout that fails before traffic moved leaves its new revisions at 0% with the
+    `canary` tag (also one whose deploy failed and was never recorded): read each
+    service and set its split as it is, without the tag."""
+    env = rollout.environment
+    names = list(_cloud_run_services(rollout))
+
+    def untag(name: str):
+        live = gcp_run.get_service(env.gcp_project, env.region, name)
+        if not any(t.tag == CANARY_TAG for t in live.traffic):
+            return None
+        kept = [
+            TrafficTarget(t.revision or live.latest_ready_revision, t.percent, t.tag)
+            for t in live.traffic
+            if t.percent or (t.tag and t.tag != CANARY_TAG)
+        ]
+        return gcp_run.set_traffic(env.gcp_project, env.region, name, kept)
+
+    outcomes = fanout.run(untag, names)
+    for name, outcome in zip(names, outcomes, strict=True):
+        if outcome.ok and outcome.value is not None:
+            timeline.append(("traffic", f"{name}: the {CANARY_TAG} tag removed."))
+    fanout.raise_first(outcomes)
 
 
 def _google_failed(rollout: Rollout, timeline, exc: GcpError, now) -> None:
@@ -543,3 +667,11 @@ def _cloud_run_services(rollout: Rollout) -> tuple[str, ...]:
 
 def _vm_services(rollout: Rollout):
     return rollout.carried.vms
+
+
+def _site_services(rollout: Rollout):
+    return rollout.carried.sites
+
+
+def _all_units(rollout: Rollout) -> list[tuple[object, Service]]:
+    return [(vm, s) for s in _vm_services(rollout)] + [(site, s) for s in _site_services(rollout)]

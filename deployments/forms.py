@@ -8,6 +8,8 @@ from deployments.validators import (
     NOTES_MAX,
     VERSION_MAX,
     deployable_service_names,
+    static_site_names,
+    validate_build_prefix,
     validate_image_digest,
     validate_notes,
     validate_semver,
@@ -28,14 +30,18 @@ class ReleaseForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        sites = set(static_site_names())
         for name in deployable_service_names():
+            site = name in sites
             self.fields[f"image_{name}"] = forms.CharField(
                 label=name,
                 required=False,
-                validators=[validate_image_digest],
+                validators=[validate_build_prefix if site else validate_image_digest],
                 widget=forms.TextInput(
                     attrs={
-                        "placeholder": "REGISTRY/PATH[:tag]@sha256:<64 hex>",
+                        "placeholder": "gs://BUCKET/PATH/builds/VERSION/"
+                        if site
+                        else "REGISTRY/PATH[:tag]@sha256:<64 hex>",
                         "size": 90,
                         "maxlength": IMAGE_MAX,
                     }

@@ -44,7 +44,11 @@ def live_services(environment) -> list[LiveService]:
     collected = {c.service: c for c in Collected.objects.filter(environment=environment)}
     records = _from_rollouts(environment)
     releases = _releases_of(
-        {name: c.image for name, c in collected.items() if c.kind == LiveKind.CLOUD_RUN},
+        {
+            name: c.image
+            for name, c in collected.items()
+            if c.kind in (LiveKind.CLOUD_RUN, LiveKind.STATIC_SITE)  # a digest, a build
+        },
         {name: c.image for name, c in collected.items() if c.kind == LiveKind.GCE_VM},
         preferred={name: r.release for name, r in records.items() if r.release},
     )
@@ -61,7 +65,7 @@ def live_services(environment) -> list[LiveService]:
                 name=service.name,
                 kind=service.get_kind_display(),
                 release=releases.get(service.name),
-                revision=max(split, key=split.get) if split else seen.latest_ready_revision,
+                revision=_revision(seen),
                 traffic=split,
                 image=seen.image,
                 source=COLLECTED,
@@ -70,6 +74,14 @@ def live_services(environment) -> list[LiveService]:
             )
         )
     return out
+
+
+def _revision(seen) -> str:
+    """The revision serving the most traffic; a static site's live build; a VM's none."""
+    if seen.kind == LiveKind.STATIC_SITE:
+        return seen.image
+    split = seen.split
+    return max(split, key=split.get) if split else seen.latest_ready_revision
 
 
 def _unknown(service) -> LiveService:
@@ -133,9 +145,9 @@ def _releases_of(
     images: dict[str, str], versions: dict[str, str], preferred: dict[str, Release]
 ) -> dict[str, Release]:
     """{service: the release it runs}: for Cloud Run the release whose artifact has the
-    live digest, for a VM the release of the pinned version carrying that VM. When several
-    releases carry the same image (unchanged between them), the one the last rollout
-    deployed wins, else the newest. One query."""
+    live digest (a static site: the live build), for a VM the release of the pinned
+    version carrying that VM. When several releases carry the same image (unchanged
+    between them), the one the last rollout deployed wins, else the newest. One query."""
     pinned = Q(pk__in=[])
     for service, version in versions.items():
         if version:

@@ -8,8 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from deployments.validators import validate_image_digest, validate_semver
-from platform_admin.models import Environment, Role
+from deployments.validators import validate_artifact, validate_semver
+from platform_admin.models import Environment, Role, VmPhase
 
 
 class Release(models.Model):
@@ -50,7 +50,8 @@ class Release(models.Model):
 class ReleaseArtifact(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="artifacts")
     service_name = models.CharField(max_length=63)
-    image = models.CharField(max_length=300, validators=[validate_image_digest])
+    # An image pinned by digest; for a static site, its build's Cloud Storage prefix.
+    image = models.CharField(max_length=300)
 
     class Meta:
         ordering = ["service_name"]
@@ -63,6 +64,12 @@ class ReleaseArtifact(models.Model):
     def __str__(self) -> str:
         return f"{self.service_name}={self.image}"
 
+    def clean(self) -> None:
+        try:
+            validate_artifact(self.service_name, self.image)
+        except ValidationError as exc:
+            raise ValidationError({"image": exc.messages}) from exc
+
     @property
     def digest(self) -> str:
         return self.image.rsplit("@", 1)[-1]
@@ -73,6 +80,7 @@ class RolloutState(models.TextChoices):
     QUEUED = "queued", "Queued"
     DEPLOYING = "deploying", "Deploying"
     CANARY = "canary", "Canary"
+    VERIFYING = "verifying", "Verifying"
     PAUSED = "paused", "Paused"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -109,6 +117,7 @@ STATES = {
     S.QUEUED: StateRule(True, True, _({"abort"})),
     S.DEPLOYING: StateRule(True, True, _({"pause", "abort"})),
     S.CANARY: StateRule(True, True, _({"pause", "promote", "abort"})),
+    S.VERIFYING: StateRule(True, True, _({"pause", "abort"})),
     S.PAUSED: StateRule(True, False, _({"resume", "promote", "abort"})),
     S.ROLLING_BACK: StateRule(True, True, _()),
     S.SUCCEEDED: StateRule(False, False, _()),
@@ -155,6 +164,12 @@ class Rollout(models.Model):
         help_text="The services it deploys, in service order, each with its kind and image: "
         "copied when the rollout starts.",
     )
+    # The environment's phases, copied when the rollout starts (what the approver saw):
+    # the verification bake after 100% (0: none), where the VMs go, and whether a VM
+    # failing its probe takes the Cloud Run services back too.
+    verify_seconds = models.PositiveIntegerField(default=0)
+    vm_phase = models.CharField(max_length=16, choices=VmPhase.choices, default=VmPhase.AFTER)
+    release_is_atomic = models.BooleanField(default=False)
     message = models.TextField(blank=True, help_text="Why it failed or rolled back, in words.")
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

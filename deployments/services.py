@@ -18,7 +18,7 @@ from deployments.validators import (
     REASON_MAX,
     artifact_service_errors,
     text_error,
-    validate_image_digest,
+    validate_artifact,
     validate_notes,
     validate_semver,
 )
@@ -129,7 +129,7 @@ def _release_errors(
     # An unknown service's image is not judged: its name is wrong already.
     for name, image in [] if name_errors else sorted(artifacts.items()):
         try:
-            validate_image_digest(image)
+            validate_artifact(name, image)
         except ValidationError as exc:
             errors.append(f"artifacts.{name}: {exc.messages[0]}")
     return errors
@@ -167,6 +167,7 @@ def _start_rollout(actor, release: Release, environment: Environment, strategy: 
         state=state,
         steps=steps or [100],
         plan=plan,
+        **_phases(environment, verify=True),
         started_by=actor,
         next_check_at=timezone.now() if state == S.QUEUED else None,
     )
@@ -214,6 +215,15 @@ def _plan(release: Release, environment: Environment) -> tuple[list[dict], list[
     ]
     unknown = sorted(set(images) - {name for name, _ in deployable})
     return plan, unknown
+
+
+def _phases(environment: Environment, verify: bool) -> dict:
+    """The environment's phase settings a rollout keeps from its start."""
+    return {
+        "verify_seconds": environment.verification_seconds if verify else 0,
+        "vm_phase": environment.vm_phase,
+        "release_is_atomic": environment.release_is_atomic,
+    }
 
 
 def _check_promotion_rule(release: Release, environment: Environment) -> None:
@@ -270,6 +280,8 @@ def _rollback(actor, environment: Environment, version: str, emergency: bool, re
         state=S.PENDING_APPROVAL if waits else S.QUEUED,
         steps=[100],
         plan=_plan(target, environment)[0],  # a service removed since is left out
+        # A rollback is not verified: failing it would put back the release it replaces.
+        **_phases(environment, verify=False),
         started_by=actor,
         next_check_at=None if waits else timezone.now(),
     )

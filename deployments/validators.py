@@ -8,7 +8,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from platform_admin.models import DEPLOYABLE_KINDS, Service
+from platform_admin.models import DEPLOYABLE_KINDS, Service, ServiceKind
 
 # The database columns' lengths (deployments.models), checked before they are reached.
 VERSION_MAX = 64
@@ -35,6 +35,12 @@ IMAGE_DIGEST_RE = re.compile(
 )
 
 
+# A static site's build: a Cloud Storage prefix holding the files and their manifest.json.
+BUILD_PREFIX_RE = re.compile(
+    r"gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,61}[a-z0-9])/(?P<prefix>(?:[A-Za-z0-9._+-]+/)+)"
+)
+
+
 def _shown(value, limit: int = 80) -> str:
     """A value quoted for a message, cut short: an error never echoes a megabyte."""
     text = repr(value)
@@ -57,20 +63,45 @@ def validate_semver(value: str) -> None:
         )
 
 
-def validate_image_digest(value: str) -> None:
-    """An image pinned by digest, at most IMAGE_MAX characters."""
+def _check_artifact_length(value, what: str) -> None:
     if isinstance(value, str) and len(value) > IMAGE_MAX:
         raise ValidationError(
-            "An image reference has at most %(max)d characters (this one has %(length)d).",
-            code="image_length",
+            f"{what} has at most %(max)d characters (this one has %(length)d).",
+            code="artifact_length",
             params={"max": IMAGE_MAX, "length": len(value)},
         )
+
+
+def validate_image_digest(value: str) -> None:
+    """An image pinned by digest, at most IMAGE_MAX characters."""
+    _check_artifact_length(value, "An image reference")
     if not isinstance(value, str) or not IMAGE_DIGEST_RE.fullmatch(value):
         raise ValidationError(
             "%(value)s is not pinned by digest (expected REGISTRY/PATH@sha256:<64 hex>).",
             code="image_digest",
             params={"value": _shown(value)},
         )
+
+
+def validate_build_prefix(value: str) -> None:
+    """A static site's build: gs://BUCKET/PATH/ (with its manifest.json there)."""
+    _check_artifact_length(value, "A build reference")
+    if not isinstance(value, str) or not BUILD_PREFIX_RE.fullmatch(value):
+        raise ValidationError(
+            "%(value)s is not a build (expected a Cloud Storage prefix such as "
+            "gs://BUCKET/frontend/builds/1.5.0/, ending in /).",
+            code="build_prefix",
+            params={"value": _shown(value)},
+        )
+
+
+def validate_artifact(service_name: str, value: str) -> None:
+    """A Cloud Run or VM service's image pinned by digest; a static site's build."""
+    kinds = set(Service.objects.filter(name=service_name).values_list("kind", flat=True))
+    if ServiceKind.STATIC_SITE in kinds:
+        validate_build_prefix(value)
+    else:
+        validate_image_digest(value)
 
 
 def text_error(value, label: str, limit: int) -> str | None:
@@ -104,6 +135,12 @@ def deployable_service_names() -> list[str]:
     """Every deployable service name across environments, in platform-file order: the
     names a release's artifacts may carry."""
     rows = Service.objects.filter(kind__in=DEPLOYABLE_KINDS).order_by("position", "name")
+    return list(dict.fromkeys(rows.values_list("name", flat=True)))
+
+
+def static_site_names() -> list[str]:
+    """The static sites among the deployable services: their artifact is a build."""
+    rows = Service.objects.filter(kind=ServiceKind.STATIC_SITE)
     return list(dict.fromkeys(rows.values_list("name", flat=True)))
 
 

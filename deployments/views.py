@@ -11,7 +11,7 @@ from deployments.errors import DeploymentError
 from deployments.forms import ReleaseForm
 from deployments.live import artifact_diff, live_services
 from deployments.models import Release, Rollout, RolloutState
-from platform_admin.models import Environment, Role
+from platform_admin.models import Environment, Role, ServiceKind, VmPhase
 from platform_admin.roles import has_role
 
 
@@ -150,22 +150,57 @@ def _rollout_context(request, pk) -> dict:
         pk=pk,
     )
     events = list(rollout.events.all())
-    steps = rollout.steps or [100]
-    on_step = rollout.is_active and rollout.current_percent is not None
     return {
         "rollout": rollout,
         "events": events,
         "analyses": [e for e in events if e.kind == "analysis"],
-        "steps": [
-            {
-                "percent": pct,
-                "current": on_step and i == rollout.step,
-                "done": i < rollout.step or rollout.state == RolloutState.SUCCEEDED,
-            }
-            for i, pct in enumerate(steps)
-        ],
+        "steps": _phases(rollout),
         "actions": services.allowed_actions(request.user, rollout),
     }
+
+
+def _phases(rollout: Rollout) -> list[dict]:
+    """The rollout's phases in the order it runs them, shown before it starts: the VMs
+    where the environment puts them, the traffic steps, the static sites once the Cloud
+    Run services serve 100%, the verification bake."""
+    vms = [p["service"] for p in rollout.plan if p["kind"] == ServiceKind.GCE_VM]
+    cloud_run = any(p["kind"] == ServiceKind.CLOUD_RUN for p in rollout.plan)
+    vms_first = rollout.vm_phase == VmPhase.BEFORE or not cloud_run
+    vm_phase = {"label": f"{', '.join(vms)} (VM)", "kind": "vm", "state": RolloutState.DEPLOYING}
+    phases = [vm_phase] if vms and vms_first else []
+    if cloud_run:
+        phases += [
+            {"label": f"{pct}%", "kind": "step", "state": RolloutState.CANARY, "step": i}
+            for i, pct in enumerate(rollout.steps or [100])
+        ]
+    if vms and not vms_first:
+        phases.append({**vm_phase, "state": "after the canary"})
+    sites = [p["service"] for p in rollout.plan if p["kind"] == ServiceKind.STATIC_SITE]
+    if sites:
+        at = "after the canary" if cloud_run else RolloutState.DEPLOYING
+        phases.append({"label": f"{', '.join(sites)} (site)", "kind": "site", "state": at})
+    if rollout.verify_seconds and cloud_run:
+        label = f"verify {rollout.verify_seconds} s"
+        phases.append({"label": label, "kind": "verify", "state": RolloutState.VERIFYING})
+    state = rollout.paused_from if rollout.state == RolloutState.PAUSED else rollout.state
+    on_step = rollout.current_percent is not None
+    current = next(
+        (
+            i
+            for i, phase in enumerate(phases)
+            if phase["state"] == state
+            and (phase["kind"] != "step" or on_step)
+            and phase.get("step", rollout.step) == rollout.step
+        ),
+        None,
+    )
+    succeeded = rollout.state == RolloutState.SUCCEEDED
+    for i, phase in enumerate(phases):
+        phase["current"] = rollout.is_active and i == current
+        reached = current is not None and i < current
+        stepped = phase["kind"] == "step" and phase["step"] < rollout.step
+        phase["done"] = succeeded or reached or stepped
+    return phases
 
 
 def rollout_detail(request, pk):

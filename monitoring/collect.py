@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from monitoring import drift, rollup, slo_months, vm
+from monitoring import drift, rollup, site, slo_months, vm
 from monitoring.models import Collection, HealthSample, LiveKind, LiveService, Resolution
 from platform_admin import gcp, gcp_monitoring, gcp_run
 from platform_admin.models import Environment, ServiceKind
@@ -121,7 +121,7 @@ def sample_environment(
     services = cloud_run_services(environment)
     minutes = _fetch(environment, services, todo.minutes, MINUTE)
     hours = _fetch(environment, services, todo.fetch_hours, HOUR)
-    probes = vm.observe(environment, now)
+    probes = vm.observe(environment, now) + site.observe(environment, now)
     states = read_live(environment, services)
     with transaction.atomic():
         cursor = Collection.objects.select_for_update().get(pk=cursor.pk)

@@ -113,6 +113,7 @@ class Collection(models.Model):
 class LiveKind(models.TextChoices):
     CLOUD_RUN = "cloud_run", "Cloud Run service"
     GCE_VM = "gce_vm", "Compute Engine VM"
+    STATIC_SITE = "static_site", "Static site"
 
 
 class LiveService(models.Model):

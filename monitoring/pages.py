@@ -72,6 +72,15 @@ class ServiceView:
     def is_vm(self) -> bool:
         return self.figures.kind == LiveKind.GCE_VM
 
+    @property
+    def is_site(self) -> bool:
+        return self.figures.kind == LiveKind.STATIC_SITE
+
+    @property
+    def is_probed(self) -> bool:
+        """Measured by the dashboard's probe (a VM, a static site), not by requests."""
+        return self.is_vm or self.is_site
+
 
 def _live_rows(
     live: LiveService | None, images: dict[str, str], recent: dict, limit: float
@@ -83,6 +92,8 @@ def _live_rows(
         return []
     if live.kind == LiveKind.GCE_VM:
         return [LiveRow("", 100, "", live.image, "")]
+    if live.kind == LiveKind.STATIC_SITE:
+        return [LiveRow("", 100, "", live.image, release_of(live.image, images))]
     release = release_of(live.image, images)
     rows = []
     for entry in live.traffic:

@@ -65,14 +65,19 @@ def _observe_one(environment, service, now: datetime) -> HealthSample:
             "observed_at": now,
         },
     )
+    return probe_sample(environment, service.name, now, pinned, up)
+
+
+def probe_sample(environment, service: str, now: datetime, revision: str, up: bool):
+    """One probe as a minute sample: one "request", one "error" when it failed."""
     return HealthSample(
         environment=environment,
         resolution=Resolution.MINUTE,
         # The minute the probe closes: the last complete minute, like the Cloud Run
         # samples of the same pass, so "the last 5 minutes" include it.
         time=now.replace(second=0, microsecond=0) - PROBE_MINUTE,
-        service=service.name,
-        revision=pinned or "unknown",
+        service=service,
+        revision=revision or "unknown",
         requests=1,
         errors_5xx=0 if up else 1,
     )

@@ -4,8 +4,8 @@ Production uses Application Default Credentials and Google's endpoints. When
 `GCP_API_ENDPOINT` is set (the sandbox in tests and the demo) every REST client talks to
 that URL with anonymous credentials, and the gRPC clients (Cloud Run, Cloud Monitoring)
 to `GCP_GRPC_ENDPOINT` over an insecure channel. Domain modules (`gcp_run`, `gcp_compute`,
-`gcp_monitoring`, `gcp_catalog`, `gcp_bigquery`) call these factories, pass `timeout()`
-on every call and wrap calls in `translate(...)`, so the rest of the app only ever sees
+`gcp_monitoring`, `gcp_catalog`, `gcp_bigquery`, `gcp_storage`) call these factories, pass
+`timeout()` on every call and wrap calls in `translate(...)`, so the rest of the app sees
 plain dataclasses and the `Gcp*` exceptions below.
 """
 
@@ -30,6 +30,10 @@ IAM_HINTS = {
     "the catalog needs no IAM role",
     "bigquery": "the service account needs roles/bigquery.jobUser on the project and "
     "roles/bigquery.dataViewer on the billing export dataset",
+    "storage": "the deployer service account needs roles/storage.objectAdmin on the site's "
+    "bucket and roles/storage.objectViewer on the builds bucket",
+    "cdn": "the deployer service account needs roles/compute.loadBalancerAdmin to "
+    "invalidate the CDN cache",
 }
 
 # Only transient failures are retried; 500 is not, because a mutation may have happened.
@@ -202,6 +206,32 @@ def zone_operations_client():
     return _cached("zone_ops", lambda: compute_v1.ZoneOperationsClient(**_rest_kwargs()))
 
 
+def url_maps_client():
+    """Compute Engine v1 UrlMapsClient (REST), for Cloud CDN cache invalidations."""
+    from google.cloud import compute_v1
+
+    return _cached("url_maps", lambda: compute_v1.UrlMapsClient(**_rest_kwargs()))
+
+
+def global_operations_client():
+    """Compute Engine v1 GlobalOperationsClient (REST), for waiting on invalidations."""
+    from google.cloud import compute_v1
+
+    return _cached("global_ops", lambda: compute_v1.GlobalOperationsClient(**_rest_kwargs()))
+
+
+def storage_client(project: str):
+    """Cloud Storage client (JSON API) acting for `project`."""
+    from google.cloud import storage
+
+    def build():
+        kwargs = _rest_kwargs()
+        kwargs.pop("transport")
+        return storage.Client(project=project, **kwargs)
+
+    return _cached("storage", build, project)
+
+
 def bigquery_client(project: str):
     """BigQuery client billed to `project` (always explicit: no metadata-server probe)."""
     from google.cloud import bigquery
@@ -220,6 +250,9 @@ def bigquery_client(project: str):
 def _api_of(what: str) -> str:
     lowered = what.lower()
     for word, api in (
+        ("cdn", "cdn"),
+        ("bucket", "storage"),
+        ("object", "storage"),
         ("cloud run", "run"),
         ("revision", "run"),
         ("metric", "monitoring"),

@@ -65,9 +65,15 @@ def get_instance(project: str, zone: str, name: str) -> InstanceState:
 
 def wait_for_operation(project: str, zone: str, operation, what: str, timeout: float) -> None:
     """Block until a zone operation is DONE; `GcpOperationFailed` if it ended in error."""
+    client = gcp.zone_operations_client()
+    _wait(project, operation, what, timeout, "compute", lambda kw: client.wait(zone=zone, **kw))
+
+
+def _wait(project: str, operation, what: str, timeout: float, api: str, wait) -> None:
+    """Call `wait` (an operations client's `wait`, its scope bound) until the operation is
+    DONE or `timeout` passed; `GcpOperationFailed` if it ended in error."""
     done = _types().Operation.Status.DONE
     deadline = time.monotonic() + timeout
-    client = gcp.zone_operations_client()
     while operation.status != done:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -75,15 +81,16 @@ def wait_for_operation(project: str, zone: str, operation, what: str, timeout: f
                 f"{what} on project {project} is still running after {timeout:.0f} s "
                 f"(operation {operation.name}); look again later"
             )
-        with gcp.translate(f"waiting for {what}", project, api="compute"):
+        with gcp.translate(f"waiting for {what}", project, api=api):
             try:
                 # Returns when the operation is done or after ~2 minutes, whichever first.
-                operation = client.wait(
-                    project=project,
-                    zone=zone,
-                    operation=operation.name,
-                    timeout=remaining,
-                    retry=gcp.retry_policy(remaining),
+                operation = wait(
+                    {
+                        "project": project,
+                        "operation": operation.name,
+                        "timeout": remaining,
+                        "retry": gcp.retry_policy(remaining),
+                    }
                 )
             except (requests.exceptions.Timeout, gexc.GatewayTimeout):
                 continue  # our budget ran out mid-wait: the deadline check above reports it
@@ -157,7 +164,7 @@ def health_url(project: str, zone: str, name: str, configured_url: str) -> str:
     return configured_url
 
 
-def _link_local_target(url: str) -> str:
+def link_local_target(url: str) -> str:
     """Why `url` must not be probed: its host resolves to a link-local or metadata
     address (the platform file refuses such URLs; a name can still resolve there)."""
     host = urlsplit(url).hostname or ""
@@ -182,7 +189,7 @@ def probe_health(
 
     The detail names the last status or error, for the rollout log.
     """
-    refused = _link_local_target(url)
+    refused = link_local_target(url)
     if refused:
         return False, refused
     detail = "not probed"
@@ -202,3 +209,32 @@ def probe_health(
         if attempt < attempts:
             time.sleep(interval)
     return False, detail
+
+
+def invalidate_cdn(
+    project: str, url_map: str, paths: dict[str, str], timeout: float | None = None
+) -> None:
+    """Invalidate Cloud CDN's cached copies of each path behind `url_map` ({path: request
+    id}), all started before any is waited for; returns once every one is done (the next
+    visitor then gets the bucket's object)."""
+    compute_v1 = _types()
+    operations = []
+    for path, request_id in paths.items():
+        what = f"invalidating the CDN cache of {path} on URL map {url_map}"
+        with gcp.translate(what, project, api="cdn"):
+            operation = gcp.url_maps_client().invalidate_cache_unary(
+                request=compute_v1.InvalidateCacheUrlMapRequest(
+                    project=project,
+                    url_map=url_map,
+                    cache_invalidation_rule_resource=compute_v1.CacheInvalidationRule(path=path),
+                    request_id=request_id,
+                ),
+                timeout=gcp.timeout(),
+                retry=gcp.retry_policy(),  # safe: the request id deduplicates retries
+            )
+        operations.append((operation, what))
+    deadline = time.monotonic() + (timeout or OPERATION_TIMEOUT_SECONDS)
+    client = gcp.global_operations_client()
+    for operation, what in operations:
+        left = max(deadline - time.monotonic(), 1.0)
+        _wait(project, operation, what, left, "cdn", lambda kw: client.wait(**kw))

@@ -8,6 +8,13 @@ from django.db import models
 from django.urls import reverse
 
 
+class VmPhase(models.TextChoices):
+    """Where a rollout deploys its VMs."""
+
+    AFTER = "after_canary", "after the Cloud Run canary reached 100%"
+    BEFORE = "before_canary", "before any Cloud Run traffic moves"
+
+
 class Environment(models.Model):
     """A deployment target (staging, production): one GCP project and region."""
 
@@ -30,6 +37,11 @@ class Environment(models.Model):
     max_error_rate = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.005"))
     min_requests = models.PositiveIntegerField(default=100)
     default_strategy = models.CharField(max_length=16, default="canary")
+    # After 100%: the verification bake (None = bake_seconds, 0 = none).
+    verify_seconds = models.PositiveIntegerField(null=True, blank=True)
+    vm_phase = models.CharField(max_length=16, choices=VmPhase.choices, default=VmPhase.AFTER)
+    # A VM failing its probe rolls the release's Cloud Run services back too.
+    release_is_atomic = models.BooleanField(default=False)
     # SLO.
     slo_p95_ms = models.PositiveIntegerField(default=500)
     slo_uptime = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.95"))
@@ -43,6 +55,11 @@ class Environment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("deployments:environment", args=[self.slug])
 
+    @property
+    def verification_seconds(self) -> int:
+        """The verification bake after 100%: its own setting, else the bake time."""
+        return self.bake_seconds if self.verify_seconds is None else self.verify_seconds
+
 
 class ServiceKind(models.TextChoices):
     CLOUD_RUN = "cloud_run", "Cloud Run"
@@ -52,7 +69,7 @@ class ServiceKind(models.TextChoices):
     MEMORYSTORE = "memorystore", "Memorystore"
 
 
-DEPLOYABLE_KINDS = (ServiceKind.CLOUD_RUN, ServiceKind.GCE_VM)
+DEPLOYABLE_KINDS = (ServiceKind.CLOUD_RUN, ServiceKind.GCE_VM, ServiceKind.STATIC_SITE)
 
 
 class Service(models.Model):
@@ -63,6 +80,10 @@ class Service(models.Model):
     kind = models.CharField(max_length=16, choices=ServiceKind.choices)
     zone = models.CharField(max_length=40, blank=True)
     health_url = models.URLField(blank=True)
+    # A static site's serving bucket, the URL map whose Cloud CDN caches it, its public URL.
+    bucket = models.CharField(max_length=63, blank=True)
+    url_map = models.CharField(max_length=63, blank=True)
+    public_url = models.URLField(blank=True)
     spec = models.JSONField(default=dict, blank=True)
     position = models.PositiveIntegerField(default=0)
 
@@ -87,6 +108,8 @@ class Service(models.Model):
             return f"projects/{env.gcp_project}/locations/{env.region}/services/{self.name}"
         if self.kind == ServiceKind.GCE_VM:
             return f"projects/{env.gcp_project}/zones/{self.zone}/instances/{self.name}"
+        if self.kind == ServiceKind.STATIC_SITE and self.bucket:
+            return f"gs://{self.bucket}"
         return ""
 
 

@@ -145,30 +145,35 @@ _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
 _PLAIN_HOST = re.compile(r"[a-z0-9._-]+")
 
 
-def check_health_url(url: str) -> str:
-    """Refuse a health URL that is not a plain http(s) URL or that points at the metadata
-    server or a link-local address (loopback and public names are fine)."""
+def check_health_url(url: str, key: str = "health_url") -> str:
+    """Refuse a URL the dashboard will GET (a VM's health probe, a site's public URL)
+    that is not a plain http(s) URL or that points at the metadata server or a
+    link-local address (loopback and public names are fine)."""
     if not url:
         return url
     if not re.match(r"^https?://", url):
-        raise ValueError("health_url must be an http(s) URL")
+        raise ValueError(f"{key} must be an http(s) URL")
     if re.search(r"[\s\\]", url):
         # Parsers disagree on these: the host we check must be the host that is probed.
-        raise ValueError("health_url must not contain spaces or backslashes")
+        raise ValueError(f"{key} must not contain spaces or backslashes")
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # a malformed [IPv6] host
-        raise ValueError(f"health_url is not a valid URL: {exc}") from exc
+        raise ValueError(f"{key} is not a valid URL: {exc}") from exc
     if "@" in parts.netloc:
-        raise ValueError("health_url must not carry a user name or password")
+        raise ValueError(f"{key} must not carry a user name or password")
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError as exc:
-        raise ValueError(f"health_url has an invalid port: {exc}") from exc
+        raise ValueError(f"{key} has an invalid port: {exc}") from exc
     refusal = _host_refusal(parts.hostname or "", bracketed="[" in parts.netloc)
     if refusal:
-        raise ValueError(f"health_url {refusal}")
+        raise ValueError(f"{key} {refusal}")
     return url
+
+
+def check_public_url(url: str) -> str:
+    return check_health_url(url, "public_url")
 
 
 def _host_refusal(host: str, bracketed: bool) -> str:
@@ -242,6 +247,12 @@ class BillingSpec(_Strict):
 class CanarySpec(_Strict):
     steps: list[Percent] = [5, 25, 50, 100]
     bake_seconds: int = Field(default=300, ge=1, le=86_400)
+    # The verification bake after 100% (Cloud Deploy's verify phase): unset = bake_seconds,
+    # 0 = no verification.
+    verify_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    # Where a VM of the release goes: after the Cloud Run canary reached 100% (a failed
+    # canary never touches it) or before any traffic moves.
+    vm_phase: Literal["after_canary", "before_canary"] = "after_canary"
     max_error_rate: Rate = Field(default=Decimal("0.005"), ge=0, le=1)
     min_requests: ColumnInt = 100
 
@@ -273,6 +284,11 @@ class ServiceSpec(_Strict):
     machine_type: str = Field(default="", max_length=64)
     # Service.health_url is a URLField: 200 characters.
     health_url: Annotated[str, AfterValidator(check_health_url)] = Field(default="", max_length=200)
+    # A static site: the bucket it is served from, the URL map of the load balancer whose
+    # Cloud CDN caches it (empty: no CDN), and the public URL a deploy checks.
+    bucket: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])?$")
+    url_map: str = Field(default="", pattern=r"^([a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$")
+    public_url: Annotated[str, AfterValidator(check_public_url)] = Field(default="", max_length=200)
     tier: str = Field(default="", max_length=64)
     storage_gb: Size | None = Field(default=None, ge=0)
     disk_gb: Size | None = Field(default=None, ge=0)
@@ -283,11 +299,15 @@ class ServiceSpec(_Strict):
     def vm_needs_zone(self) -> "ServiceSpec":
         if self.kind == "gce_vm" and not (self.zone and self.machine_type):
             raise ValueError("a gce_vm service needs zone and machine_type")
+        if self.kind == "static_site" and not (self.bucket and self.public_url):
+            raise ValueError("a static_site service needs bucket and public_url")
+        if self.kind != "static_site" and (self.bucket or self.url_map or self.public_url):
+            raise ValueError("bucket, url_map and public_url belong to a static_site service")
         return self
 
     def sizing(self) -> dict:
         """The estimate-relevant keys, JSON-ready (stored in Service.spec)."""
-        skip = {"name", "kind", "zone", "health_url"}
+        skip = {"name", "kind", "zone", "health_url", "bucket", "url_map", "public_url"}
         data = self.model_dump(exclude=skip, exclude_defaults=True)
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in data.items()}
 
@@ -303,6 +323,8 @@ class EnvironmentSpec(_Strict):
     cost_labels: dict[LabelKey, LabelValue] = Field(default={}, max_length=64)
     slack_webhook_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]*)?$", max_length=64)
     default_strategy: Literal["canary", "all_at_once"] = "canary"
+    # The release is one unit: a VM failing its probe rolls the Cloud Run services back too.
+    release_is_atomic: bool = False
     canary: CanarySpec = CanarySpec()
     slo: SloSpec = SloSpec()
     services: list[ServiceSpec] = []

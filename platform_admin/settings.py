@@ -252,6 +252,9 @@ PERIODIC_JOBS = [
 # Google reports the VM RUNNING while it still boots its containers: about a minute.
 VM_HEALTH_ATTEMPTS = env_int("VM_HEALTH_ATTEMPTS", 12)
 VM_HEALTH_INTERVAL_SECONDS = env_int("VM_HEALTH_INTERVAL_SECONDS", 5)
+# A static site's public URL after its deploy and CDN invalidation: attempts × interval.
+SITE_VERIFY_ATTEMPTS = env_int("SITE_VERIFY_ATTEMPTS", 6)
+SITE_VERIFY_INTERVAL_SECONDS = env_int("SITE_VERIFY_INTERVAL_SECONDS", 5)
 # The health collector probes each VM once a pass: its uptime check.
 VM_PROBE_TIMEOUT_SECONDS = env_int("VM_PROBE_TIMEOUT_SECONDS", 5)
 # The dashboard's public address, for absolute links in Slack messages.

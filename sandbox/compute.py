@@ -246,14 +246,19 @@ def get_operation(state, req, m):
 
 
 def wait_operation(state, req, m):
-    """Blocks (without the lock) until the operation is DONE or WAIT_LIMIT_S passed."""
+    return wait_until_done(state, lambda: _find_op(state, m), render_operation)
+
+
+def wait_until_done(state, find, render):
+    """Blocks (without the lock) until the operation `find` returns is DONE or
+    WAIT_LIMIT_S passed, as the real `wait` does (after ~2 minutes at most)."""
     deadline = time.monotonic() + WAIT_LIMIT_S
     while True:
         with state.lock:
             state.settle()
-            op = _find_op(state, m)
+            op = find()
             if op["status"] == "DONE" or time.monotonic() >= deadline:
-                return 200, render_operation(op)
+                return 200, render(op)
         time.sleep(0.05)
 
 

@@ -49,12 +49,25 @@ def snapshot(state, req, m):
     instances = {
         key: compute.render_instance(i, req.now) for key, i in state.data["instances"].items()
     }
+    sites = {
+        bucket: {
+            "urlMap": site["url_map"],
+            "objects": {
+                name: {k: obj[k] for k in ("md5Hash", "cacheControl", "metadata", "generation")}
+                for name, obj in sorted(state.data["buckets"].get(bucket, {}).items())
+            },
+            "cached": sorted(state.data["cdn"].get(bucket, {})),
+        }
+        for bucket, site in state.data["sites"].items()
+    }
     return 200, {
         "services": services,
+        "sites": sites,
         "revisions": revisions,
         "instances": instances,
         "faults": state.data["faults"],
         "vmFaults": state.data["vm_faults"],
+        "siteFaults": state.data.get("site_faults", []),
         "apiFaults": state.data["api_faults"],
         "requestCount": len(state.request_log),
         "options": {"rps": state.options.rps, "readyDelay": state.options.ready_delay},

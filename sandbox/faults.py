@@ -52,14 +52,27 @@ def vm_healthy(state, project: str, instance: str, version: str) -> bool:
     return True
 
 
+def site_fault(state, bucket: str) -> dict:
+    """The newest fault of the site served from `bucket`: `stale` (its CDN keeps serving
+    what it cached, invalidations or not), `invalidation_delay` (seconds an invalidation
+    takes)."""
+    for fault in state.data.setdefault("site_faults", []):
+        if fault["site"] == bucket:
+            return fault
+    return {}
+
+
 def add_fault(state, fault: dict) -> dict:
-    """Register a Cloud Run fault (has `image`) or a VM fault (has `instance`)."""
-    if "instance" in fault:
+    """Register a Cloud Run fault (has `image`), a VM fault (has `instance`) or a static
+    site's (has `site`, its bucket)."""
+    if "site" in fault:
+        state.data.setdefault("site_faults", []).insert(0, fault)
+    elif "instance" in fault:
         state.data["vm_faults"].insert(0, fault)  # newest wins
     elif "image" in fault:
         state.data["faults"].append(fault)  # applied in order: later ones override
     else:
-        raise ApiError(400, "A fault needs `image` (Cloud Run) or `instance` (VM).")
+        raise ApiError(400, "A fault needs `image` (Cloud Run), `instance` (VM) or `site`.")
     return fault
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import bigquery, catalog, cloudrun, compute, control, faults
+from . import bigquery, catalog, cloudrun, compute, control, faults, storage
 from .errors import ApiError
 
 MAX_LOGGED_BODY = 16_384
@@ -26,7 +26,7 @@ class Request:
 
 def _compile_routes() -> list:
     routes = []
-    for module in (cloudrun, compute, catalog, bigquery, control):
+    for module in (cloudrun, compute, storage, catalog, bigquery, control):
         for method, pattern, fn, *flags in module.ROUTES:
             routes.append((method, re.compile(pattern + "$"), fn, "unlocked" in flags))
     return routes
@@ -107,7 +107,16 @@ class Handler(BaseHTTPRequestHandler):
         logged = body if len(raw) <= MAX_LOGGED_BODY else None
         self._send(*serve(state, req, logged))
 
-    def _send(self, status: int, payload: dict) -> None:
+    def _send(self, status: int, payload) -> None:
+        if isinstance(payload, storage.Raw):  # object bytes, the site's pages
+            self.send_response(status)
+            self.send_header("Content-Type", payload.content_type)
+            for name, value in payload.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload.data)))
+            self.end_headers()
+            self.wfile.write(payload.data)
+            return
         html = payload is MALFORMED  # what a broken proxy in the way answers
         data = b"<html><body>Bad gateway</body></html>" if html else json.dumps(payload).encode()
         self.send_response(status)

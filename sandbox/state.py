@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import cloudrun_model, compute
+from . import cloudrun_model, compute, storage
 from .platform import Platform
 
 CONTROL_PATHS = (
@@ -56,14 +56,20 @@ class State:
                 "run_ops": {},
                 "instances": {},
                 "zone_ops": {},
+                "global_ops": {},
+                "buckets": {},
+                "sites": {},
+                "cdn": {},
                 "request_ids": {},
                 "faults": [],
+                "site_faults": [],
                 "vm_faults": [],
                 "api_faults": [],
             }
             for env in self.platform.environments:
                 cloudrun_model.seed(self, env, now)
                 compute.seed(self, env, now)
+                storage.seed(self, env, now)
             self.request_log.clear()
             self.jobs.clear()
             self.save()
@@ -73,6 +79,7 @@ class State:
         now = time.time()
         cloudrun_model.settle(self, now)
         compute.settle(self, now)
+        storage.settle(self, now)
 
     # --- persistence ---------------------------------------------------------------
 
@@ -92,7 +99,8 @@ class State:
             return False
         with open(path) as fh:
             self.data = json.load(fh)
-        return True
+        # A state file from before the sandbox knew a world's part: seed that part fresh.
+        return all(key in self.data for key in ("global_ops", "buckets", "sites", "cdn"))
 
     # --- request log ---------------------------------------------------------------
 

@@ -55,7 +55,8 @@ class Sandbox:
 
     def fault(self, **kw) -> dict:
         """Cloud Run: project, service, image, error_rate, p95_ms, ready.
-        VM: project, instance, version, healthy."""
+        VM: project, instance, version, healthy. Static site: site (its bucket), stale,
+        invalidation_delay."""
         return self._call("POST", "/sandbox/v1/faults", kw)
 
     def api_fault(self, **kw) -> dict:

@@ -10,6 +10,7 @@ STATE_BADGES = {
     RolloutState.QUEUED: "badge-info",
     RolloutState.DEPLOYING: "badge-info",
     RolloutState.CANARY: "badge-info",
+    RolloutState.VERIFYING: "badge-info",
     RolloutState.PAUSED: "badge-warn",
     RolloutState.SUCCEEDED: "badge-ok",
     RolloutState.FAILED: "badge-bad",

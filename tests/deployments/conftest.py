@@ -79,9 +79,10 @@ def make_release(db):
 
 @pytest.fixture
 def fast_plan(platform):
-    """Bake 1 s and 10 requests minimum in every environment."""
+    """Bake 1 s (the verification too) and 10 requests minimum in every environment."""
     for env in platform.values():
         env.bake_seconds = 1
+        env.verify_seconds = None
         env.min_requests = 10
         env.save()
     return platform
@@ -227,7 +228,11 @@ def wait_for_state(rollout, states, timeout=40.0):
         rollout.refresh_from_db()
         return rollout.state in states
 
-    wait_for(done, timeout, what=f"rollout #{rollout.pk} to reach {states}")
+    try:
+        wait_for(done, timeout, what=f"rollout #{rollout.pk} to reach {states}")
+    except AssertionError as exc:
+        last = [f"{e.kind}: {e.message}" for e in rollout.events.order_by("-pk")[:5]][::-1]
+        raise AssertionError(f"{exc}; it is {rollout.state}, last events: {last}") from None
     return rollout
 
 

@@ -14,7 +14,7 @@ from platform_admin.models import AuditEvent
 from tests.deployments.conftest import image
 
 S = RolloutState
-SERVICES = "api-server, realtime, agent, livekit"
+SERVICES = "api-server, realtime, agent, livekit, frontend"
 DIGEST = "@sha256:" + "a" * 64
 
 
@@ -247,10 +247,11 @@ def test_a_release_carries_at_most_one_artifact_per_deployable_service(api):
     artifacts = {f"svc-{n}": image("api-server") for n in range(1000)}
     message = _message(api("post", "/releases", _release(artifacts=artifacts)), 400)
     assert message == (
-        f"artifacts: a release carries at most 4 services, one per deployable service "
+        f"artifacts: a release carries at most 5 services, one per deployable service "
         f"({SERVICES}); got 1000."
     )
     every_service = {name: image(name) for name in SERVICES.split(", ")}
+    every_service["frontend"] = "gs://acme-builds/frontend/builds/1.0.0/"  # a site's build
     assert api("post", "/releases", _release(artifacts=every_service)).status_code == 201
 
 
@@ -347,3 +348,25 @@ def test_a_reason_over_the_limit_from_the_browser_is_refused_and_changes_nothing
     assert rollout.state == "queued" and not rollout.message
     page = client.get(f"/deployments/rollouts/{rollout.pk}/").content.decode()
     assert "at most 1,000 characters" in page
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        image("frontend"),  # an image where a build belongs
+        "gs://acme-builds/frontend/builds/1.0.0",  # a prefix ends in /
+        "gs://UPPER/builds/1.0.0/",
+        "https://storage.googleapis.com/acme-builds/frontend/",
+    ],
+)
+def test_a_static_site_artifact_must_be_a_build_prefix(api, given):
+    message = _message(api("post", "/releases", _release(artifacts={"frontend": given})), 400)
+    assert message.startswith("artifacts.frontend: ") and "is not a build" in message
+    assert "gs://BUCKET/frontend/builds/1.5.0/" in message
+    assert not Release.objects.exists()
+
+
+def test_a_cloud_run_artifact_must_not_be_a_build(api):
+    body = _release(artifacts={"api-server": "gs://acme-builds/frontend/builds/1.0.0/"})
+    message = _message(api("post", "/releases", body), 400)
+    assert "artifacts.api-server: " in message and "is not pinned by digest" in message

@@ -41,6 +41,7 @@ def test_rollout_page_shows_steps_traffic_analyses_and_allowed_controls(
         step=1,
         started_at="2025-01-01T00:00:00Z",
         traffic={"api-server": {"api-server-old": 75, "api-server-1-4-0-r1": 25}},
+        plan=[{"service": "api-server", "kind": "cloud_run", "image": "img"}],
     )
     RolloutEvent.objects.create(
         rollout=rollout,
@@ -92,3 +93,56 @@ def test_environment_release_and_history_pages_render(client, alice, staging, ma
     assert "api-server-1-4-0-r9" in env_page and "1.4.0" in env_page
     assert client.get("/deployments/environments/staging/history/").status_code == 200
     assert client.get("/deployments/releases/1.4.0/").status_code == 200
+
+
+def _phases(html: str) -> list[str]:
+    import re
+
+    steps = re.search(r'<ol class="steps"[^>]*>(.*?)</ol>', html, re.S).group(1)
+    return [re.sub(r"<[^>]+>", "", li) for li in re.findall(r"<li.*?</li>", steps)]
+
+
+def test_the_rollout_page_shows_where_the_vm_goes_before_the_rollout_starts(
+    client, alice, production, make_release
+):
+    from deployments import services
+    from platform_admin.models import VmPhase
+
+    production.bake_seconds, production.verify_seconds = 300, 120
+    production.promote_from = None
+    production.save()
+    release = make_release("1.4.0", services=("api-server", "livekit"))
+    rollout = services.start_rollout(alice, release, production, "canary")
+    assert rollout.state == S.PENDING_APPROVAL
+    client.force_login(alice)
+    live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
+    assert _phases(live) == ["5%", "25%", "50%", "100%", "livekit (VM)", "verify 120 s"]
+    assert 'class="phase-vm"' in live
+    assert 'aria-current="step"' not in live  # nothing runs before the approval
+
+    production.vm_phase, production.verify_seconds = VmPhase.BEFORE, None
+    production.save()
+    services.abort(alice, rollout)
+    rollout = services.start_rollout(
+        alice, make_release("1.5.0", services=("api-server", "livekit")), production, "canary"
+    )
+    live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
+    assert _phases(live) == ["livekit (VM)", "5%", "25%", "50%", "100%", "verify 300 s"]
+
+
+def test_the_rollout_page_puts_the_site_after_the_cloud_run_services(
+    client, alice, staging, make_release
+):
+    from deployments import services
+    from deployments.models import ReleaseArtifact
+
+    release = make_release("1.6.0", services=("api-server",))
+    ReleaseArtifact.objects.create(
+        release=release, service_name="frontend", image="gs://acme-builds/frontend/builds/1.6.0/"
+    )
+    staging.requires_approval = True
+    staging.save()
+    rollout = services.start_rollout(alice, release, staging, "all_at_once")
+    client.force_login(alice)
+    live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
+    assert _phases(live) == ["100%", "frontend (site)", f"verify {staging.verification_seconds} s"]

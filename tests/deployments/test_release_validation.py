@@ -28,8 +28,9 @@ def test_other_versions_are_refused_with_an_example(version):
         f"localhost:5000/api@{DIGEST}",
     ],
 )
+@pytest.mark.django_db
 def test_images_pinned_by_digest_are_accepted(image):
-    ReleaseArtifact(service_name="api-server", image=image).clean_fields(exclude=["release"])
+    ReleaseArtifact(service_name="api-server", image=image).full_clean(exclude=["release"])
 
 
 @pytest.mark.parametrize(
@@ -41,9 +42,19 @@ def test_images_pinned_by_digest_are_accepted(image):
         f"us-docker.pkg.dev/acme/app/api@sha256:{'A' * 64}",
     ],
 )
+@pytest.mark.django_db
 def test_images_not_pinned_by_digest_are_refused(image):
     with pytest.raises(ValidationError, match="not pinned by digest"):
-        ReleaseArtifact(service_name="api-server", image=image).clean_fields(exclude=["release"])
+        ReleaseArtifact(service_name="api-server", image=image).full_clean(exclude=["release"])
+
+
+def test_a_static_sites_artifact_is_its_builds_prefix(platform):
+    build = ReleaseArtifact(service_name="frontend", image="gs://acme-builds/fe/builds/1.5.0/")
+    build.full_clean(exclude=["release"])
+    with pytest.raises(ValidationError, match="is not a build"):
+        ReleaseArtifact(service_name="frontend", image=f"reg/fe@{DIGEST}").full_clean(
+            exclude=["release"]
+        )
 
 
 def test_versions_sort_semantically():

@@ -10,7 +10,7 @@ from deployments import services
 from deployments.models import RolloutState
 from deployments.naming import request_id
 from platform_admin.gcp_compute import get_instance
-from platform_admin.models import AuditEvent
+from platform_admin.models import AuditEvent, VmPhase
 from tests.deployments.conftest import image, wait_for_state
 
 S = RolloutState
@@ -37,6 +37,11 @@ def _vm_calls(sandbox, verb: str) -> list[str]:
         for r in sandbox.requests()
         if r["method"] == "POST" and r["path"].endswith(suffix)
     ]
+
+
+def _tags(sandbox, env, service) -> set[str]:
+    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
+    return {t["tag"] for t in sandbox.state()["services"][key]["traffic"] if t.get("tag")}
 
 
 def _timeline(rollout, kind: str) -> list[str]:
@@ -97,9 +102,38 @@ def test_an_unhealthy_version_fails_and_the_previous_metadata_comes_back(
     assert _timeline(rollout, "failed") == [rollout.message]
 
 
-def test_an_unhealthy_vm_fails_the_release_before_cloud_run_traffic_moves(
+def _kinds_in_order(rollout) -> list[str]:
+    return list(rollout.events.order_by("pk").values_list("kind", flat=True))
+
+
+@pytest.mark.parametrize("phase", ["after_canary", "before_canary"])
+def test_the_vm_goes_where_the_environment_says(
+    worker, sandbox, fast_plan, staging, alice, make_release, phase
+):
+    if phase == "before_canary":
+        staging.vm_phase = VmPhase.BEFORE
+        staging.save()
+    release = make_release("4.4.0", services=(*RUN, VM))
+
+    rollout = services.start_rollout(alice, release, staging, "canary")
+    wait_for_state(rollout, S.SUCCEEDED)
+
+    kinds = _kinds_in_order(rollout)
+    first_step, vm_deploy = kinds.index("step"), kinds.index("vm")
+    last_step = len(kinds) - 1 - kinds[::-1].index("step")
+    assert "100%" in rollout.events.filter(kind="step").order_by("pk").last().message
+    if phase == "after_canary":
+        assert vm_deploy > last_step
+    else:
+        assert vm_deploy < first_step
+    assert _metadata(staging)["livekit-version"] == "4.4.0"
+
+
+def test_an_unhealthy_vm_before_the_canary_fails_the_release_before_traffic_moves(
     worker, sandbox, fast_plan, staging, alice, make_release
 ):
+    staging.vm_phase = VmPhase.BEFORE
+    staging.save()
     sandbox.fault(project=staging.gcp_project, instance=VM, version="4.2.0", healthy=False)
     stable = {s: _split(sandbox, staging, s) for s in RUN}
     before = _metadata(staging)
@@ -112,13 +146,17 @@ def test_an_unhealthy_vm_fails_the_release_before_cloud_run_traffic_moves(
     for service in RUN:
         assert _split(sandbox, staging, service) == stable[service]
         assert list(stable[service].values()) == [100]
+        assert "canary" not in _tags(sandbox, staging, service)  # the 0% revision untagged
     assert not rollout.events.filter(kind="step").exists()
     assert _metadata(staging) == before
 
 
-def test_a_canary_rolled_back_on_cloud_run_errors_also_restores_the_vm(
-    worker, sandbox, fast_plan, staging, alice, make_release
+@pytest.mark.parametrize("phase", ["after_canary", "before_canary"])
+def test_a_canary_rolled_back_on_cloud_run_errors_leaves_the_vm_as_it_was(
+    worker, sandbox, fast_plan, staging, alice, make_release, phase
 ):
+    staging.vm_phase = phase
+    staging.save()
     stable = {s: _split(sandbox, staging, s) for s in RUN}
     before = _metadata(staging)
     release = make_release("4.3.0", services=(*RUN, VM), tag="4.3.0-faulty")
@@ -129,12 +167,53 @@ def test_a_canary_rolled_back_on_cloud_run_errors_also_restores_the_vm(
     assert "canary error rate" in rollout.message
     for service in RUN:
         assert _split(sandbox, staging, service) == stable[service]
+        assert "canary" not in _tags(sandbox, staging, service)
     assert _metadata(staging) == before
+    if phase == "after_canary":  # the default: a failed canary never touched the VM
+        assert _vm_calls(sandbox, "setMetadata") == [] and _vm_calls(sandbox, "reset") == []
+        return
     assert _vm_calls(sandbox, "reset") == [
         request_id(rollout.pk, VM, "reset"),
         request_id(rollout.pk, VM, "restore-reset"),
     ]
     assert _timeline(rollout, "vm")[-1] == "livekit: previous metadata restored, reset."
+
+
+def test_an_unhealthy_vm_after_the_canary_leaves_cloud_run_on_the_new_revisions(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    sandbox.fault(project=staging.gcp_project, instance=VM, version="4.5.0", healthy=False)
+    before = _metadata(staging)
+    rollout = services.start_rollout(
+        alice, make_release("4.5.0", services=(*RUN, VM)), staging, "canary"
+    )
+    wait_for_state(rollout, S.FAILED)
+
+    rollout.refresh_from_db()
+    assert "livekit failed its health check" in rollout.message
+    assert "stay on the new revisions" in rollout.message and "release_is_atomic" in rollout.message
+    for service in RUN:
+        assert _split(sandbox, staging, service) == {rollout.revisions[service]["canary"]: 100}
+    assert _metadata(staging) == before
+
+
+def test_an_unhealthy_vm_of_an_atomic_release_rolls_cloud_run_back_too(
+    worker, sandbox, fast_plan, staging, alice, make_release
+):
+    staging.release_is_atomic = True
+    staging.save()
+    sandbox.fault(project=staging.gcp_project, instance=VM, version="4.6.0", healthy=False)
+    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    before = _metadata(staging)
+    rollout = services.start_rollout(
+        alice, make_release("4.6.0", services=(*RUN, VM)), staging, "canary"
+    )
+    wait_for_state(rollout, S.ROLLED_BACK)
+
+    assert "livekit failed its health check" in rollout.message
+    for service in RUN:
+        assert _split(sandbox, staging, service) == stable[service]
+    assert _metadata(staging) == before
 
 
 def test_a_refused_reset_after_the_metadata_write_puts_the_metadata_back(

@@ -178,7 +178,8 @@ def test_a_pass_records_each_services_live_split_and_image(gcp, staging):
     collect.sample_environment(staging, now)
 
     live = {row.service: row for row in LiveService.objects.filter(environment=staging)}
-    assert set(live) == SERVICES | {"livekit"} and live["livekit"].kind == "gce_vm"
+    assert set(live) == SERVICES | {"livekit", "frontend"} and live["livekit"].kind == "gce_vm"
+    assert live["frontend"].kind == "static_site"
     api = live["api-server"]
     assert api.split == {stable.latest_ready_revision: 80, "api-server-v2": 20}
     assert {"revision": "api-server-v2", "percent": 20, "tag": "canary"} in api.traffic

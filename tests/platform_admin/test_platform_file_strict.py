@@ -554,3 +554,54 @@ def test_a_second_run_of_the_example_file_writes_no_audit_event():
 
     assert AuditEvent.objects.count() == events
     assert "0 created, 0 updated" in output
+
+
+# --- the rollout's phases ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "says"),
+    [
+        (
+            'vm_phase = "after_canary"                # or "before_canary"',
+            'vm_phase = "first"',
+            "environments[0].canary.vm_phase",
+            "'after_canary' or 'before_canary'",
+        ),
+        (
+            "verify_seconds = 120 ",
+            "verify_seconds = -5 ",
+            "environments[0].canary.verify_seconds",
+            "greater than or equal to 0",
+        ),
+        (
+            "verify_seconds = 120 ",
+            "verify_seconds = 60.5 ",
+            "environments[0].canary.verify_seconds",
+            "whole number",
+        ),
+        (
+            "release_is_atomic = true ",
+            'release_is_atomic = "yes" ',
+            "environments[1].release_is_atomic",
+            "must be true or false",
+        ),
+    ],
+)
+def test_the_phase_keys_are_checked(tmp_path, old, new, key, says):
+    assert_refused(tmp_path, old, new, key, says)
+
+
+def test_the_phase_keys_reach_the_environments(tmp_path):
+    assert_accepted(tmp_path, "verify_seconds = 120 ", "verify_seconds = 0 ")
+    staging = Environment.objects.get(slug="staging")
+    production = Environment.objects.get(slug="production")
+    assert (staging.verify_seconds, staging.verification_seconds) == (0, 0)
+    assert (production.verification_seconds, production.vm_phase) == (600, "after_canary")
+    assert (staging.release_is_atomic, production.release_is_atomic) == (False, True)
+
+
+def test_verify_seconds_left_out_is_the_bake_time(tmp_path):
+    assert_accepted(tmp_path, "verify_seconds = 120 ", "")
+    staging = Environment.objects.get(slug="staging")
+    assert staging.verify_seconds is None and staging.verification_seconds == 120

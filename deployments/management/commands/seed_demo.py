@@ -115,22 +115,35 @@ class Command(BaseCommand):
                 name: _demo_image(name, version, faulty=(name in faulty))
                 for name in ("api-server", "realtime", "agent", "livekit")
             }
+            # The frontend's build: the sandbox holds one under any builds/VERSION/ prefix.
+            artifacts["frontend"] = f"gs://acme-builds/frontend/builds/{version}/"
             create_release(admin, version, artifacts, notes=notes)
             self.stdout.write(f"demo: release {version} ({notes})")
 
     def _demo_bake_times(self, seconds: int) -> None:
-        """Short bakes so a demo canary finishes in about a minute; audited like any change."""
-        for env in Environment.objects.exclude(bake_seconds=seconds):
-            old, env.bake_seconds = env.bake_seconds, seconds
-            env.save(update_fields=["bake_seconds"])
+        """Short bakes (and verifications) so a demo canary finishes in about a minute;
+        audited like any change."""
+        for env in Environment.objects.all():
+            changes = {
+                name: [getattr(env, name), seconds]
+                for name in ("bake_seconds", "verify_seconds")
+                if getattr(env, name) != seconds
+            }
+            if not changes:
+                continue
+            for name in changes:
+                setattr(env, name, seconds)
+            env.save(update_fields=list(changes))
             audit.record(
                 "platform.environment.updated",
                 actor="seed_demo",
                 obj=env,
                 environment=env.slug,
-                detail={"changes": {"bake_seconds": [old, seconds]}, "reason": "demo"},
+                detail={"changes": changes, "reason": "demo"},
             )
-            self.stdout.write(f"demo: {env.slug} canary bake time {old} s -> {seconds} s")
+            for name, (old, new) in changes.items():
+                what = "canary bake time" if name == "bake_seconds" else "verification"
+                self.stdout.write(f"demo: {env.slug} {what} {old} s -> {new} s")
 
     def _users(self, password: str | None) -> list[tuple[str, str | None]]:
         User = get_user_model()
