@@ -23,7 +23,8 @@ traffic safe; a transient Google error is retried with back-off; any other excep
 crash, recorded on the timeline with its traceback and tried again later with back-off,
 and after MAX_CRASHES in a row the rollout ends `errored` with traffic on stable.
 
-States: queued → deploying → canary (step by step) → verifying → succeeded, or →
+States: queued → deploying → migrating (the pre-deploy job, when the environment has one)
+→ canary (step by step) → verifying → succeeded, or →
 rolling_back → rolled_back/aborted. The VMs go in the deploying pass (`vm_phase =
 before_canary`, or a release with no Cloud Run service) or once the Cloud Run services
 serve 100% (`after_canary`, the default); static sites once the Cloud Run services serve
@@ -54,7 +55,7 @@ from deployments.traffic import (
     step_targets,
     traffic_split,
 )
-from platform_admin import audit, gcp_run
+from platform_admin import audit, gcp_run, gcp_run_jobs
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
 from platform_admin.models import Environment, Service, ServiceKind, VmPhase
@@ -65,6 +66,7 @@ MAX_PASSES = 20  # passes run back to back in one job while the rollout stays du
 MAX_RETRIES = 6  # consecutive transient Google errors before the rollout fails
 MAX_CRASHES = 5  # consecutive crashed passes before the rollout ends errored
 INCONCLUSIVE_BAKES = 4  # too few requests: wait up to this many bake times, then fail
+JOB_LABEL = "platform-admin-rollout"  # on the job's executions: the rollout that ran it
 CLAIM_LIMIT = 500  # rollouts one tick hands out
 # The engine's own fields: a pass writes these, and only these, with its result.
 ENGINE_FIELDS = (
@@ -79,6 +81,7 @@ ENGINE_FIELDS = (
     "crashes",
     "revisions",
     "traffic",
+    "jobs",
 )
 DECISIONS = tuple(f for f in ENGINE_FIELDS if f not in ("revisions", "traffic"))
 
@@ -289,12 +292,81 @@ def _deploying(rollout: Rollout, timeline, now) -> None:
         else:
             timeline.append(("revision", f"{name}: revision {record['canary']} is ready."))
     fanout.raise_first(outcomes)
+    if rollout.jobs.get("pre_deploy", {}).get("state") == "pending":
+        rollout.state = S.MIGRATING  # the job runs before any traffic moves
+        rollout.next_check_at = now
+        return
+    _start_traffic(rollout, timeline, now)
+
+
+def _start_traffic(rollout: Rollout, timeline, now) -> None:
+    """The new revisions are ready (and migrated): the VMs that go first, then the
+    first split."""
     _deploy_units(rollout, timeline, _units(rollout, first=True))
     rollout.state = S.CANARY
     rollout.step = 0 if rollout.strategy == Rollout.Strategy.CANARY else len(rollout.steps) - 1
     rollout.step_started_at = None
     rollout.next_check_at = now
     _canary(rollout, timeline, timezone.now())  # the first split, in the same pass
+
+
+def _migrating(rollout: Rollout, timeline, now) -> None:
+    """The pre-deploy job (the migrations) with the release's image: started once (a
+    pass after a worker died finds its execution by the rollout's label), then looked at
+    every DEPLOYMENTS_JOB_POLL_SECONDS until it ends; traffic moves only after it succeeded."""
+    job = rollout.jobs["pre_deploy"]
+    env = rollout.environment
+    project, region = env.gcp_project, env.region
+    if not job.get("execution"):
+        labels = {JOB_LABEL: str(rollout.pk)}
+        execution = gcp_run_jobs.find_execution(project, region, job["job"], labels)
+        if execution is None:
+            image = rollout.carried.images[job["image_of"]]
+            execution = gcp_run_jobs.run_with_image(
+                project, region, job["job"], image, job["args"], job["timeout_seconds"], labels
+            )
+        job.update(execution=execution.name, short=execution.short, log_uri=execution.log_uri)
+        job.update(state="running", started_at=timezone.now().isoformat())
+        timeline.append(
+            (
+                "job",
+                f"Migrations: job {job['job']} runs {job['image_of']}'s image of "
+                f"{rollout.release.version} (execution {execution.short}).",
+                {"execution": execution.name},
+            )
+        )
+        rollout.next_check_at = timezone.now() + _job_poll()
+        return
+    execution = gcp_run_jobs.get_execution(project, job["execution"])
+    job["tasks"] = {
+        "total": execution.task_count,
+        "succeeded": execution.succeeded_count,
+        "failed": execution.failed_count,
+        "running": execution.running_count,
+    }
+    if not execution.done:
+        rollout.next_check_at = now + _job_poll()
+        return
+    started, ended = execution.started_at, execution.completed_at
+    job["seconds"] = round((ended - started).total_seconds(), 1) if started and ended else None
+    job.update(state="succeeded" if execution.succeeded else "failed", message=execution.message)
+    job["finished_at"] = timezone.now().isoformat()
+    version = rollout.release.version
+    if execution.succeeded:
+        timeline.append(("job", f"Migrations for {version} done in {job['seconds']} s."))
+    elif not job.get("required", True):
+        timeline.append(
+            ("job", f"Migrations for {version} failed ({execution.message}); not required.")
+        )
+    else:
+        reason = f"Migrations for {version} failed: {execution.message} No traffic moved."
+        _fail(rollout, timeline, reason, now)
+        return
+    _start_traffic(rollout, timeline, timezone.now())
+
+
+def _job_poll() -> timedelta:
+    return timedelta(seconds=settings.DEPLOYMENTS_JOB_POLL_SECONDS)
 
 
 def _deploy_revision(env, service_name: str, image: str, canary: str, earlier: str | None):
@@ -485,6 +557,7 @@ def _restore_stable(rollout: Rollout, timeline) -> None:
 HANDLERS = {
     S.QUEUED: _queued,
     S.DEPLOYING: _deploying,
+    S.MIGRATING: _migrating,
     S.CANARY: _canary,
     S.VERIFYING: _verifying,
     S.ROLLING_BACK: _rolling_back,

@@ -79,6 +79,7 @@ class RolloutState(models.TextChoices):
     PENDING_APPROVAL = "pending_approval", "Waiting for approval"
     QUEUED = "queued", "Queued"
     DEPLOYING = "deploying", "Deploying"
+    MIGRATING = "migrating", "Running migrations"
     CANARY = "canary", "Canary"
     VERIFYING = "verifying", "Verifying"
     PAUSED = "paused", "Paused"
@@ -116,6 +117,7 @@ STATES = {
     S.PENDING_APPROVAL: StateRule(True, False, _({"approve", "reject", "abort"})),
     S.QUEUED: StateRule(True, True, _({"abort"})),
     S.DEPLOYING: StateRule(True, True, _({"pause", "abort"})),
+    S.MIGRATING: StateRule(True, True, _({"pause", "abort"})),
     S.CANARY: StateRule(True, True, _({"pause", "promote", "abort"})),
     S.VERIFYING: StateRule(True, True, _({"pause", "abort"})),
     S.PAUSED: StateRule(True, False, _({"resume", "promote", "abort"})),
@@ -170,6 +172,9 @@ class Rollout(models.Model):
     verify_seconds = models.PositiveIntegerField(default=0)
     vm_phase = models.CharField(max_length=16, choices=VmPhase.choices, default=VmPhase.AFTER)
     release_is_atomic = models.BooleanField(default=False)
+    # {"pre_deploy": the environment's job spec, copied at start, and the run: execution,
+    # state, started/finished, tasks, log URI, message}; a rollback's {"warning": ...}.
+    jobs = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True, help_text="Why it failed or rolled back, in words.")
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

@@ -168,6 +168,7 @@ def _start_rollout(actor, release: Release, environment: Environment, strategy: 
         steps=steps or [100],
         plan=plan,
         **_phases(environment, verify=True),
+        jobs=_jobs(release, environment),
         started_by=actor,
         next_check_at=timezone.now() if state == S.QUEUED else None,
     )
@@ -226,6 +227,52 @@ def _phases(environment: Environment, verify: bool) -> dict:
     }
 
 
+def _jobs(release: Release, environment: Environment) -> dict:
+    """The pre-deploy job the rollout runs: the environment's, when the release carries
+    the image it runs (a release that leaves that service alone has nothing to migrate)."""
+    spec = environment.pre_deploy
+    if not spec or spec.get("image_of") not in release.images():
+        return {}
+    return {"pre_deploy": {**spec, "state": "pending"}}
+
+
+def migrations_since(environment: Environment, targets: list[Release]) -> dict[str, list[str]]:
+    """Per target release: the releases whose rollouts in `environment` ran migrations
+    after the target last went out there, oldest first (rolling back to the target runs
+    its code on their schema). One query."""
+    done = (
+        Rollout.objects.filter(environment=environment, state=S.SUCCEEDED)
+        .order_by("finished_at", "pk")
+        .values_list("release__version", "finished_at", "jobs")
+    )
+    rows = list(done)
+    out = {}
+    for target in targets:
+        last = max((at for version, at, _ in rows if version == target.version), default=None)
+        versions = [
+            version
+            for version, at, jobs in rows
+            if version != target.version
+            and (last is None or at > last)
+            and (jobs or {}).get("pre_deploy", {}).get("state") == "succeeded"
+        ]
+        out[target.version] = list(dict.fromkeys(versions))
+    return out
+
+
+def rollback_warnings(environment: Environment, targets: list[Release]) -> dict[str, str]:
+    """{version: the warning a rollback to it carries} for the targets that have one."""
+    out = {}
+    for version, migrated in migrations_since(environment, targets).items():
+        if migrated:
+            out[version] = (
+                f"{', '.join(migrated)} ran database migrations after {version} went out: "
+                f"{version}'s code will run on their schema (its own migrations are not run "
+                "again), so the data may not match it."
+            )
+    return out
+
+
 def _check_promotion_rule(release: Release, environment: Environment) -> None:
     source = environment.promote_from
     if source is None:
@@ -271,6 +318,7 @@ def _rollback(actor, environment: Environment, version: str, emergency: bool, re
     if emergency and not reason:
         raise DeploymentError("Say why this rollback cannot wait for approval (reason).")
     target, live = _rollback_target(environment, version)
+    warning = rollback_warnings(environment, [target]).get(target.version, "")
     waits = environment.requires_approval and not emergency
     rollout = Rollout.objects.create(
         release=target,
@@ -282,10 +330,15 @@ def _rollback(actor, environment: Environment, version: str, emergency: bool, re
         plan=_plan(target, environment)[0],  # a service removed since is left out
         # A rollback is not verified: failing it would put back the release it replaces.
         **_phases(environment, verify=False),
+        # Nor migrated: the older image's migrations ran long ago.
+        jobs={"warning": warning} if warning else {},
         started_by=actor,
         next_check_at=None if waits else timezone.now(),
     )
     detail = {"from_release": getattr(live, "version", ""), "reason": reason}
+    if warning:
+        detail["migrations_warning"] = warning
+        rollout.events.create(kind="warning", message=warning)
     if emergency and environment.requires_approval:
         detail["emergency"] = True  # the approval rule was skipped, on this person's word
         rollout.events.create(

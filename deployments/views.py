@@ -34,6 +34,7 @@ def index(request):
 def environment_detail(request, slug):
     environment = get_object_or_404(Environment.objects.prefetch_related("services"), slug=slug)
     rollouts = environment.rollouts.select_related("release", "started_by")[:10]
+    choices = services.rollback_choices(environment)
     return render(
         request,
         "deployments/environment.html",
@@ -41,7 +42,8 @@ def environment_detail(request, slug):
             "environment": environment,
             "rollouts": rollouts,
             "live": live_services(environment),
-            "rollback_choices": services.rollback_choices(environment),
+            "rollback_choices": choices,
+            "rollback_warnings": services.rollback_warnings(environment, choices),
             "can_deploy": has_role(request.user, Role.DEPLOYER, environment),
         },
     )
@@ -160,14 +162,19 @@ def _rollout_context(request, pk) -> dict:
 
 
 def _phases(rollout: Rollout) -> list[dict]:
-    """The rollout's phases in the order it runs them, shown before it starts: the VMs
-    where the environment puts them, the traffic steps, the static sites once the Cloud
-    Run services serve 100%, the verification bake."""
+    """The rollout's phases in the order it runs them, shown before it starts: the
+    pre-deploy job (migrations), the VMs where the environment puts them, the traffic
+    steps, the static sites once the Cloud Run services serve 100%, the verification."""
     vms = [p["service"] for p in rollout.plan if p["kind"] == ServiceKind.GCE_VM]
     cloud_run = any(p["kind"] == ServiceKind.CLOUD_RUN for p in rollout.plan)
     vms_first = rollout.vm_phase == VmPhase.BEFORE or not cloud_run
     vm_phase = {"label": f"{', '.join(vms)} (VM)", "kind": "vm", "state": RolloutState.DEPLOYING}
-    phases = [vm_phase] if vms and vms_first else []
+    job = rollout.jobs.get("pre_deploy")
+    phases = []
+    if job:
+        label = f"migrate ({job['image_of']} image)"
+        phases.append({"label": label, "kind": "job", "state": RolloutState.MIGRATING})
+    phases += [vm_phase] if vms and vms_first else []
     if cloud_run:
         phases += [
             {"label": f"{pct}%", "kind": "step", "state": RolloutState.CANARY, "step": i}

@@ -185,6 +185,25 @@ def metric_client():
     )
 
 
+def run_jobs_client():
+    """Cloud Run Admin v2 JobsClient, over gRPC."""
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.jobs.transports import JobsGrpcTransport
+
+    return _cached("run_jobs", lambda: _grpc_client(run_v2.JobsClient, JobsGrpcTransport))
+
+
+def run_executions_client():
+    """Cloud Run Admin v2 ExecutionsClient, over gRPC."""
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.executions.transports import ExecutionsGrpcTransport
+
+    return _cached(
+        "run_executions",
+        lambda: _grpc_client(run_v2.ExecutionsClient, ExecutionsGrpcTransport),
+    )
+
+
 def catalog_client():
     """Cloud Billing Catalog v1 CloudCatalogClient (REST)."""
     from google.cloud import billing_v1
@@ -254,6 +273,8 @@ def _api_of(what: str) -> str:
         ("bucket", "storage"),
         ("object", "storage"),
         ("cloud run", "run"),
+        ("job", "run"),
+        ("execution", "run"),
         ("revision", "run"),
         ("metric", "monitoring"),
         ("monitoring", "monitoring"),

@@ -41,6 +41,12 @@ class Environment(models.Model):
     verify_seconds = models.PositiveIntegerField(null=True, blank=True)
     vm_phase = models.CharField(max_length=16, choices=VmPhase.choices, default=VmPhase.AFTER)
     # A VM failing its probe rolls the release's Cloud Run services back too.
+    pre_deploy = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The job run before traffic moves: {"job", "image_of", "args", '
+        '"timeout_seconds", "required"}; empty = none.',
+    )
     release_is_atomic = models.BooleanField(default=False)
     # SLO.
     slo_p95_ms = models.PositiveIntegerField(default=500)

@@ -312,6 +312,16 @@ class ServiceSpec(_Strict):
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in data.items()}
 
 
+class JobSpec(_Strict):
+    """A Cloud Run job a rollout runs with the release's own image (migrations)."""
+
+    job: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+    image_of: str = Field(pattern=SLUG, max_length=49)  # the Cloud Run service whose image
+    args: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
+    timeout_seconds: int = Field(default=600, ge=1, le=86_400)
+    required: bool = True  # a failure stops the rollout
+
+
 class EnvironmentSpec(_Strict):
     slug: str = Field(pattern=SLUG, max_length=40)
     name: str = Field(min_length=1, max_length=80)
@@ -327,7 +337,21 @@ class EnvironmentSpec(_Strict):
     release_is_atomic: bool = False
     canary: CanarySpec = CanarySpec()
     slo: SloSpec = SloSpec()
+    # Run before any traffic moves: the migrations, with the release's image of a service.
+    pre_deploy: JobSpec | None = None
     services: list[ServiceSpec] = []
+
+    @model_validator(mode="after")
+    def job_image_is_a_cloud_run_service(self) -> "EnvironmentSpec":
+        if self.pre_deploy is None:
+            return self
+        kinds = {s.name: s.kind for s in self.services}
+        if kinds.get(self.pre_deploy.image_of) != "cloud_run":
+            raise Problem(
+                ("pre_deploy", "image_of"),
+                f"{self.pre_deploy.image_of!r} is not a cloud_run service of this environment",
+            )
+        return self
 
     @field_validator("services")
     @classmethod

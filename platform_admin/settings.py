@@ -252,6 +252,8 @@ PERIODIC_JOBS = [
 # Google reports the VM RUNNING while it still boots its containers: about a minute.
 VM_HEALTH_ATTEMPTS = env_int("VM_HEALTH_ATTEMPTS", 12)
 VM_HEALTH_INTERVAL_SECONDS = env_int("VM_HEALTH_INTERVAL_SECONDS", 5)
+# How often a running pre-deploy job (the migrations) is looked at.
+DEPLOYMENTS_JOB_POLL_SECONDS = env_int("DEPLOYMENTS_JOB_POLL_SECONDS", 2)
 # A static site's public URL after its deploy and CDN invalidation: attempts × interval.
 SITE_VERIFY_ATTEMPTS = env_int("SITE_VERIFY_ATTEMPTS", 6)
 SITE_VERIFY_INTERVAL_SECONDS = env_int("SITE_VERIFY_INTERVAL_SECONDS", 5)

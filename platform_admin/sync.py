@@ -51,6 +51,7 @@ def _environment_fields(spec: EnvironmentSpec) -> dict:
         "verify_seconds": spec.canary.verify_seconds,
         "vm_phase": spec.canary.vm_phase,
         "release_is_atomic": spec.release_is_atomic,
+        "pre_deploy": spec.pre_deploy.model_dump() if spec.pre_deploy else {},
         "max_error_rate": spec.canary.max_error_rate,
         "min_requests": spec.canary.min_requests,
         "slo_p95_ms": spec.slo.p95_ms,

@@ -23,6 +23,14 @@ def _raw(message_class):
 SERVICE = _raw(run_v2.Service)
 REVISION = _raw(run_v2.Revision)
 LIST_REVISIONS = _raw(run_v2.ListRevisionsResponse)
+JOB = _raw(run_v2.Job)
+EXECUTION = _raw(run_v2.Execution)
+LIST_EXECUTIONS = _raw(run_v2.ListExecutionsResponse)
+PACKED = {
+    "type.googleapis.com/google.cloud.run.v2.Service": SERVICE,
+    "type.googleapis.com/google.cloud.run.v2.Job": JOB,
+    "type.googleapis.com/google.cloud.run.v2.Execution": EXECUTION,
+}
 
 
 def _rest(state, context, method: str, path: str, query=None, body=None) -> dict:
@@ -38,16 +46,18 @@ def _message(payload: dict, raw_class):
 
 
 def _operation(payload: dict) -> operations_pb2.Operation:
-    """A Cloud Run operation: its metadata and response are the same Service, which is
-    parsed once (a generic ParseDict would parse it for each)."""
+    """A Cloud Run operation: its metadata and response are the same resource (a
+    Service, a Job, an Execution), which is parsed once (a generic ParseDict would parse
+    it for each)."""
     op = operations_pb2.Operation(name=payload["name"], done=payload.get("done", False))
-    service = None
+    resource = None
     for field in ("metadata", "response"):
         if field in payload:
-            if service is None:
+            if resource is None:
+                kind = PACKED.get(payload[field].get("@type", ""), SERVICE)
                 body = {k: v for k, v in payload[field].items() if k != "@type"}
-                service = _message(body, SERVICE)
-            getattr(op, field).Pack(service)
+                resource = _message(body, kind)
+            getattr(op, field).Pack(resource)
     if "error" in payload:
         json_format.ParseDict(payload["error"], op.error, ignore_unknown_fields=True)
     return op
@@ -74,6 +84,25 @@ def _handlers(state) -> list:
         payload = _rest(state, context, "GET", f"/v2/{request.parent}/revisions", query)
         return _message(payload, LIST_REVISIONS)
 
+    def get_job(request, context):
+        return _message(_rest(state, context, "GET", f"/v2/{request.name}"), JOB)
+
+    def update_job(request, context):
+        body = json_format.MessageToDict(request.job)
+        return _operation(_rest(state, context, "PATCH", f"/v2/{request.job.name}", {}, body))
+
+    def run_job(request, context):
+        body = json_format.MessageToDict(request)
+        body.pop("name", None)
+        return _operation(_rest(state, context, "POST", f"/v2/{request.name}:run", {}, body))
+
+    def get_execution(request, context):
+        return _message(_rest(state, context, "GET", f"/v2/{request.name}"), EXECUTION)
+
+    def list_executions(request, context):
+        payload = _rest(state, context, "GET", f"/v2/{request.parent}/executions")
+        return _message(payload, LIST_EXECUTIONS)
+
     def get_operation(request, context):
         return _operation(_rest(state, context, "GET", f"/v2/{request.name}"))
 
@@ -97,6 +126,21 @@ def _handlers(state) -> list:
             {
                 "GetRevision": unary(get_revision, _raw(run_v2.GetRevisionRequest)),
                 "ListRevisions": unary(list_revisions, _raw(run_v2.ListRevisionsRequest)),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            "google.cloud.run.v2.Jobs",
+            {
+                "GetJob": unary(get_job, _raw(run_v2.GetJobRequest)),
+                "UpdateJob": unary(update_job, _raw(run_v2.UpdateJobRequest)),
+                "RunJob": unary(run_job, _raw(run_v2.RunJobRequest)),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            "google.cloud.run.v2.Executions",
+            {
+                "GetExecution": unary(get_execution, _raw(run_v2.GetExecutionRequest)),
+                "ListExecutions": unary(list_executions, _raw(run_v2.ListExecutionsRequest)),
             },
         ),
         grpc.method_handlers_generic_handler(

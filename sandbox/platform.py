@@ -36,6 +36,7 @@ class Environment:
     cost_labels: dict
     committed_use_discount: float
     services: tuple[ServiceSpec, ...]
+    pre_deploy: dict = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> list[ServiceSpec]:
         return [s for s in self.services if s.kind == kind]
@@ -78,4 +79,5 @@ def _environment(raw: dict) -> Environment:
         cost_labels=dict(raw.get("cost_labels", {})),
         committed_use_discount=float(raw.get("committed_use_discount", 0.0)),
         services=services,
+        pre_deploy=dict(raw.get("pre_deploy", {})),
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import bigquery, catalog, cloudrun, compute, control, faults, storage
+from . import bigquery, catalog, cloudrun, cloudrun_jobs, compute, control, faults, storage
 from .errors import ApiError
 
 MAX_LOGGED_BODY = 16_384
@@ -26,7 +26,7 @@ class Request:
 
 def _compile_routes() -> list:
     routes = []
-    for module in (cloudrun, compute, storage, catalog, bigquery, control):
+    for module in (cloudrun, cloudrun_jobs, compute, storage, catalog, bigquery, control):
         for method, pattern, fn, *flags in module.ROUTES:
             routes.append((method, re.compile(pattern + "$"), fn, "unlocked" in flags))
     return routes

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import cloudrun_model, compute, storage
+from . import cloudrun_jobs, cloudrun_model, compute, storage
 from .platform import Platform
 
 CONTROL_PATHS = (
@@ -60,6 +60,8 @@ class State:
                 "buckets": {},
                 "sites": {},
                 "cdn": {},
+                "jobs": {},
+                "executions": {},
                 "request_ids": {},
                 "faults": [],
                 "site_faults": [],
@@ -70,6 +72,12 @@ class State:
                 cloudrun_model.seed(self, env, now)
                 compute.seed(self, env, now)
                 storage.seed(self, env, now)
+                images = {
+                    svc["short"]: svc["template"]["containers"][0]["image"]
+                    for svc in self.data["services"].values()
+                    if svc["project"] == env.project
+                }
+                cloudrun_jobs.seed(self, env, now, images)
             self.request_log.clear()
             self.jobs.clear()
             self.save()
@@ -100,7 +108,7 @@ class State:
         with open(path) as fh:
             self.data = json.load(fh)
         # A state file from before the sandbox knew a world's part: seed that part fresh.
-        return all(key in self.data for key in ("global_ops", "buckets", "sites", "cdn"))
+        return all(key in self.data for key in ("global_ops", "buckets", "sites", "cdn", "jobs"))
 
     # --- request log ---------------------------------------------------------------
 

@@ -221,6 +221,17 @@ def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def finishes_after_a_kill(worker, rollout, state, timeout=60.0):
+    """SIGKILL `worker` and let a fresh one (nothing of the dead one's to clean up) take
+    the rollout to `state`."""
+    worker.kill()
+    replacement = Worker(worker.env).start()
+    try:
+        wait_for_state(rollout, state, timeout=timeout)
+    finally:
+        replacement.stop()
+
+
 def wait_for_state(rollout, states, timeout=40.0):
     states = {states} if isinstance(states, str) else set(states)
 

@@ -116,7 +116,8 @@ def test_the_rollout_page_shows_where_the_vm_goes_before_the_rollout_starts(
     assert rollout.state == S.PENDING_APPROVAL
     client.force_login(alice)
     live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
-    assert _phases(live) == ["5%", "25%", "50%", "100%", "livekit (VM)", "verify 120 s"]
+    job = "migrate (api-server image)"
+    assert _phases(live) == [job, "5%", "25%", "50%", "100%", "livekit (VM)", "verify 120 s"]
     assert 'class="phase-vm"' in live
     assert 'aria-current="step"' not in live  # nothing runs before the approval
 
@@ -127,7 +128,7 @@ def test_the_rollout_page_shows_where_the_vm_goes_before_the_rollout_starts(
         alice, make_release("1.5.0", services=("api-server", "livekit")), production, "canary"
     )
     live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
-    assert _phases(live) == ["livekit (VM)", "5%", "25%", "50%", "100%", "verify 300 s"]
+    assert _phases(live) == [job, "livekit (VM)", "5%", "25%", "50%", "100%", "verify 300 s"]
 
 
 def test_the_rollout_page_puts_the_site_after_the_cloud_run_services(
@@ -145,4 +146,5 @@ def test_the_rollout_page_puts_the_site_after_the_cloud_run_services(
     rollout = services.start_rollout(alice, release, staging, "all_at_once")
     client.force_login(alice)
     live = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
-    assert _phases(live) == ["100%", "frontend (site)", f"verify {staging.verification_seconds} s"]
+    verify = f"verify {staging.verification_seconds} s"
+    assert _phases(live) == ["migrate (api-server image)", "100%", "frontend (site)", verify]

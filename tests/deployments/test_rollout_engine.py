@@ -10,7 +10,12 @@ from deployments.errors import RolloutConflict
 from deployments.models import RolloutState
 from deployments.naming import revision_name
 from platform_admin.models import AuditEvent
-from tests.deployments.conftest import Worker, image, wait_for, wait_for_state
+from tests.deployments.conftest import (
+    finishes_after_a_kill,
+    image,
+    wait_for,
+    wait_for_state,
+)
 
 S = RolloutState
 RUN = ("api-server", "realtime", "agent")
@@ -101,12 +106,7 @@ def test_a_sigkilled_worker_is_replaced_and_the_rollout_completes_without_duplic
         return rollout.state == S.CANARY and rollout.step >= 1
 
     wait_for(mid_canary, 30, what="the canary to reach its second step")
-    worker.kill()
-    replacement = Worker(worker.env).start()  # nothing of the dead worker's to clean up
-    try:
-        wait_for_state(rollout, S.SUCCEEDED, timeout=60)
-    finally:
-        replacement.stop()
+    finishes_after_a_kill(worker, rollout, S.SUCCEEDED)
     sandbox = worker_sandbox(worker)
     for service in RUN:
         new = revision_name(service, "1.7.0", rollout.pk)

@@ -10,7 +10,14 @@ from deployments import engine, services
 from deployments.models import RolloutState
 from deployments.naming import revision_name
 from platform_admin.models import AuditEvent
-from tests.deployments.conftest import CRON, Worker, image, wait_for, wait_for_state
+from tests.deployments.conftest import (
+    CRON,
+    Worker,
+    finishes_after_a_kill,
+    image,
+    wait_for,
+    wait_for_state,
+)
 
 S = RolloutState
 RUN = ("api-server", "realtime", "agent")
@@ -153,12 +160,7 @@ def test_a_sigkilled_deploy_worker_replaced_at_once_costs_seconds_not_minutes(
         wait_for(lambda: rollout.events.filter(kind="step").count() >= 2, 30, what="step 2")
     killed_at = timezone.now()
 
-    worker.kill()
-    replacement = Worker(worker.env).start()
-    try:
-        wait_for_state(rollout, S.SUCCEEDED, timeout=60)
-    finally:
-        replacement.stop()
+    finishes_after_a_kill(worker, rollout, S.SUCCEEDED)
 
     first_step = rollout.events.filter(kind="step").order_by("id").first().created_at
     if when == "deploying":  # the operation was due to finish 3 s after its PATCH

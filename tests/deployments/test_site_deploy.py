@@ -7,7 +7,7 @@ import requests
 from deployments import services
 from deployments.models import RolloutState
 from deployments.site import LONG_CACHE, SHORT_CACHE
-from tests.deployments.conftest import Worker, wait_for, wait_for_state
+from tests.deployments.conftest import finishes_after_a_kill, wait_for, wait_for_state
 
 S = RolloutState
 SITE = "frontend"
@@ -150,12 +150,7 @@ def test_a_worker_killed_while_the_invalidation_runs_resumes_without_redoing_any
         30,
         what="the invalidation to start",
     )
-    worker.kill()
-    replacement = Worker(worker.env).start()
-    try:
-        wait_for_state(rollout, S.SUCCEEDED, timeout=60)
-    finally:
-        replacement.stop()
+    finishes_after_a_kill(worker, rollout, S.SUCCEEDED)
 
     writes = _writes(sandbox, mark)
     assert sorted(writes) == sorted(set(writes))  # every object copied once

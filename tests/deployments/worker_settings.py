@@ -5,6 +5,7 @@ from platform_admin.settings import *  # noqa: F403
 # The sandbox's VM answers at once after a reset; an unhealthy version never does.
 VM_HEALTH_ATTEMPTS = 2
 VM_HEALTH_INTERVAL_SECONDS = 0.1
+DEPLOYMENTS_JOB_POLL_SECONDS = 0.3
 SITE_VERIFY_ATTEMPTS = 2
 SITE_VERIFY_INTERVAL_SECONDS = 0.1
 # Crashed passes are tried again after 0.25, 0.5, 1 and 2 s (production: 2, 4, 8, 16 s).

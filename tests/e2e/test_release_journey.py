@@ -63,16 +63,18 @@ def test_a_release_goes_through_staging_then_production_frontend_included(
 
     _deploy(page, base, "staging", "3.1.0")
     steps = page.locator(".steps li")
-    expect(steps).to_have_text(["100%", "livekit (VM)", "frontend (site)", "verify 1 s"])
+    job = "migrate (api-server image)"
+    expect(steps).to_have_text([job, "100%", "livekit (VM)", "frontend (site)", "verify 1 s"])
     badge = page.locator(".rollout-live .badge")
     expect(badge).to_have_attribute("data-state", "succeeded", timeout=60_000)
     expect(page.locator("table.timeline")).to_contain_text("Verifying")
+    expect(page.locator(".pre-deploy .job-state")).to_have_text("succeeded")
     assert "frontend 3.1.0" in _site(sandbox_server, "acme-staging-frontend")
 
     _deploy(page, base, "production", "3.1.0")
     expect(badge).to_have_attribute("data-state", "pending_approval")
     expect(steps).to_have_text(
-        ["5%", "25%", "50%", "100%", "livekit (VM)", "frontend (site)", "verify 1 s"]
+        [job, "5%", "25%", "50%", "100%", "livekit (VM)", "frontend (site)", "verify 1 s"]
     )
     bob_context = browser.new_context()
     try:
@@ -107,3 +109,21 @@ def test_a_faulty_release_is_rolled_back_by_the_verify_phase_in_staging(
     message = page.locator(".rollout-message")
     expect(message).to_contain_text("error rate")
     expect(message).to_contain_text("in verification")
+
+
+@pytest.mark.usefixtures("worker", "fast_plan")
+def test_a_failing_migration_stops_the_rollout_before_traffic_moves_and_says_why(
+    page, live_server, alice, staging, make_release
+):
+    make_release("3.3.0", services=("api-server",), tag="3.3.0-migration-fails")
+    base = live_server.url
+    sign_in(page, base, "alice")
+    page.goto(f"{base}/deployments/environments/staging/deploy/?release=3.3.0")
+    page.click("#start-rollout")
+    page.wait_for_url("**/deployments/rollouts/*/")
+    expect(page.locator(".steps li").first).to_have_text("migrate (api-server image)")
+    badge = page.locator(".rollout-live .badge")
+    expect(badge).to_have_attribute("data-state", "failed", timeout=60_000)
+    expect(page.locator(".rollout-message")).to_contain_text("Migrations for 3.3.0 failed")
+    expect(page.locator(".pre-deploy .job-state")).to_have_text("failed")
+    expect(page.locator("table.traffic")).not_to_contain_text("3-3-0")

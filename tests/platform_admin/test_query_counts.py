@@ -21,9 +21,10 @@ QUERIES = {
     # the collected live state and the releases carrying its digests
     "overview": 15,
     # the environment, its services; live: the collected state, rollouts, their
-    # artifacts, the artifacts carrying the live digests; rollback choices; alice's role
-    # grants (can_deploy); the recent rollouts
-    "environment": 11,
+    # artifacts, the artifacts carrying the live digests; rollback choices and the
+    # migrations since each (one query); alice's role grants (can_deploy); the recent
+    # rollouts
+    "environment": 12,
     # the rollout with release, environment and people; its events; alice's role grants
     "rollout": 5,
     "rollout_live": 5,

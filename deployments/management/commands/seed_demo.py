@@ -23,18 +23,24 @@ DEMO_USERS = [
 ]
 
 
+# (version, notes, {service: what the sandbox makes of its image's tag suffix})
 DEMO_RELEASES = [
-    ("1.5.0", "Faster room joins; LiveKit 1.8", ()),
+    ("1.5.0", "Faster room joins; LiveKit 1.8", {}),
     (
         "1.5.1",
         "Retry tweaks (its api-server image is faulty: watch the canary roll back)",
-        ("api-server",),
+        {"api-server": "faulty"},
+    ),
+    (
+        "1.5.2",
+        "Room history (its migration fails: watch the rollout stop before any traffic moves)",
+        {"api-server": "migration-fails"},
     ),
 ]
 
 
-def _demo_image(service: str, version: str, faulty: bool = False) -> str:
-    tag = f"{version}-faulty" if faulty else version
+def _demo_image(service: str, version: str, suffix: str = "") -> str:
+    tag = f"{version}-{suffix}" if suffix else version
     digest = hashlib.sha256(f"{service}:{tag}".encode()).hexdigest()
     return f"us-docker.pkg.dev/acme-shared/app/{service}:{tag}@sha256:{digest}"
 
@@ -103,16 +109,17 @@ class Command(BaseCommand):
                 self.stderr.write(f"demo: billing pull of {month}: {record.message}")
 
     def _demo_releases(self) -> None:
-        """1.5.0 healthy; 1.5.1's api-server is tagged -faulty (5% errors in the sandbox)."""
+        """1.5.0 healthy; 1.5.1's api-server is tagged -faulty (5% errors in the sandbox);
+        1.5.2's api-server fails its migration."""
         from deployments.models import Release
         from deployments.services import create_release
 
         admin = get_user_model().objects.get(username="admin")
-        for version, notes, faulty in DEMO_RELEASES:
+        for version, notes, suffixes in DEMO_RELEASES:
             if Release.objects.filter(version=version).exists():
                 continue
             artifacts = {
-                name: _demo_image(name, version, faulty=(name in faulty))
+                name: _demo_image(name, version, suffixes.get(name, ""))
                 for name in ("api-server", "realtime", "agent", "livekit")
             }
             # The frontend's build: the sandbox holds one under any builds/VERSION/ prefix.
