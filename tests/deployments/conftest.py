@@ -221,6 +221,21 @@ def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def sandbox_service(sandbox, env, service) -> dict:
+    """A Cloud Run service as the sandbox holds it (its `split`, its `traffic` with tags)."""
+    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
+    return sandbox.state()["services"][key]
+
+
+def live_split(sandbox, env, service) -> dict[str, int]:
+    """The revisions of `service` that serve traffic, with their percent."""
+    return {k: v for k, v in sandbox_service(sandbox, env, service)["split"].items() if v}
+
+
+def live_tags(sandbox, env, service) -> set[str]:
+    return {t["tag"] for t in sandbox_service(sandbox, env, service)["traffic"] if t.get("tag")}
+
+
 def finishes_after_a_kill(worker, rollout, state, timeout=60.0):
     """SIGKILL `worker` and let a fresh one (nothing of the dead one's to clean up) take
     the rollout to `state`."""

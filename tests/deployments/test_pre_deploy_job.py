@@ -10,6 +10,7 @@ from platform_admin.gcp_run_jobs import run_with_image
 from tests.deployments.conftest import (
     finishes_after_a_kill,
     image,
+    live_split,
     wait_for,
     wait_for_state,
 )
@@ -17,11 +18,6 @@ from tests.deployments.conftest import (
 S = RolloutState
 RUN = ("api-server", "realtime", "agent")
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _split(sandbox, env, service):
-    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
-    return {k: v for k, v in sandbox.state()["services"][key]["split"].items() if v}
 
 
 def _runs(sandbox, since=0) -> list[int]:
@@ -74,14 +70,14 @@ def test_a_failed_or_timed_out_migration_fails_the_rollout_with_no_traffic_moved
 ):
     staging.pre_deploy = {**staging.pre_deploy, "timeout_seconds": timeout}
     staging.save()
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     rollout = services.start_rollout(alice, make_release("6.1.0", tag=tag), staging, "canary")
     wait_for_state(rollout, S.FAILED)
 
     assert rollout.message.startswith("Migrations for 6.1.0 failed: ") and says in rollout.message
     assert "No traffic moved." in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
+        assert live_split(sandbox, staging, service) == stable[service]
     assert not rollout.events.filter(kind="step").exists()
     assert rollout.jobs["pre_deploy"]["state"] == "failed"
     client.force_login(alice)

@@ -13,6 +13,7 @@ from platform_admin.models import AuditEvent
 from tests.deployments.conftest import (
     finishes_after_a_kill,
     image,
+    live_split,
     wait_for,
     wait_for_state,
 )
@@ -20,11 +21,6 @@ from tests.deployments.conftest import (
 S = RolloutState
 RUN = ("api-server", "realtime", "agent")
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _split(sandbox, env, service):
-    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
-    return {k: v for k, v in sandbox.state()["services"][key]["split"].items() if v}
 
 
 def _revisions(sandbox, env, service):
@@ -35,14 +31,14 @@ def _revisions(sandbox, env, service):
 def test_healthy_canary_steps_5_25_50_100_and_ends_on_the_new_revisions(
     worker, fast_plan, staging, alice, make_release, slack
 ):
-    before = {s: _split(worker_sandbox(worker), staging, s) for s in RUN}
+    before = {s: live_split(worker_sandbox(worker), staging, s) for s in RUN}
     mark = len(worker_sandbox(worker).requests())
     rollout = services.start_rollout(alice, make_release("1.4.0"), staging, "canary")
     wait_for_state(rollout, S.SUCCEEDED)
     sandbox = worker_sandbox(worker)
     for service in RUN:
         new = revision_name(service, "1.4.0", rollout.pk)
-        assert _split(sandbox, staging, service) == {new: 100}
+        assert live_split(sandbox, staging, service) == {new: 100}
         assert rollout.revisions[service]["stable"] in before[service]
     steps = [e.data["percent"] for e in rollout.events.filter(kind="step")]
     assert steps == [5, 25, 50, 100]
@@ -62,14 +58,14 @@ def test_faulty_release_is_rolled_back_at_the_first_step_with_the_reason(
     worker, fast_plan, staging, alice, make_release
 ):
     sandbox = worker_sandbox(worker)
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     release = make_release("1.5.0", tag="1.5.0-faulty")
     rollout = services.start_rollout(alice, release, staging, "canary")
     wait_for_state(rollout, S.ROLLED_BACK)
     assert "canary error rate" in rollout.message and "at step 5%" in rollout.message
     assert "> 0.5%" in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
+        assert live_split(sandbox, staging, service) == stable[service]
     assert [e.data["percent"] for e in rollout.events.filter(kind="step")] == [5]
     # The automatic rollback is in the audit trail, by the system, with the reason.
     trail = AuditEvent.objects.filter(object_type="rollout", object_id=str(rollout.pk))
@@ -85,12 +81,12 @@ def test_a_revision_that_never_gets_ready_fails_without_touching_traffic(
     sandbox = worker_sandbox(worker)
     release = make_release("1.6.0", digest_char="c")
     sandbox.fault(image=image("agent", digest_char="c"), ready=False)
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     rollout = services.start_rollout(alice, release, staging, "canary")
     wait_for_state(rollout, S.FAILED)
     assert "agent" in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
+        assert live_split(sandbox, staging, service) == stable[service]
     assert not rollout.events.filter(kind="step").exists()
 
 
@@ -110,7 +106,7 @@ def test_a_sigkilled_worker_is_replaced_and_the_rollout_completes_without_duplic
     sandbox = worker_sandbox(worker)
     for service in RUN:
         new = revision_name(service, "1.7.0", rollout.pk)
-        assert _split(sandbox, staging, service) == {new: 100}
+        assert live_split(sandbox, staging, service) == {new: 100}
         ours = [r for r in _revisions(sandbox, staging, service) if r.endswith(f"-r{rollout.pk}")]
         assert ours == [new]
 
@@ -123,7 +119,7 @@ def test_an_injected_503_burst_is_retried_and_the_rollout_completes(
     rollout = services.start_rollout(alice, make_release("1.8.0"), staging, "canary")
     wait_for_state(rollout, S.SUCCEEDED, timeout=60)
     new = revision_name("api-server", "1.8.0", rollout.pk)
-    assert _split(sandbox, staging, "api-server") == {new: 100}
+    assert live_split(sandbox, staging, "api-server") == {new: 100}
 
 
 def test_all_at_once_goes_straight_to_100(worker, fast_plan, staging, alice, make_release):
@@ -132,7 +128,7 @@ def test_all_at_once_goes_straight_to_100(worker, fast_plan, staging, alice, mak
     )
     wait_for_state(rollout, S.SUCCEEDED)
     sandbox = worker_sandbox(worker)
-    assert _split(sandbox, staging, "api-server") == {
+    assert live_split(sandbox, staging, "api-server") == {
         revision_name("api-server", "1.9.0", rollout.pk): 100
     }
     assert [e.data["percent"] for e in rollout.events.filter(kind="step")] == [100]
@@ -150,7 +146,9 @@ def test_rollback_puts_the_earlier_release_back(worker, fast_plan, staging, alic
     back = services.rollback(alice, staging)
     wait_for_state(back, S.SUCCEEDED)
     sandbox = worker_sandbox(worker)
-    assert _split(sandbox, staging, "api-server") == {first.revisions["api-server"]["canary"]: 100}
+    assert live_split(sandbox, staging, "api-server") == {
+        first.revisions["api-server"]["canary"]: 100
+    }
 
 
 def test_two_simultaneous_starts_make_exactly_one_rollout(

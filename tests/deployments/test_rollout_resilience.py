@@ -15,6 +15,7 @@ from tests.deployments.conftest import (
     Worker,
     finishes_after_a_kill,
     image,
+    live_split,
     wait_for,
     wait_for_state,
 )
@@ -25,11 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # After a process dies a rollout may wait for its lease to lapse and the next tick: this
 # many seconds past its due time at most.
 MOST_LATE_S = 6 + 1 + 2
-
-
-def _split(sandbox, env, service):
-    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
-    return {k: v for k, v in sandbox.state()["services"][key]["split"].items() if v}
 
 
 def _waiting_on_google(sandbox, rollout):
@@ -70,7 +66,7 @@ def test_pause_answers_at_once_while_a_pass_waits_on_a_slow_operation_and_wins(
     assert all(rollout.revisions[s].get("stable") for s in RUN)  # what Google did is kept
     services.resume(alice, rollout)
     wait_for_state(rollout, S.SUCCEEDED, timeout=60)
-    assert _split(gcp, staging, "api-server") == {
+    assert live_split(gcp, staging, "api-server") == {
         revision_name("api-server", "4.0.0", rollout.pk): 100
     }
 
@@ -78,7 +74,7 @@ def test_pause_answers_at_once_while_a_pass_waits_on_a_slow_operation_and_wins(
 def test_abort_answers_at_once_while_a_pass_waits_and_traffic_stays_on_stable(
     worker, fast_plan, staging, alice, make_release, gcp
 ):
-    stable = {s: _split(gcp, staging, s) for s in RUN}
+    stable = {s: live_split(gcp, staging, s) for s in RUN}
     gcp.fault(image=image("agent", digest_char="e"), ready_delay=6)
     rollout = services.start_rollout(alice, make_release("4.1.0", digest_char="e"), staging)
     wait_for(lambda: _waiting_on_google(gcp, rollout), 15, what="the deploy pass to wait")
@@ -88,14 +84,14 @@ def test_abort_answers_at_once_while_a_pass_waits_and_traffic_stays_on_stable(
     assert took < 1.0 and aborted.state == S.ROLLING_BACK
     wait_for_state(rollout, S.ABORTED, timeout=40)
     for service in RUN:
-        assert _split(gcp, staging, service) == stable[service]
+        assert live_split(gcp, staging, service) == stable[service]
     assert rollout.aborted_by == alice
 
 
 def test_a_crashing_pass_is_retried_later_then_errored_with_traffic_back_on_stable(
     worker, fast_plan, staging, alice, make_release, gcp, slack
 ):
-    stable = {s: _split(gcp, staging, s) for s in RUN}
+    stable = {s: live_split(gcp, staging, s) for s in RUN}
     rollout = services.start_rollout(alice, make_release("4.2.0"), staging, "canary")
     wait_for(lambda: rollout.events.filter(kind="step").exists(), 30, what="the first split")
     # Every Cloud Monitoring answer now holds booleans where the figures belong.
@@ -111,7 +107,7 @@ def test_a_crashing_pass_is_retried_later_then_errored_with_traffic_back_on_stab
     assert gaps == sorted(gaps) and gaps[-1] >= 1.5  # backed off, not a hot loop
     assert "internal errors" in rollout.message and "stable" in rollout.message
     for service in RUN:
-        assert _split(gcp, staging, service) == stable[service]
+        assert live_split(gcp, staging, service) == stable[service]
     assert AuditEvent.objects.filter(
         action="rollout.errored", actor="system", object_id=str(rollout.pk)
     ).exists()
@@ -167,7 +163,9 @@ def test_a_sigkilled_deploy_worker_replaced_at_once_costs_seconds_not_minutes(
         assert (first_step - killed_at).total_seconds() < 3 + MOST_LATE_S
     assert max(_steps_lateness(rollout)) < MOST_LATE_S
     for service in RUN:
-        assert _split(gcp, staging, service) == {revision_name(service, "5.0.0", rollout.pk): 100}
+        assert live_split(gcp, staging, service) == {
+            revision_name(service, "5.0.0", rollout.pk): 100
+        }
 
 
 def test_a_sigkilled_cron_scheduler_replaced_at_once_keeps_every_step_on_time(

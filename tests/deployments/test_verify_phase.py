@@ -10,24 +10,11 @@ from deployments import services
 from deployments.models import RolloutState
 from deployments.naming import revision_name
 from platform_admin.models import AuditEvent
-from tests.deployments.conftest import image, wait_for, wait_for_state
+from tests.deployments.conftest import image, live_split, live_tags, wait_for, wait_for_state
 
 S = RolloutState
 RUN = ("api-server", "realtime", "agent")
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _service(sandbox, env, service) -> dict:
-    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
-    return sandbox.state()["services"][key]
-
-
-def _split(sandbox, env, service) -> dict[str, int]:
-    return {k: v for k, v in _service(sandbox, env, service)["split"].items() if v}
-
-
-def _tags(sandbox, env, service) -> set[str]:
-    return {t["tag"] for t in _service(sandbox, env, service)["traffic"] if t.get("tag")}
 
 
 def _kinds(rollout) -> list[str]:
@@ -37,7 +24,7 @@ def _kinds(rollout) -> list[str]:
 def test_a_faulty_image_at_100_percent_is_rolled_back_by_the_verification(
     worker, sandbox, fast_plan, staging, alice, make_release
 ):
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     release = make_release("5.0.0", tag="5.0.0-faulty")
 
     rollout = services.start_rollout(alice, release, staging, "all_at_once")
@@ -50,8 +37,8 @@ def test_a_faulty_image_at_100_percent_is_rolled_back_by_the_verification(
     kinds = _kinds(rollout)
     assert kinds.index("step") < kinds.index("verifying") < kinds.index("rolling_back")
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]  # their traffic back
-        assert "canary" not in _tags(sandbox, staging, service)
+        assert live_split(sandbox, staging, service) == stable[service]  # their traffic back
+        assert "canary" not in live_tags(sandbox, staging, service)
     actions = AuditEvent.objects.filter(object_type="rollout", object_id=str(rollout.pk))
     assert {"rollout.verifying", "rollout.rolling_back", "rollout.rolled_back"} <= set(
         actions.values_list("action", flat=True)
@@ -76,7 +63,7 @@ def test_a_healthy_release_is_verified_then_succeeds(
     done = rollout.events.get(kind="succeeded").created_at
     assert (done - started.created_at).total_seconds() >= 2
     for service in RUN:
-        assert _split(sandbox, staging, service) == {
+        assert live_split(sandbox, staging, service) == {
             revision_name(service, "5.1.0", rollout.pk): 100
         }
 
@@ -116,13 +103,13 @@ def test_a_failed_deploy_leaves_no_canary_tag_behind(
 ):
     # agent's new revision never gets ready; api-server and realtime got theirs, tagged.
     sandbox.fault(image=image("agent", digest_char="d"), ready=False)
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     release = make_release("5.4.0", digest_char="d")
     rollout = services.start_rollout(alice, release, staging, "all_at_once")
     wait_for_state(rollout, S.FAILED)
 
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
-        assert "canary" not in _tags(sandbox, staging, service)
+        assert live_split(sandbox, staging, service) == stable[service]
+        assert "canary" not in live_tags(sandbox, staging, service)
     wait_for(lambda: rollout.events.filter(kind="traffic").exists(), 5, what="the untagging")
     assert rollout.events.filter(message__contains="canary tag removed").count() >= 2

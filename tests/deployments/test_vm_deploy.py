@@ -11,18 +11,13 @@ from deployments.models import RolloutState
 from deployments.naming import request_id
 from platform_admin.gcp_compute import get_instance
 from platform_admin.models import AuditEvent, VmPhase
-from tests.deployments.conftest import image, wait_for_state
+from tests.deployments.conftest import image, live_split, live_tags, wait_for_state
 
 S = RolloutState
 RUN = ("api-server", "realtime", "agent")
 VM = "livekit"
 ZONE = "us-central1-a"
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _split(sandbox, env, service) -> dict[str, int]:
-    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
-    return {k: v for k, v in sandbox.state()["services"][key]["split"].items() if v}
 
 
 def _metadata(env) -> dict[str, str]:
@@ -37,11 +32,6 @@ def _vm_calls(sandbox, verb: str) -> list[str]:
         for r in sandbox.requests()
         if r["method"] == "POST" and r["path"].endswith(suffix)
     ]
-
-
-def _tags(sandbox, env, service) -> set[str]:
-    key = f"projects/{env.gcp_project}/locations/{env.region}/services/{service}"
-    return {t["tag"] for t in sandbox.state()["services"][key]["traffic"] if t.get("tag")}
 
 
 def _timeline(rollout, kind: str) -> list[str]:
@@ -135,7 +125,7 @@ def test_an_unhealthy_vm_before_the_canary_fails_the_release_before_traffic_move
     staging.vm_phase = VmPhase.BEFORE
     staging.save()
     sandbox.fault(project=staging.gcp_project, instance=VM, version="4.2.0", healthy=False)
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     before = _metadata(staging)
     release = make_release("4.2.0", services=(*RUN, VM))
 
@@ -144,9 +134,9 @@ def test_an_unhealthy_vm_before_the_canary_fails_the_release_before_traffic_move
 
     assert "livekit failed its health check" in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
+        assert live_split(sandbox, staging, service) == stable[service]
         assert list(stable[service].values()) == [100]
-        assert "canary" not in _tags(sandbox, staging, service)  # the 0% revision untagged
+        assert "canary" not in live_tags(sandbox, staging, service)  # the 0% revision untagged
     assert not rollout.events.filter(kind="step").exists()
     assert _metadata(staging) == before
 
@@ -157,7 +147,7 @@ def test_a_canary_rolled_back_on_cloud_run_errors_leaves_the_vm_as_it_was(
 ):
     staging.vm_phase = phase
     staging.save()
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     before = _metadata(staging)
     release = make_release("4.3.0", services=(*RUN, VM), tag="4.3.0-faulty")
 
@@ -166,8 +156,8 @@ def test_a_canary_rolled_back_on_cloud_run_errors_leaves_the_vm_as_it_was(
 
     assert "canary error rate" in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
-        assert "canary" not in _tags(sandbox, staging, service)
+        assert live_split(sandbox, staging, service) == stable[service]
+        assert "canary" not in live_tags(sandbox, staging, service)
     assert _metadata(staging) == before
     if phase == "after_canary":  # the default: a failed canary never touched the VM
         assert _vm_calls(sandbox, "setMetadata") == [] and _vm_calls(sandbox, "reset") == []
@@ -193,7 +183,7 @@ def test_an_unhealthy_vm_after_the_canary_leaves_cloud_run_on_the_new_revisions(
     assert "livekit failed its health check" in rollout.message
     assert "stay on the new revisions" in rollout.message and "release_is_atomic" in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == {rollout.revisions[service]["canary"]: 100}
+        assert live_split(sandbox, staging, service) == {rollout.revisions[service]["canary"]: 100}
     assert _metadata(staging) == before
 
 
@@ -203,7 +193,7 @@ def test_an_unhealthy_vm_of_an_atomic_release_rolls_cloud_run_back_too(
     staging.release_is_atomic = True
     staging.save()
     sandbox.fault(project=staging.gcp_project, instance=VM, version="4.6.0", healthy=False)
-    stable = {s: _split(sandbox, staging, s) for s in RUN}
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
     before = _metadata(staging)
     rollout = services.start_rollout(
         alice, make_release("4.6.0", services=(*RUN, VM)), staging, "canary"
@@ -212,7 +202,7 @@ def test_an_unhealthy_vm_of_an_atomic_release_rolls_cloud_run_back_too(
 
     assert "livekit failed its health check" in rollout.message
     for service in RUN:
-        assert _split(sandbox, staging, service) == stable[service]
+        assert live_split(sandbox, staging, service) == stable[service]
     assert _metadata(staging) == before
 
 
