@@ -58,7 +58,7 @@ from deployments.traffic import (
 from platform_admin import audit, gcp_run, gcp_run_jobs
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
-from platform_admin.models import Environment, Service, ServiceKind, VmPhase
+from platform_admin.models import Environment, Service, ServiceKind
 
 log = logging.getLogger(__name__)
 S = RolloutState
@@ -447,7 +447,7 @@ def _at_full_traffic(rollout: Rollout, timeline) -> None:
     the verification bake, or success when the rollout has none."""
     if not _deploy_units(rollout, timeline, _units(rollout, first=False)):
         return
-    if rollout.verify_seconds and _cloud_run_services(rollout):
+    if rollout.verifies:
         _start_verifying(rollout, timeline, timezone.now())
     else:
         _succeed(rollout, timeline, timezone.now())
@@ -480,14 +480,11 @@ def _verifying(rollout: Rollout, timeline, now) -> None:
 
 
 def _units(rollout: Rollout, first: bool) -> list[tuple[object, Service]]:
-    """The VMs and static sites (each with its deployer module) of one phase: the deploy
-    pass (`first`), or once the Cloud Run services serve 100%. The VMs go first when the
-    environment says so (`before_canary`); the sites always follow the Cloud Run services
-    they call. With no Cloud Run service there is nothing to wait for: all go first."""
-    no_canary = not _cloud_run_services(rollout)
-    vms_first = rollout.vm_phase == VmPhase.BEFORE or no_canary
-    units = [(vm, s) for s in _vm_services(rollout) if vms_first == first]
-    return units + [(site, s) for s in _site_services(rollout) if no_canary == first]
+    """The VMs and static sites (each with its deployer module) of one phase: before any
+    traffic moves (`first`), or once the Cloud Run services serve 100%
+    (`Rollout.vms_go_first`, `Rollout.sites_go_first`)."""
+    units = [(vm, s) for s in _vm_services(rollout) if rollout.vms_go_first == first]
+    return units + [(site, s) for s in _site_services(rollout) if rollout.sites_go_first == first]
 
 
 def _deploy_units(rollout: Rollout, timeline, units) -> bool:

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from deployments.validators import validate_artifact, validate_semver
-from platform_admin.models import Environment, Role, VmPhase
+from platform_admin.models import Environment, Role, ServiceKind, VmPhase
 
 
 class Release(models.Model):
@@ -247,6 +247,26 @@ class Rollout(models.Model):
         if not self.started_at or not self.steps:
             return None
         return self.steps[min(self.step, len(self.steps) - 1)]
+
+    def planned(self, kind: str) -> list[str]:
+        """The services of `kind` the rollout deploys, in plan order."""
+        return [p["service"] for p in self.plan if p["kind"] == kind]
+
+    @property
+    def vms_go_first(self) -> bool:
+        """The VMs deploy before any traffic moves (`before_canary`, or nothing to
+        canary); otherwise once the Cloud Run services serve 100%."""
+        return self.vm_phase == VmPhase.BEFORE or not self.planned(ServiceKind.CLOUD_RUN)
+
+    @property
+    def verifies(self) -> bool:
+        """A verification bake follows 100% (there are Cloud Run revisions to judge)."""
+        return bool(self.verify_seconds and self.planned(ServiceKind.CLOUD_RUN))
+
+    @property
+    def sites_go_first(self) -> bool:
+        """Static sites follow the Cloud Run services they call; alone, they go first."""
+        return not self.planned(ServiceKind.CLOUD_RUN)
 
     def actions_now(self) -> frozenset[str]:
         """The controls this state allows (who may use them: `ACTIONS`). A rollout paused

@@ -11,7 +11,7 @@ from deployments.errors import DeploymentError
 from deployments.forms import ReleaseForm
 from deployments.live import artifact_diff, live_services
 from deployments.models import Release, Rollout, RolloutState
-from platform_admin.models import Environment, Role, ServiceKind, VmPhase
+from platform_admin.models import Environment, Role, ServiceKind
 from platform_admin.roles import has_role
 
 
@@ -165,28 +165,28 @@ def _phases(rollout: Rollout) -> list[dict]:
     """The rollout's phases in the order it runs them, shown before it starts: the
     pre-deploy job (migrations), the VMs where the environment puts them, the traffic
     steps, the static sites once the Cloud Run services serve 100%, the verification."""
-    vms = [p["service"] for p in rollout.plan if p["kind"] == ServiceKind.GCE_VM]
-    cloud_run = any(p["kind"] == ServiceKind.CLOUD_RUN for p in rollout.plan)
-    vms_first = rollout.vm_phase == VmPhase.BEFORE or not cloud_run
-    vm_phase = {"label": f"{', '.join(vms)} (VM)", "kind": "vm", "state": RolloutState.DEPLOYING}
+    vms = rollout.planned(ServiceKind.GCE_VM)
+    sites = rollout.planned(ServiceKind.STATIC_SITE)
+    cloud_run = bool(rollout.planned(ServiceKind.CLOUD_RUN))
+    units = [
+        ({"label": f"{', '.join(vms)} (VM)", "kind": "vm"}, vms, rollout.vms_go_first),
+        ({"label": f"{', '.join(sites)} (site)", "kind": "site"}, sites, rollout.sites_go_first),
+    ]
     job = rollout.jobs.get("pre_deploy")
     phases = []
     if job:
         label = f"migrate ({job['image_of']} image)"
         phases.append({"label": label, "kind": "job", "state": RolloutState.MIGRATING})
-    phases += [vm_phase] if vms and vms_first else []
+    before = RolloutState.DEPLOYING
+    phases += [{**unit, "state": before} for unit, names, first in units if names and first]
     if cloud_run:
         phases += [
             {"label": f"{pct}%", "kind": "step", "state": RolloutState.CANARY, "step": i}
             for i, pct in enumerate(rollout.steps or [100])
         ]
-    if vms and not vms_first:
-        phases.append({**vm_phase, "state": "after the canary"})
-    sites = [p["service"] for p in rollout.plan if p["kind"] == ServiceKind.STATIC_SITE]
-    if sites:
-        at = "after the canary" if cloud_run else RolloutState.DEPLOYING
-        phases.append({"label": f"{', '.join(sites)} (site)", "kind": "site", "state": at})
-    if rollout.verify_seconds and cloud_run:
+    after = "after the canary"
+    phases += [{**unit, "state": after} for unit, names, first in units if names and not first]
+    if rollout.verifies:
         label = f"verify {rollout.verify_seconds} s"
         phases.append({"label": label, "kind": "verify", "state": RolloutState.VERIFYING})
     state = rollout.paused_from if rollout.state == RolloutState.PAUSED else rollout.state
