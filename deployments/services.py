@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deployments import jobs, messages
@@ -17,6 +18,7 @@ from deployments.models import ACTIONS, Release, ReleaseArtifact, Rollout, Rollo
 from deployments.validators import (
     REASON_MAX,
     artifact_service_errors,
+    static_site_names,
     text_error,
     validate_artifact,
     validate_notes,
@@ -127,9 +129,10 @@ def _release_errors(
     name_errors = artifact_service_errors(artifacts)
     errors += name_errors
     # An unknown service's image is not judged: its name is wrong already.
+    sites = set(static_site_names())
     for name, image in [] if name_errors else sorted(artifacts.items()):
         try:
-            validate_artifact(name, image)
+            validate_artifact(name, image, is_site=name in sites)
         except ValidationError as exc:
             errors.append(f"artifacts.{name}: {exc.messages[0]}")
     return errors
@@ -240,21 +243,20 @@ def migrations_since(environment: Environment, targets: list[Release]) -> dict[s
     """Per target release: the releases whose rollouts in `environment` ran migrations
     after the target last went out there, oldest first (rolling back to the target runs
     its code on their schema). One query."""
-    done = (
+    migrated = Q(jobs__pre_deploy__state="succeeded")
+    rows = list(
         Rollout.objects.filter(environment=environment, state=S.SUCCEEDED)
+        .filter(migrated | Q(release__in=targets))  # not every rollout of the history
         .order_by("finished_at", "pk")
-        .values_list("release__version", "finished_at", "jobs")
+        .values_list("release__version", "finished_at", "jobs__pre_deploy__state")
     )
-    rows = list(done)
     out = {}
     for target in targets:
         last = max((at for version, at, _ in rows if version == target.version), default=None)
         versions = [
             version
-            for version, at, jobs in rows
-            if version != target.version
-            and (last is None or at > last)
-            and (jobs or {}).get("pre_deploy", {}).get("state") == "succeeded"
+            for version, at, job in rows
+            if version != target.version and (last is None or at > last) and job == "succeeded"
         ]
         out[target.version] = list(dict.fromkeys(versions))
     return out

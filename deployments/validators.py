@@ -95,10 +95,12 @@ def validate_build_prefix(value: str) -> None:
         )
 
 
-def validate_artifact(service_name: str, value: str) -> None:
-    """A Cloud Run or VM service's image pinned by digest; a static site's build."""
-    kinds = set(Service.objects.filter(name=service_name).values_list("kind", flat=True))
-    if ServiceKind.STATIC_SITE in kinds:
+def validate_artifact(service_name: str, value: str, is_site: bool | None = None) -> None:
+    """A Cloud Run or VM service's image pinned by digest; a static site's build.
+    `is_site` when the caller knows (else the platform's services say)."""
+    if is_site is None:
+        is_site = service_name in static_site_names()
+    if is_site:
         validate_build_prefix(value)
     else:
         validate_image_digest(value)

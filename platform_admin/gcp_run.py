@@ -72,11 +72,11 @@ def service_path(project: str, region: str, service: str) -> str:
     return f"projects/{project}/locations/{region}/services/{service}"
 
 
-def _short(name: str) -> str:
+def short_name(name: str) -> str:
     return name.rsplit("/", 1)[-1] if name else ""
 
 
-def _plain_time(value) -> datetime | None:
+def plain_time(value) -> datetime | None:
     # proto-plus gives DatetimeWithNanoseconds (or None when unset); hand out a plain one.
     if value is None:
         return None
@@ -93,11 +93,11 @@ def _traffic(svc) -> tuple[TrafficTarget, ...]:
 def _state(svc) -> ServiceState:
     containers = svc.template.containers
     return ServiceState(
-        name=_short(svc.name),
+        name=short_name(svc.name),
         image=containers[0].image if containers else "",
         template_revision=svc.template.revision,
-        latest_ready_revision=_short(svc.latest_ready_revision),
-        latest_created_revision=_short(svc.latest_created_revision),
+        latest_ready_revision=short_name(svc.latest_ready_revision),
+        latest_created_revision=short_name(svc.latest_created_revision),
         traffic=_traffic(svc),
         etag=svc.etag,
         **_terminal(svc),
@@ -123,11 +123,11 @@ def _revision_info(rev) -> RevisionInfo:
     ready = next((c for c in rev.conditions if c.type_ == "Ready"), None)
     failed = ready is not None and ready.state == cond_state.CONDITION_FAILED
     return RevisionInfo(
-        name=_short(rev.name),
+        name=short_name(rev.name),
         image=rev.containers[0].image if rev.containers else "",
         ready=ready is not None and ready.state == cond_state.CONDITION_SUCCEEDED,
         failed_message=(ready.message or "the revision failed") if failed else "",
-        created=_plain_time(rev.create_time),
+        created=plain_time(rev.create_time),
     )
 
 

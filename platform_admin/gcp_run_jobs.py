@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from platform_admin import gcp
-from platform_admin.gcp_run import _plain_time, _short
+from platform_admin.gcp_run import plain_time, short_name
 
 OPERATION_TIMEOUT_SECONDS = 120.0
 
@@ -50,7 +50,7 @@ def _state(execution) -> ExecutionState:
     )
     return ExecutionState(
         name=execution.name,
-        short=_short(execution.name),
+        short=short_name(execution.name),
         done=done,
         succeeded=done and completed.state == state.CONDITION_SUCCEEDED,
         message=completed.message if completed else "",
@@ -58,8 +58,8 @@ def _state(execution) -> ExecutionState:
         succeeded_count=execution.succeeded_count,
         failed_count=execution.failed_count,
         running_count=execution.running_count,
-        started_at=_plain_time(execution.start_time) if execution.start_time else None,
-        completed_at=_plain_time(execution.completion_time) if execution.completion_time else None,
+        started_at=plain_time(execution.start_time) if execution.start_time else None,
+        completed_at=plain_time(execution.completion_time) if execution.completion_time else None,
         log_uri=execution.log_uri,
         labels=dict(execution.labels),
     )
@@ -112,7 +112,7 @@ def find_execution(project: str, region: str, job: str, labels: dict[str, str]):
 
 
 def get_execution(project: str, name: str) -> ExecutionState:
-    with gcp.translate(f"reading execution {_short(name)}", project, api="run"):
+    with gcp.translate(f"reading execution {short_name(name)}", project, api="run"):
         execution = gcp.run_executions_client().get_execution(
             name=name, timeout=gcp.timeout(), retry=gcp.retry_policy()
         )
