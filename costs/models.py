@@ -220,3 +220,26 @@ class CostDaily(models.Model):
     @property
     def net(self):
         return from_nanos(self.net_nanos)
+
+
+class PriceSnapshot(models.Model):
+    """The list prices the estimator uses, as the Cloud Billing Catalog stated them when
+    they were read (`refresh_prices`, daily). Every estimate names the snapshot it used.
+
+    `skus` maps the estimator's key per region ("us-central1/run.cpu.instance") to
+    {"sku_id", "description", "usage_unit", "tiers": [[start, price per usage unit], ...]}
+    with decimal strings; `missing` lists the keys the catalog had no SKU for.
+    """
+
+    taken_at = models.DateTimeField(auto_now_add=True)
+    currency = models.CharField(max_length=3)
+    skus = models.JSONField(default=dict)
+    missing = models.JSONField(default=list, blank=True)
+    taken_by = models.CharField(max_length=150, help_text="Username, or 'system' for jobs.")
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        get_latest_by = ["taken_at", "id"]
+
+    def __str__(self) -> str:
+        return f"prices of {self.taken_at:%Y-%m-%d %H:%M} UTC ({len(self.skus)} SKUs)"

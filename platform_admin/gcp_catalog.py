@@ -14,6 +14,7 @@ SERVICE_IDS = {
     "cloud_sql": "9662-B51E-5089",
     "storage": "95FF-2EF5-5EA1",
     "memorystore": "5AF5-2C11-D467",
+    "network": "E505-1604-58F8",
 }
 PAGE_SIZE = 5000  # the API's maximum: Cloud Run fits in one page, Compute needs several
 

@@ -48,6 +48,24 @@ class Environment(models.Model):
         '"timeout_seconds", "required"}; empty = none.',
     )
     release_is_atomic = models.BooleanField(default=False)
+    # Costs (the platform file's commitments and plan, see costs.estimate).
+    block_when_over_budget = models.BooleanField(
+        default=False,
+        help_text="A rollout starting while the month's forecast is over the target needs "
+        "an approver's override.",
+    )
+    commitments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Committed-use discounts: [{"type": "resource"|"spend", "term": "1y"|"3y", '
+        '"share", "services"}].',
+    )
+    cost_plan = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The team\'s own figures: {"total": [low, high], "components": '
+        '[{"name", "services", "cost": [low, high]}]}.',
+    )
     # SLO.
     slo_p95_ms = models.PositiveIntegerField(default=500)
     slo_uptime = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.95"))
@@ -73,6 +91,7 @@ class ServiceKind(models.TextChoices):
     STATIC_SITE = "static_site", "Static site"
     CLOUD_SQL = "cloud_sql", "Cloud SQL"
     MEMORYSTORE = "memorystore", "Memorystore"
+    VPC_CONNECTOR = "vpc_connector", "Serverless VPC connector"
 
 
 DEPLOYABLE_KINDS = (ServiceKind.CLOUD_RUN, ServiceKind.GCE_VM, ServiceKind.STATIC_SITE)

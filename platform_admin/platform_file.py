@@ -130,6 +130,33 @@ Money = Annotated[Decimal, BeforeValidator(_number), fits(12, 2)]
 Rate = Annotated[Decimal, BeforeValidator(_number), fits(6, 5)]
 # Service sizing lives in a JSON column: no database limit, but keep it sane.
 Size = Annotated[Decimal, BeforeValidator(_number), fits(15, 6)]
+
+
+def _range(value):
+    """A low–high pair, or one number for both."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ValueError("a range is [low, high] (or one number)")
+        return value
+    return [value, value]
+
+
+def _ordered(pair: list[Decimal]) -> list[Decimal]:
+    if pair[0] > pair[1]:
+        raise ValueError(f"the range's low {_plain(pair[0])} is above its high {_plain(pair[1])}")
+    return pair
+
+
+Range = Annotated[
+    list[Annotated[Decimal, BeforeValidator(_number), fits(15, 6), Field(ge=0)]],
+    BeforeValidator(_range),
+    AfterValidator(_ordered),
+]
+MoneyRange = Annotated[
+    list[Annotated[Decimal, BeforeValidator(_number), fits(12, 2), Field(ge=0)]],
+    BeforeValidator(_range),
+    AfterValidator(_ordered),
+]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63)]  # GCP label limits
 LabelValue = Annotated[str, StringConstraints(max_length=63)]
 
@@ -271,9 +298,17 @@ class SloSpec(_Strict):
     uptime: Rate = Field(default=Decimal("0.95"), gt=0, le=1)
 
 
+MACHINE_TYPE = re.compile(
+    r"(n1|n2|n2d|e2|c2|c3|t2d)-(standard|highmem|highcpu)-\d{1,3}|e2-(micro|small|medium)"
+)
+SQL_TIER = re.compile(
+    r"db-(n1-(standard|highmem)-\d{1,2}|custom-\d{1,2}-\d{3,6}|f1-micro|g1-small)"
+)
+
+
 class ServiceSpec(_Strict):
     name: str = Field(pattern=SLUG, max_length=49)
-    kind: Literal["cloud_run", "gce_vm", "static_site", "cloud_sql", "memorystore"]
+    kind: Literal["cloud_run", "gce_vm", "static_site", "cloud_sql", "memorystore", "vpc_connector"]
     # Sizing for the cost estimate; which keys matter depends on the kind.
     cpu: Size | None = Field(default=None, gt=0)
     memory_gib: Size | None = Field(default=None, gt=0)
@@ -294,11 +329,40 @@ class ServiceSpec(_Strict):
     disk_gb: Size | None = Field(default=None, ge=0)
     high_availability: bool = False
     egress_gib_month: Size | None = Field(default=None, ge=0)
+    # Cloud Run's cost model: instance-based billing (CPU always allocated) or
+    # request-based (billed while serving, plus a request fee and idle min-instances), and
+    # the expected load as a range: requests/s while active, the mean request time, the
+    # hours a day the service is busy.
+    billing: Literal["instance", "request"] | None = None
+    expected_rps: Range | None = None
+    request_ms: int | None = Field(default=None, ge=1, le=3_600_000)
+    active_hours_per_day: Range | None = None
+
+    @field_validator("active_hours_per_day")
+    @classmethod
+    def at_most_a_day(cls, value):
+        if value is not None and value[1] > 24:
+            raise ValueError("active_hours_per_day is at most 24")
+        return value
 
     @model_validator(mode="after")
     def vm_needs_zone(self) -> "ServiceSpec":
         if self.kind == "gce_vm" and not (self.zone and self.machine_type):
             raise ValueError("a gce_vm service needs zone and machine_type")
+        if self.machine_type and not MACHINE_TYPE.fullmatch(self.machine_type):
+            raise ValueError(
+                f"machine_type {self.machine_type!r} is not a Compute Engine machine type "
+                "such as n2-standard-4, e2-micro or n1-highmem-2"
+            )
+        if self.kind == "cloud_sql" and not SQL_TIER.fullmatch(self.tier):
+            raise ValueError(
+                f"tier {self.tier!r} is not a Cloud SQL tier such as db-n1-standard-1, "
+                "db-custom-2-7680 or db-f1-micro"
+            )
+        if self.kind == "memorystore" and self.tier not in ("basic", "standard"):
+            raise ValueError(f"tier {self.tier!r}: a memorystore tier is basic or standard")
+        if self.billing and self.kind != "cloud_run":
+            raise ValueError("billing (instance or request) belongs to a cloud_run service")
         if self.kind == "static_site" and not (self.bucket and self.public_url):
             raise ValueError("a static_site service needs bucket and public_url")
         if self.kind != "static_site" and (self.bucket or self.url_map or self.public_url):
@@ -308,8 +372,50 @@ class ServiceSpec(_Strict):
     def sizing(self) -> dict:
         """The estimate-relevant keys, JSON-ready (stored in Service.spec)."""
         skip = {"name", "kind", "zone", "health_url", "bucket", "url_map", "public_url"}
-        data = self.model_dump(exclude=skip, exclude_defaults=True)
-        return {k: str(v) if isinstance(v, Decimal) else v for k, v in data.items()}
+        return json_ready(self.model_dump(exclude=skip, exclude_defaults=True))
+
+
+def json_ready(value):
+    """Decimals as their exact strings, at any depth (for JSON columns)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
+
+
+class CommitmentSpec(_Strict):
+    """A committed-use discount the environment holds: resource-based (vCPU and memory of
+    its VMs, priced from the catalog's commitment SKUs) or spend-based (a share of a
+    service's spend at Google's published discount)."""
+
+    type: Literal["resource", "spend"]
+    term: Literal["1y", "3y"]
+    # The share of the eligible usage the commitment covers, 0–1.
+    share: Rate = Field(gt=0, le=1)
+    # The services it applies to (their names); empty = every eligible one.
+    services: list[Annotated[str, Field(pattern=SLUG, max_length=49)]] = Field(
+        default=[], max_length=64
+    )
+
+
+class PlanComponentSpec(_Strict):
+    """One line of the team's own plan: its name, the services it prices, its range."""
+
+    name: str = Field(min_length=1, max_length=80)
+    services: list[Annotated[str, Field(pattern=SLUG, max_length=49)]] = Field(
+        default=[], max_length=64
+    )
+    cost: MoneyRange
+
+
+class PlanSpec(_Strict):
+    """The team's own monthly figures: the stated total and the components it lists."""
+
+    total: MoneyRange
+    components: list[PlanComponentSpec] = Field(default=[], max_length=64)
 
 
 class JobSpec(_Strict):
@@ -339,6 +445,12 @@ class EnvironmentSpec(_Strict):
     slo: SloSpec = SloSpec()
     # Run before any traffic moves: the migrations, with the release's image of a service.
     pre_deploy: JobSpec | None = None
+    # Costs: a rollout that would start while the month's forecast is over the target
+    # needs an approver's override (without it the deploy page only warns); the
+    # committed-use discounts held; the team's own plan figures, shown beside the estimate.
+    block_when_over_budget: bool = False
+    commitments: list[CommitmentSpec] = Field(default=[], max_length=32)
+    plan: PlanSpec | None = None
     services: list[ServiceSpec] = []
 
     @model_validator(mode="after")
@@ -351,6 +463,25 @@ class EnvironmentSpec(_Strict):
                 ("pre_deploy", "image_of"),
                 f"{self.pre_deploy.image_of!r} is not a cloud_run service of this environment",
             )
+        return self
+
+    @model_validator(mode="after")
+    def cost_references_name_services(self) -> "EnvironmentSpec":
+        names = {s.name for s in self.services}
+        for index, commitment in enumerate(self.commitments):
+            for name in commitment.services:
+                if name not in names:
+                    raise Problem(
+                        ("commitments", index, "services"),
+                        f"{name!r} is not a service of this environment",
+                    )
+        for index, component in enumerate(self.plan.components if self.plan else []):
+            for name in component.services:
+                if name not in names:
+                    raise Problem(
+                        ("plan", "components", index, "services"),
+                        f"{name!r} is not a service of this environment",
+                    )
         return self
 
     @field_validator("services")

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 from platform_admin import audit
 from platform_admin.models import Environment, PlatformSettings, Service
-from platform_admin.platform_file import EnvironmentSpec, PlatformSpec, ServiceSpec
+from platform_admin.platform_file import EnvironmentSpec, PlatformSpec, ServiceSpec, json_ready
 
 
 @dataclass
@@ -52,6 +52,9 @@ def _environment_fields(spec: EnvironmentSpec) -> dict:
         "vm_phase": spec.canary.vm_phase,
         "release_is_atomic": spec.release_is_atomic,
         "pre_deploy": spec.pre_deploy.model_dump() if spec.pre_deploy else {},
+        "block_when_over_budget": spec.block_when_over_budget,
+        "commitments": [json_ready(c.model_dump()) for c in spec.commitments],
+        "cost_plan": json_ready(spec.plan.model_dump()) if spec.plan else {},
         "max_error_rate": spec.canary.max_error_rate,
         "min_requests": spec.canary.min_requests,
         "slo_p95_ms": spec.slo.p95_ms,

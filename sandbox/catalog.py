@@ -53,6 +53,20 @@ class Sku:
         return Decimal(self.tiers[tier][1])
 
 
+def _commit(key, what, group, unit, price, term):
+    return Sku(
+        f"gce.cud_{key}",
+        "compute",
+        f"Commitment v1: {what} in Americas for {term}",
+        "Compute",
+        group,
+        unit,
+        ((0, price),),
+        ("us-central1",),
+        "Commit1Yr" if term == "1 Year" else "Commit3Yr",
+    )
+
+
 def _s(key, service, description, family, group, unit, *tiers, regions=("us-central1",)):
     return Sku(key, service, description, family, group, unit, tuple(tiers), regions)
 
@@ -161,6 +175,33 @@ SKUS = [
         (0, "0.002923"),
     ),
     _s(
+        "gce.n1_core",
+        "compute",
+        "N1 Predefined Instance Core running in Americas",
+        "Compute",
+        "CPU",
+        "h",
+        (0, "0.031611"),
+    ),
+    _s(
+        "gce.n1_ram",
+        "compute",
+        "N1 Predefined Instance Ram running in Americas",
+        "Compute",
+        "RAM",
+        "GiBy.h",
+        (0, "0.004237"),
+    ),
+    # Resource-based committed use (what a commitment's fee is charged at, per hour).
+    _commit("n2_core_1y", "N2 Cpu", "CPU", "h", "0.019915", "1 Year"),
+    _commit("n2_ram_1y", "N2 Ram", "RAM", "GiBy.h", "0.002669", "1 Year"),
+    _commit("n2_core_3y", "N2 Cpu", "CPU", "h", "0.014225", "3 Years"),
+    _commit("n2_ram_3y", "N2 Ram", "RAM", "GiBy.h", "0.001907", "3 Years"),
+    _commit("e2_core_1y", "E2 Cpu", "CPU", "h", "0.013741", "1 Year"),
+    _commit("e2_ram_1y", "E2 Ram", "RAM", "GiBy.h", "0.001842", "1 Year"),
+    _commit("e2_core_3y", "E2 Cpu", "CPU", "h", "0.009815", "3 Years"),
+    _commit("e2_ram_3y", "E2 Ram", "RAM", "GiBy.h", "0.001316", "3 Years"),
+    _s(
         "gce.pd_balanced",
         "compute",
         "Balanced PD Capacity",
@@ -224,6 +265,33 @@ SKUS = [
         (0, "0.049"),
     ),
     _s(
+        "sql.storage_ha",
+        "sql",
+        "Cloud SQL for PostgreSQL: Regional - Standard storage in Americas",
+        "ApplicationServices",
+        "SSD",
+        "GiBy.mo",
+        (0, "0.34"),
+    ),
+    _s(
+        "redis.basic_m2",
+        "redis",
+        "Redis Capacity Basic M2 Iowa",
+        "ApplicationServices",
+        "Memorystore",
+        "GiBy.h",
+        (0, "0.027"),
+    ),
+    _s(
+        "redis.standard_m1",
+        "redis",
+        "Redis Capacity Standard M1 Iowa",
+        "ApplicationServices",
+        "Memorystore",
+        "GiBy.h",
+        (0, "0.064"),
+    ),
+    _s(
         "redis.standard",
         "redis",
         "Redis Capacity Standard M2 Iowa",
@@ -267,6 +335,44 @@ SKUS = [
     ),
 ]
 BY_KEY = {sku.key: sku for sku in SKUS}
+
+
+def priced(state, sku: Sku) -> Sku:
+    """The SKU with the price a test set through the control API (a price change)."""
+    override = state.data.get("prices", {}).get(sku.key)
+    if override is None:
+        return sku
+    tiers = tuple(
+        (start, override) if i == len(sku.tiers) - 1 else (start, p)
+        for i, (start, p) in enumerate(sku.tiers)
+    )
+    return Sku(
+        sku.key,
+        sku.service,
+        sku.description,
+        sku.family,
+        sku.group,
+        sku.unit,
+        tiers,
+        sku.regions,
+        sku.usage_type,
+    )
+
+
+def set_price(state, req, m):
+    """POST /sandbox/v1/prices {"sku": key, "price": "0.00002"}: the SKU's last tier
+    costs that per usage unit from now on (the list price changed)."""
+    body = dict(req.body or {})
+    key, price = body.get("sku"), body.get("price")
+    if key not in BY_KEY:
+        raise ApiError(400, f"unknown sku key {key!r}; one of {', '.join(sorted(BY_KEY))}")
+    try:
+        Decimal(str(price))
+    except ArithmeticError:
+        raise ApiError(400, f"price {price!r} is not a decimal number") from None
+    state.data.setdefault("prices", {})[key] = str(price)
+    state.save()
+    return 200, {"sku": key, "price": str(price), "skuId": BY_KEY[key].sku_id}
 
 
 def money(amount: Decimal, currency: str = "USD") -> dict:
@@ -336,7 +442,7 @@ def list_skus(state, req, m):
     key = next((k for k, (sid, _) in SERVICES.items() if sid == m["service"]), None)
     if key is None:
         raise not_found(f"Service 'services/{m['service']}'")
-    skus = [render_sku(s) for s in SKUS if s.service == key]
+    skus = [render_sku(priced(state, s)) for s in SKUS if s.service == key]
     chunk, token = page(skus, req.query, default_size=5000)
     return 200, {"skus": chunk, "nextPageToken": token}
 
@@ -344,4 +450,5 @@ def list_skus(state, req, m):
 ROUTES = [
     ("GET", r"/v1/services", list_services),
     ("GET", r"/v1/services/(?P<service>[^/]+)/skus", list_skus),
+    ("POST", r"/sandbox/v1/prices", set_price),
 ]

@@ -19,6 +19,7 @@ CONTROL_PATHS = (
     "/sandbox/v1/faults",
     "/sandbox/v1/api-faults",
     "/sandbox/v1/reset",
+    "/sandbox/v1/prices",
 )
 
 

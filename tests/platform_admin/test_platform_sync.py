@@ -36,8 +36,21 @@ def test_first_sync_creates_the_teams_platform():
             "livekit",
             "postgres",
             "redis",
+            "vpc-connector",
             "frontend",
         } == names
+    assert production.commitments[0] == {
+        "type": "resource",
+        "term": "1y",
+        "share": "1",
+        "services": ["livekit"],
+    }
+    assert staging.cost_plan["total"] == ["225", "280"]
+    assert staging.cost_plan["components"][2] == {
+        "name": "VPC connector",
+        "services": ["vpc-connector"],
+        "cost": ["8", "8"],
+    }
     livekit = production.services.get(name="livekit")
     assert livekit.kind == "gce_vm" and livekit.spec["machine_type"] == "n2-standard-4"
     assert PlatformSettings.load().billing_account == "01A2B3-C4D5E6-F7A8B9"
@@ -81,7 +94,7 @@ def test_service_removed_from_file_is_reported_not_deleted(tmp_path):
     text = EXAMPLE_PLATFORM.read_text()
     without_agent = text.replace(
         '[[environments.services]]\nname = "agent"', '[[environments.services]]\nname = "agent2"', 1
-    )
+    ).replace('"realtime", "agent"]', '"realtime", "agent2"]', 1)  # staging's plan names it
     path = tmp_path / "p.toml"
     path.write_text(without_agent)
 
