@@ -9,6 +9,13 @@ def pull_billing() -> dict[str, str]:
     return pull.pull_open_months()
 
 
+def refresh_prices() -> int:
+    """The daily price snapshot from the Cloud Billing Catalog; returns its id."""
+    from costs import prices
+
+    return prices.refresh().pk
+
+
 def import_upload(import_id: int):
     """An uploaded export file too large to import during the request."""
     from costs import uploads

@@ -55,6 +55,8 @@ class Scope:
     credits_nanos: int = 0
     forecast_nanos: int = 0
     components: list[dict] = field(default_factory=list)
+    estimate: tuple[Decimal, Decimal] | None = None  # costs.pages: the estimate range
+    plan: tuple[Decimal, Decimal] | None = None  # the plan's stated total
 
     @property
     def net(self) -> Decimal:

@@ -9,7 +9,10 @@ from django.db.models import Subquery
 from django.template.loader import render_to_string
 
 from costs import month as figures
+from costs import prices
+from costs.estimate import estimate_all
 from costs.models import BillingImport, InvoiceMonth
+from costs.plan import gaps, plan_lines
 from costs.report import UNALLOCATED
 from platform_admin import page_cache
 from platform_admin.charts import Mark, line_chart
@@ -89,6 +92,7 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
     focus = next((s for s in m.scopes if s.slug == env_slug), None) if env_slug else None
     scope = focus or m.total
     months, trend = figures.trend(month)
+    estimates = estimate_figures(m)
     drill = None
     if focus is not None:
         drill = {
@@ -109,9 +113,60 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
         "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
         "zero": Decimal(0),
+        **estimates,
     }
+
+
+def estimate_figures(m: figures.Month) -> dict:
+    """Each environment's estimate range (on its row of the month and its components'),
+    the plan beside it and the gaps; the snapshot they came from and whether it is stale."""
+    snapshot = prices.latest()
+    if snapshot is None:
+        return {"snapshot": None, "gaps": [], "plans": []}
+    by_slug = {e.environment.slug: e for e in estimate_all(snapshot)}
+    all_gaps, plans = [], []
+    for scope in m.scopes:
+        est = by_slug.get(scope.slug)
+        if est is None:
+            continue
+        scope.estimate = (est.low, est.high)
+        ranges = {c.name: (c.low, c.high) for c in est.components}
+        for component in scope.components:
+            component["estimate"] = ranges.pop(component["name"], None)
+        for name, estimate in ranges.items():  # estimated, not billed (yet) this month
+            scope.components.append(
+                {"name": name, "net": None, "share": None, "target": None, "estimate": estimate}
+            )
+        net = scope.net if m.closed else scope.forecast
+        all_gaps += gaps(est, net if m.newest_day else None, m.closed)
+        if est.environment.cost_plan:
+            total = est.environment.cost_plan["total"]
+            plans.append(
+                {
+                    "scope": scope,
+                    "total": (Decimal(total[0]), Decimal(total[1])),
+                    "lines": plan_lines(est),
+                }
+            )
+            scope.plan = plans[-1]["total"]
+    return {"snapshot": snapshot, "gaps": all_gaps, "plans": plans}
 
 
 def month_choices(today: date) -> list[str]:
     """The month picker: this month and the 23 before it, newest first."""
     return figures.previous_months(f"{today:%Y-%m}", 24)[::-1]
+
+
+def estimate_page(env: Environment) -> dict:
+    snapshot = prices.latest()
+    est = None
+    if snapshot is not None:
+        est = next(e for e in estimate_all(snapshot) if e.environment.pk == env.pk)
+    return {
+        "environment": env,
+        "snapshot": snapshot,
+        "estimate": est,
+        "plan_lines": plan_lines(est) if est else [],
+        "gaps": gaps(est, None, closed=False) if est else [],
+        "currency": PlatformSettings.load().currency,
+    }

@@ -45,6 +45,13 @@ def index(request):
     return render(request, "costs/index.html", context)
 
 
+def estimate(request, slug: str):
+    """How an environment's estimate was computed: every component, one line per SKU,
+    and the plan beside it."""
+    env = get_object_or_404(Environment, slug=slug)
+    return render(request, "costs/estimate.html", pages.estimate_page(env))
+
+
 @require_POST
 def upload(request):
     """An export file from the Costs page's form: imported now, or queued with progress."""

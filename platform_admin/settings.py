@@ -246,6 +246,13 @@ PERIODIC_JOBS = [
         "cron": env_str("BILLING_PULL_CRON", "30 9 * * *"),
         "timeout": 1800,
     },
+    {
+        # The list prices the estimator uses, from the Cloud Billing Catalog.
+        "func": "costs.jobs.refresh_prices",
+        "queue": "billing",
+        "cron": env_str("PRICES_REFRESH_CRON", "10 6 * * *"),
+        "timeout": 600,
+    },
 ]
 
 # Health probe of a VM after its deploy (LiveKit): attempts × interval bounds the wait.

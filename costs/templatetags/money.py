@@ -19,3 +19,12 @@ def money(value) -> str:
 @register.filter
 def share(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@register.filter
+def money_range(pair) -> str:
+    """(low, high) -> "1,200.00–1,500.00", one figure when they round alike; None -> "—"."""
+    if not pair:
+        return "—"
+    low, high = money(pair[0]), money(pair[1])
+    return low if low == high else f"{low}–{high}"

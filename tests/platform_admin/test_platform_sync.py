@@ -131,6 +131,25 @@ def test_service_removed_from_file_is_reported_not_deleted(tmp_path):
             "environments[1].canary.bake_secs",
             "bake_secs = 300",
         ),
+        (
+            "expected_rps = [1, 5]",
+            "expected_rps = [5, 1]",
+            "environments[0].services[0].expected_rps",
+            "expected_rps = [5, 1]",
+        ),
+        (
+            'services = ["vpc-connector"]',
+            'services = ["vpc-conector"]',
+            "environments[0].plan.components[2].services",
+            'services = ["vpc-conector"]',
+        ),
+        ("share = 0.5", "share = 1.5", "environments[1].commitments[1].share", "share = 1.5"),
+        (
+            'billing = "request"',
+            'billing = "requests"',
+            "environments[0].services[2].billing",
+            'billing = "requests"',
+        ),
     ],
 )
 def test_bad_file_is_refused_whole_naming_key_path_and_line(tmp_path, old, new, key, line_of):
@@ -204,3 +223,28 @@ def test_a_part_that_refuses_the_file_refuses_it_whole(settings):
         sync(EXAMPLE_PLATFORM)
 
     assert not Environment.objects.exists() and not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'machine_type = "n2-standard-4"',
+            'machine_type = "n2-standrd-4"',
+            "machine_type 'n2-standrd-4' is not a Compute Engine machine type",
+        ),
+        (
+            'tier = "db-n1-standard-1"',
+            'tier = "db-n1-huge-1"',
+            "tier 'db-n1-huge-1' is not a Cloud SQL tier",
+        ),
+        ('tier = "basic"', 'tier = "premium"', "a memorystore tier is basic or standard"),
+    ],
+)
+def test_sizing_the_estimator_cannot_price_is_refused(tmp_path, old, new, message):
+    path = tmp_path / "p.toml"
+    path.write_text(EXAMPLE_PLATFORM.read_text().replace(old, new, 1))
+
+    with pytest.raises(CommandError, match=message):
+        sync(path)
+    assert not Environment.objects.exists()

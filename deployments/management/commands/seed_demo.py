@@ -77,7 +77,20 @@ class Command(BaseCommand):
             shown = secret if secret else "(unchanged; pass --password to reset)"
             self.stdout.write(f"  {username:<6} {shown}")
         if settings.GCP_API_ENDPOINT:  # the sandbox (make run), never real Google from here
+            self._demo_prices()
             self._demo_billing()
+
+    def _demo_prices(self) -> None:
+        """The list prices the estimates use, from the sandbox's catalog."""
+        from costs import prices
+        from platform_admin import gcp
+
+        try:
+            record = prices.refresh(actor="seed_demo")
+        except gcp.GcpError as exc:
+            self.stderr.write(f"demo: price refresh failed: {exc}")
+            return
+        self.stdout.write(f"demo: {len(record.skus)} list prices from the catalog")
 
     def _demo_billing(self) -> None:
         """A year of costs on first start: the last 12 invoice months and the current one
