@@ -9,6 +9,7 @@ from django.db.models import Subquery
 from django.template.loader import render_to_string
 
 from costs import month as figures
+from costs import services
 from costs.models import BillingImport, InvoiceMonth
 from costs.report import UNALLOCATED
 from platform_admin import page_cache
@@ -106,6 +107,7 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         "trend": [
             {"scope": s, "nets": [trend.get(s.slug, {}).get(x) for x in months]} for s in m.scopes
         ],
+        "alerts": services.month_alerts(month),
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
         "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
         "zero": Decimal(0),
