@@ -14,7 +14,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from costs import cost_table, progress, rollup, staging
+from costs import cost_table, progress, rollup, services, staging
 from costs.attribution import Attributor
 from costs.bq_rows import FieldError, RowKey, parse
 from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
@@ -87,6 +87,8 @@ def import_file(
         except Exception:
             finish(record, ImportStatus.ERRORED, traceback.format_exc())
             raise
+    if record.status == ImportStatus.SUCCEEDED:
+        services.check_after_import(record.months)
     return record
 
 

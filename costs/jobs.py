@@ -1,7 +1,7 @@
 """RQ entry points of the costs app (declared in settings.PERIODIC_JOBS, and the upload
 job the Costs page enqueues)."""
 
-from costs import pull
+from costs import pull, services
 
 
 def pull_billing() -> dict[str, str]:
@@ -22,3 +22,8 @@ def import_upload(import_id: int):
 
     record = uploads.run_queued(import_id)
     return record.status if record else "already taken"
+
+
+def check_cost_alerts() -> int:
+    """The daily check: budget alerts and anomalies of the open invoice months."""
+    return len(services.check_alerts())

@@ -243,3 +243,67 @@ class PriceSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"prices of {self.taken_at:%Y-%m-%d %H:%M} UTC ({len(self.skus)} SKUs)"
+
+
+class AlertKind(models.TextChoices):
+    BUDGET = "budget", "Budget"
+    ANOMALY = "anomaly", "Anomaly"
+
+
+class AlertMeasure(models.TextChoices):
+    ACTUAL = "actual", "Actual month to date"
+    FORECAST = "forecast", "Forecast"
+
+
+class CostAlert(models.Model):
+    """One cost alert, posted to the environment's Slack channel and audited once.
+
+    A budget alert: the `measure` (actual or forecast) of an environment reached
+    `threshold` percent of its target in the invoice month; one per crossing per month.
+    An anomaly: a component's net cost on `day` was more than twice its trailing median;
+    one per component per day. `detail` keeps the figures the message was made from
+    (decimal strings)."""
+
+    kind = models.CharField(max_length=8, choices=AlertKind.choices)
+    environment = models.ForeignKey(
+        "platform_admin.Environment", on_delete=models.CASCADE, related_name="cost_alerts"
+    )
+    invoice_month = models.CharField(max_length=7, help_text="YYYY-MM")
+    measure = models.CharField(max_length=8, choices=AlertMeasure.choices, blank=True)
+    threshold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent.")
+    component = models.CharField(max_length=120, blank=True)
+    day = models.DateField(null=True, blank=True, help_text="The anomaly's usage day.")
+    amount_nanos = models.BigIntegerField(help_text="The figure that fired the alert.")
+    detail = models.JSONField(default=dict, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Once per crossing: threshold × measure × environment × invoice month.
+            models.UniqueConstraint(
+                fields=["environment", "invoice_month", "measure", "threshold"],
+                condition=models.Q(kind="budget"),
+                name="costalert_budget_once",
+            ),
+            # Once per component per day.
+            models.UniqueConstraint(
+                fields=["environment", "component", "day"],
+                condition=models.Q(kind="anomaly"),
+                name="costalert_anomaly_once",
+            ),
+        ]
+        indexes = [
+            # The Costs page lists a month's alerts, newest first.
+            models.Index(fields=["invoice_month", "-created_at"], name="costalert_month"),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == AlertKind.BUDGET:
+            return f"{self.environment.slug} {self.invoice_month} {self.measure} {self.threshold}%"
+        return f"{self.environment.slug} {self.component} anomaly on {self.day}"
+
+    @property
+    def amount(self):
+        return from_nanos(self.amount_nanos)

@@ -19,3 +19,9 @@ def cents(nanos: int) -> str:
     """The decimal string of an exact nano amount rounded half-up to cents ("12.35")."""
     value = from_nanos(nanos).quantize(CENT, ROUND_HALF_UP)
     return str(value + 0)  # + 0 turns a "-0.00" into "0.00"
+
+
+def shown(amount: Decimal, currency: str) -> str:
+    """An amount as a message states it: "$1,234.50" in US dollars, else "1,234.50 EUR"."""
+    value = amount.quantize(CENT, ROUND_HALF_UP) + 0
+    return f"${value:,.2f}" if currency == "USD" else f"{value:,.2f} {currency}"

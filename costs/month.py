@@ -16,8 +16,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Max, Min, Sum
+from django.utils import timezone
 
 from costs.attribution import NO_SERVICE
+from costs.bq_rows import PACIFIC
 from costs.models import CostDaily, CostTarget
 from costs.money import from_nanos, to_nanos
 from costs.report import MONTH, UNALLOCATED
@@ -31,6 +33,20 @@ def month_bounds(month: str) -> tuple[date, date]:
     """The first and last calendar day of YYYY-MM."""
     year, number = int(month[:4]), int(month[5:])
     return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+
+def today() -> date:
+    """Today in US/Pacific, the day of Google's billing reports."""
+    return timezone.now().astimezone(PACIFIC).date()
+
+
+def open_months(day: date) -> list[str]:
+    """The invoice months still changing on `day`: the current one, and the previous one
+    until its 5th day (late usage and corrections land there)."""
+    months = [f"{day:%Y-%m}"]
+    if day.day <= 5:
+        months.insert(0, f"{day.replace(day=1) - timedelta(days=1):%Y-%m}")
+    return months
 
 
 def previous_months(month: str, count: int) -> list[str]:

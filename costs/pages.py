@@ -9,7 +9,7 @@ from django.db.models import Subquery
 from django.template.loader import render_to_string
 
 from costs import month as figures
-from costs import prices
+from costs import prices, services
 from costs.estimate import estimate_all
 from costs.models import BillingImport, InvoiceMonth
 from costs.plan import gaps, plan_lines
@@ -110,6 +110,7 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         "trend": [
             {"scope": s, "nets": [trend.get(s.slug, {}).get(x) for x in months]} for s in m.scopes
         ],
+        "alerts": services.month_alerts(month),
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
         "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
         "zero": Decimal(0),

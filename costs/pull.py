@@ -13,15 +13,14 @@ only when the user asks to replace it (`replace=True`, audited).
 
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
-from costs import importer, rollup
+from costs import importer, rollup, services
 from costs.attribution import Attributor
-from costs.bq_rows import PACIFIC, RowKey
+from costs.bq_rows import RowKey
 from costs.models import (
     BillingImport,
     BillingRow,
@@ -31,6 +30,7 @@ from costs.models import (
     InvoiceMonth,
 )
 from costs.money import cents, to_nanos
+from costs.month import open_months, today
 from costs.report import MONTH
 from platform_admin import audit, gcp, gcp_bigquery
 from platform_admin.models import PlatformSettings
@@ -89,15 +89,6 @@ def source() -> Source:
     return Source(settings_row.export_table, settings_row.query_project)
 
 
-def open_months(today: date) -> list[str]:
-    """The invoice months still changing: the current one, and the previous one until
-    its 5th day (late usage and corrections land there)."""
-    months = [f"{today:%Y-%m}"]
-    if today.day <= 5:
-        months.insert(0, f"{today.replace(day=1) - timedelta(days=1):%Y-%m}")
-    return months
-
-
 def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImport:
     """Replace invoice month YYYY-MM with what BigQuery computes from the export.
     Returns the import record (succeeded, or refused with the sentence); a Google error
@@ -120,6 +111,7 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
             importer.lock()
             _check_source(month, replace)  # again, under the lock
             _replace(record, month, sums, actor)
+        services.check_after_import([month])
     except PullRefused as exc:
         importer.finish(record, ImportStatus.REFUSED, str(exc))
         audit.record("billing.pull_refused", actor=actor, obj=record, detail=_detail(record))
@@ -216,11 +208,6 @@ def _detail(record: BillingImport) -> dict:
         "months": record.months,
         "replace": record.replace_months,
     }
-
-
-def today() -> date:
-    """Today in US/Pacific, the day of Google's billing reports."""
-    return timezone.now().astimezone(PACIFIC).date()
 
 
 def pull_open_months(day: date | None = None) -> dict[str, str]:

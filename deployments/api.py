@@ -106,6 +106,13 @@ class RolloutIn(Schema):
     release: Version
     environment: str = Field(max_length=40)
     strategy: str = Field("", max_length=16)
+    budget_override_reason: str = Field(
+        "",
+        max_length=REASON_MAX,
+        description="Where the environment blocks rollouts over budget and the month's "
+        "forecast is over its target: why this one goes anyway. Needs the approver role "
+        "there and a token with the approve scope; audited. Without it such a start is 422.",
+    )
 
 
 class RolloutCreated(Schema):
@@ -279,7 +286,10 @@ def _release_json(request, release: Release) -> dict:
     }
 
 
-@api.post("/rollouts", response={202: RolloutCreated, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut})
+@api.post(
+    "/rollouts",
+    response={202: RolloutCreated, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+)
 def start_rollout(request, payload: RolloutIn):
     release = Release.objects.filter(version=payload.release).first()
     environment = Environment.objects.filter(slug=payload.environment).first()
@@ -288,7 +298,15 @@ def start_rollout(request, payload: RolloutIn):
     if environment is None:
         raise DeploymentError(f"No environment {payload.environment!r}.")
     require_scope(request.api_token, TokenScope.DEPLOY, environment)
-    rollout = services.start_rollout(request.user, release, environment, payload.strategy)
+    if payload.budget_override_reason.strip():  # an approver's act: the token must allow it
+        require_scope(request.api_token, TokenScope.APPROVE, environment)
+    rollout = services.start_rollout(
+        request.user,
+        release,
+        environment,
+        payload.strategy,
+        budget_override=payload.budget_override_reason,
+    )
     return Status(
         202,
         {

@@ -1,7 +1,7 @@
 """Expected failures of deployment service functions, each with a message a person can act on.
 
 Views and the API map them to responses: DeploymentError → 400, Conflict → 409,
-django's PermissionDenied → 403. Nothing has changed when one is raised.
+OverBudget → 422, django's PermissionDenied → 403. Nothing has changed when one is raised.
 """
 
 
@@ -23,3 +23,10 @@ class Conflict(DeploymentError):
 
 class RolloutConflict(Conflict):
     """Another rollout is already active in the environment."""
+
+
+class OverBudget(DeploymentError):
+    """The environment blocks rollouts while its forecast is over its target, and no
+    approver's override (with a reason) came with this one."""
+
+    status = 422

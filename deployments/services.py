@@ -12,8 +12,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from costs.services import BudgetStatus, budget_status
 from deployments import jobs, messages
-from deployments.errors import Conflict, DeploymentError, RolloutConflict
+from deployments.errors import Conflict, DeploymentError, OverBudget, RolloutConflict
 from deployments.models import ACTIONS, Release, ReleaseArtifact, Rollout, RolloutState
 from deployments.validators import (
     REASON_MAX,
@@ -141,14 +142,22 @@ def _release_errors(
 # --- starting rollouts ----------------------------------------------------------------
 
 
-def start_rollout(actor, release: Release, environment: Environment, strategy: str = "") -> Rollout:
-    """Deploy `release` to `environment` (waits for approval where the environment says so)."""
+def start_rollout(
+    actor, release: Release, environment: Environment, strategy: str = "", budget_override=""
+) -> Rollout:
+    """Deploy `release` to `environment` (waits for approval where the environment says so).
+
+    Where the environment blocks rollouts over budget (`block_when_over_budget`) and the
+    month's forecast is over its target, the start is refused (OverBudget) unless the
+    actor holds the approver role there and gives `budget_override`, a reason (audited)."""
     with _one_active_rollout(environment):
-        return _start_rollout(actor, release, environment, strategy)
+        return _start_rollout(actor, release, environment, strategy, budget_override)
 
 
 @transaction.atomic
-def _start_rollout(actor, release: Release, environment: Environment, strategy: str) -> Rollout:
+def _start_rollout(
+    actor, release: Release, environment: Environment, strategy: str, budget_override
+) -> Rollout:
     require(actor, Role.DEPLOYER, environment, "deploy")
     strategy = strategy or environment.default_strategy
     if strategy not in Rollout.Strategy.values:
@@ -161,6 +170,7 @@ def _start_rollout(actor, release: Release, environment: Environment, strategy: 
             f"{environment.slug} has no deployable service for."
         )
     _check_promotion_rule(release, environment)
+    over_budget = _budget_gate(actor, environment, budget_override)
     state = S.PENDING_APPROVAL if environment.requires_approval else S.QUEUED
     steps = list(environment.canary_steps) if strategy == Rollout.Strategy.CANARY else [100]
     rollout = Rollout.objects.create(
@@ -176,12 +186,47 @@ def _start_rollout(actor, release: Release, environment: Environment, strategy: 
         next_check_at=timezone.now() if state == S.QUEUED else None,
     )
     _audit("rollout.started", actor, rollout, strategy=strategy, steps=rollout.steps)
+    if over_budget is not None:
+        _record_budget_override(actor, rollout, over_budget, _clean_reason(budget_override))
     if state == S.QUEUED:
         jobs.enqueue_on_commit(rollout.pk)
         messages.rollout_message(rollout, "started")
     else:
         messages.rollout_message(rollout, "approval_needed")
     return rollout
+
+
+def _budget_gate(actor, environment: Environment, override) -> BudgetStatus | None:
+    """The environment's budget status when the gate would refuse this start and the
+    actor overrides it (approver role, a reason); OverBudget when nobody overrides."""
+    reason = _clean_reason(override)
+    if not environment.block_when_over_budget:
+        return None  # the deploy page warns; nothing is refused
+    status = budget_status(environment)
+    if not status.blocks:
+        return None
+    if not reason:
+        raise OverBudget(
+            f"{environment.slug} takes no rollout while {status.message}: an approver must "
+            "override the budget gate with a reason (budget_override_reason)."
+        )
+    require(actor, Role.APPROVER, environment, "override the budget gate")
+    return status
+
+
+def _record_budget_override(actor, rollout: Rollout, status: BudgetStatus, reason: str) -> None:
+    figures = {
+        "month": status.month,
+        "forecast": str(status.forecast),
+        "target": str(status.target),
+        "currency": status.currency,
+    }
+    _audit("rollout.budget_override", actor, rollout, reason=reason, **figures)
+    rollout.events.create(
+        kind="budget_override",
+        message=f"Started over budget ({status.message}) on {actor.username}'s override: {reason}",
+        data={**figures, "reason": reason, "by": actor.username},
+    )
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from costs.services import budget_status
 from deployments import services
 from deployments.errors import DeploymentError
 from deployments.forms import ReleaseForm
@@ -69,7 +70,11 @@ def deploy(request, slug):
     if request.method == "POST" and release is not None:
         try:
             rollout = services.start_rollout(
-                request.user, release, environment, request.POST.get("strategy", "")
+                request.user,
+                release,
+                environment,
+                request.POST.get("strategy", ""),
+                budget_override=request.POST.get("budget_override_reason", ""),
             )
         except (DeploymentError, PermissionDenied) as exc:
             messages.error(request, _reason(exc))
@@ -87,6 +92,8 @@ def deploy(request, slug):
             "diff": artifact_diff(release, environment) if release else [],
             "strategies": Rollout.Strategy.choices,
             "can_deploy": has_role(request.user, Role.DEPLOYER, environment),
+            "budget": budget_status(environment),
+            "can_override": has_role(request.user, Role.APPROVER, environment),
         },
     )
 

@@ -6,6 +6,7 @@ mistyped variable stops start-up instead of surfacing as a 500 later. ``NAME_FIL
 """
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -56,6 +57,20 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from exc
     if not value >= 0 or value == float("inf"):
         raise ImproperlyConfigured(f"{name}={raw!r} must be a finite number, 0 or more")
+    return value
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """An amount of money: exact, finite, 0 or more."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        raw = default
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an amount like 1.50") from exc
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite amount, 0 or more")
     return value
 
 

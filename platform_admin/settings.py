@@ -7,7 +7,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from platform_admin.env import env_bool, env_float, env_int, env_list, env_str
+from platform_admin.env import env_bool, env_decimal, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -213,6 +213,9 @@ DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 # the worker must share it); one up to BILLING_INLINE_IMPORT_BYTES is imported at once.
 BILLING_UPLOAD_DIR = env_str("BILLING_UPLOAD_DIR", str(BASE_DIR / "var" / "uploads"))
 BILLING_INLINE_IMPORT_BYTES = env_int("BILLING_INLINE_IMPORT_BYTES", 4 * 1024 * 1024)
+# The anomaly check: a component's day over twice its 14-day median alerts only above this
+# amount (billing currency), so a few cents doubling never does.
+COST_ANOMALY_FLOOR = env_decimal("COST_ANOMALY_FLOOR", "1")
 
 PLATFORM_SYNC_PARTS: list[str] = ["costs.sync.reattribute"]
 
@@ -252,6 +255,14 @@ PERIODIC_JOBS = [
         "queue": "billing",
         "cron": env_str("PRICES_REFRESH_CRON", "10 6 * * *"),
         "timeout": 600,
+    },
+    {
+        # Budget alerts and the anomaly check of the open invoice months (each import and
+        # pull checks too; this catches a month that crossed with no new data, e.g. a
+        # target lowered, and files-only setups).
+        "func": "costs.jobs.check_cost_alerts",
+        "queue": "billing",
+        "cron": env_str("COST_ALERTS_CRON", "0 10 * * *"),
     },
 ]
 

@@ -105,3 +105,14 @@ def billing_worker(transactional_db, upload_dir, redis_conn):  # noqa: F811
     yield handle
     handle.stop()
     handle.log.close()
+
+
+def delivered(slack: list[str]) -> list[str]:
+    """The Slack posts so far: the notifications queued (on commit) are sent by RQ's
+    worker in this process, to the loopback webhook the `slack` fixture runs."""
+    import django_rq
+    from rq import SimpleWorker
+
+    queue = django_rq.get_queue("default")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    return list(slack)

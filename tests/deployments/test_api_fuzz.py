@@ -38,6 +38,7 @@ GOOD = {
     "environment": "staging",
     "strategy": "",
     "reason": "fuzzing",
+    "budget_override_reason": "",
     "emergency": False,
     "slug": "staging",
 }

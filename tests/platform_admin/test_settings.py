@@ -54,3 +54,11 @@ def test_production_settings_pass_check_deploy():
         CSRF_TRUSTED_ORIGINS="https://dashboard.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_cost_anomaly_floor_that_is_no_amount_fails_start_up():
+    result = manage("check", DEBUG="on", COST_ANOMALY_FLOOR="one dollar")
+    assert result.returncode != 0
+    assert "COST_ANOMALY_FLOOR='one dollar' is not an amount like 1.50" in result.stderr
+    negative = manage("check", DEBUG="on", COST_ANOMALY_FLOOR="-1")
+    assert "must be a finite amount, 0 or more" in negative.stderr

@@ -1,0 +1,93 @@
+"""What other apps ask of costs, and the alert checks' entry point.
+
+`budget_status(environment)` is the one function `deployments` calls (the budget gate);
+`check_alerts` runs the budget alerts (`costs.alerts`) and the anomaly check
+(`costs.anomalies`) for the jobs, the importers and `manage.py check_cost_alerts`.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from costs import alerts, anomalies
+from costs import month as figures
+from costs.models import CostAlert
+from costs.money import shown
+from platform_admin.models import Environment, PlatformSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """An environment's current invoice month against its target, as the Costs page
+    shows it. `over`: the forecast is over the target; `blocks`: the environment also
+    asks (`block_when_over_budget`) that a rollout then needs an approver's override."""
+
+    month: str
+    target: Decimal | None
+    actual: Decimal
+    forecast: Decimal
+    currency: str
+    over: bool
+    blocks: bool
+
+    @property
+    def message(self) -> str:
+        if not self.over:
+            return ""
+        return (
+            f"the forecast {shown(self.forecast, self.currency)} is over the target "
+            f"{shown(self.target, self.currency)} for this month ({self.month})"
+        )
+
+
+def budget_status(environment: Environment, today: date | None = None) -> BudgetStatus:
+    """The environment's forecast of the current invoice month against its target."""
+    today = today or figures.today()
+    month = f"{today:%Y-%m}"
+    scopes = figures.month_figures(month, today).scopes
+    scope = next(s for s in scopes if s.slug == environment.slug)
+    over = scope.target is not None and scope.forecast > scope.target
+    return BudgetStatus(
+        month=month,
+        target=scope.target,
+        actual=scope.net,
+        forecast=scope.forecast,
+        currency=PlatformSettings.load().currency,
+        over=over,
+        blocks=over and environment.block_when_over_budget,
+    )
+
+
+def check_alerts(months: list[str] | None = None, today: date | None = None) -> list[CostAlert]:
+    """Budget and anomaly alerts of `months` (default: the open invoice months); returns
+    the alerts fired now (each crossing and anomaly fires once, whatever the reruns)."""
+    today = today or figures.today()
+    new = []
+    for month in months or figures.open_months(today):
+        new += alerts.check_budgets(month, today)
+        new += anomalies.check_anomalies(month, today)
+    return new
+
+
+def check_after_import(months) -> list[CostAlert]:
+    """The check after a successful import or pull, of the months it touched that are
+    still open (an old month's history imported late alerts nobody). A crash here is
+    logged, never turned into a failed import: the daily check runs again."""
+    today = figures.today()
+    touched = set(months)
+    still_open = [m for m in figures.open_months(today) if m in touched]
+    if not still_open:
+        return []
+    try:
+        return check_alerts(still_open, today)
+    except Exception:
+        log.exception("cost alerts of %s not checked; the daily check will", still_open)
+        return []
+
+
+def month_alerts(month: str) -> list[CostAlert]:
+    """The invoice month's alerts, newest first (the Costs page's list)."""
+    return list(CostAlert.objects.filter(invoice_month=month).select_related("environment"))
