@@ -91,3 +91,97 @@ def check_after_import(months) -> list[CostAlert]:
 def month_alerts(month: str) -> list[CostAlert]:
     """The invoice month's alerts, newest first (the Costs page's list)."""
     return list(CostAlert.objects.filter(invoice_month=month).select_related("environment"))
+
+
+# --- what a release will cost ----------------------------------------------------------
+
+RESOURCE_WORDS = {
+    "cpu": ("cpu", "vCPU"),
+    "memory_gib": ("memory", "GiB"),
+    "min_instances": ("min instances", ""),
+    "max_instances": ("max instances", ""),
+    "concurrency": ("concurrency", ""),
+}
+
+
+@dataclass(frozen=True)
+class CostDelta:
+    """The monthly estimate with a release's resources minus the estimate with what runs
+    now, low and high, and the changes that make it, in words."""
+
+    low: Decimal
+    high: Decimal
+    changes: tuple[str, ...]
+    currency: str
+    snapshot_taken_at: object
+
+    @property
+    def words(self) -> str:
+        """ "+$41.00–$58.00 / month: agent memory 2 → 4 GiB"."""
+        low, high = sorted((self.low, self.high))
+
+        def signed(value: Decimal) -> str:
+            return ("+" if value >= 0 else "−") + shown(abs(value), self.currency)
+
+        if shown(low, self.currency) == shown(high, self.currency):
+            amount = signed(low)
+        elif low >= 0:
+            amount = f"+{shown(low, self.currency)}–{shown(high, self.currency)}"
+        elif high <= 0:
+            amount = f"−{shown(-high, self.currency)}–{shown(-low, self.currency)}"
+        else:
+            amount = f"{signed(low)} to {signed(high)}"
+        return f"{amount} / month: {'; '.join(self.changes)}"
+
+
+def _value(value) -> str:
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+def release_cost_delta(
+    environment: Environment, current: dict[str, dict], new: dict[str, dict]
+) -> CostDelta | None:
+    """What deploying resources `new` ({service: {"memory_gib": "4", ...}}) over what runs
+    now (`current`: the resources the live release set, {} where none) does to the
+    environment's monthly estimate. None when nothing changes or no price snapshot."""
+    from costs import prices
+    from costs.estimate import estimate_all
+
+    snapshot = prices.latest()
+    if snapshot is None or not new:
+        return None
+    services = {s.name: s for s in environment.services.all()}
+    now, after, changes = {}, {}, []
+    for name, wanted in sorted(new.items()):
+        service = services.get(name)
+        if service is None:
+            continue
+        spec_now = {**service.spec, **current.get(name, {})}
+        spec_new = {**spec_now, **wanted}
+        now[service.pk], after[service.pk] = spec_now, spec_new
+        for key, (label, unit) in RESOURCE_WORDS.items():
+            if key in wanted and _value(spec_now.get(key, "—")) != _value(wanted[key]):
+                before = spec_now.get(key)
+                shown_before = "default" if before is None else _value(before)
+                changes.append(
+                    f"{name} {label} {shown_before} → {_value(wanted[key])}"
+                    + (f" {unit}" if unit else "")
+                )
+    if not changes:
+        return None
+
+    def of(overrides):
+        est = next(
+            e for e in estimate_all(snapshot, overrides) if e.environment.pk == environment.pk
+        )
+        return est.low, est.high
+
+    (low_now, high_now), (low_new, high_new) = of(now), of(after)
+    return CostDelta(
+        low=low_new - low_now,
+        high=high_new - high_now,
+        changes=tuple(changes),
+        currency=snapshot.currency,
+        snapshot_taken_at=snapshot.record.taken_at,
+    )

@@ -70,15 +70,29 @@ Artifacts = dict[
 ]
 
 
+# Per Cloud Run service: cpu, memory_gib, min_instances, max_instances, concurrency.
+Resources = dict[
+    Annotated[str, StringConstraints(max_length=SERVICE_NAME_MAX)],
+    dict[Annotated[str, StringConstraints(max_length=40)], int | float | str],
+]
+
+
 class ReleaseIn(Schema):
     version: Version
     notes: Notes = ""
     artifacts: Artifacts
+    resources: Resources = Field(
+        {},
+        description='What a Cloud Run service\'s new revision runs with: {"agent": '
+        '{"memory_gib": 4, "cpu": 2, "min_instances": 1, "max_instances": 10, '
+        '"concurrency": 10}} (any of them).',
+    )
 
 
 class ReleasePatch(Schema):
     notes: Notes | None = None
     artifacts: Artifacts | None = None
+    resources: Resources | None = None
 
 
 class ActionIn(Schema):
@@ -99,6 +113,7 @@ class ReleaseOut(Schema):
     version: str
     notes: str
     artifacts: dict[str, str]
+    resources: dict[str, dict]
     url: str
 
 
@@ -258,7 +273,11 @@ def _rollout(pk: int) -> Rollout:
 def create_release(request, payload: ReleaseIn):
     require_scope(request.api_token, TokenScope.RELEASES)
     release = services.create_release(
-        request.user, payload.version, payload.artifacts, notes=payload.notes
+        request.user,
+        payload.version,
+        payload.artifacts,
+        notes=payload.notes,
+        resources=payload.resources,
     )
     return Status(201, _release_json(request, release))
 
@@ -272,7 +291,11 @@ def update_release(request, version: str, payload: ReleasePatch):
     require_scope(request.api_token, TokenScope.RELEASES)
     release = get_object_or_404(Release, version=version)
     release = services.update_release(
-        request.user, release, notes=payload.notes, artifacts=payload.artifacts
+        request.user,
+        release,
+        notes=payload.notes,
+        artifacts=payload.artifacts,
+        resources=payload.resources,
     )
     return Status(200, _release_json(request, release))
 
@@ -282,6 +305,7 @@ def _release_json(request, release: Release) -> dict:
         "version": release.version,
         "notes": release.notes,
         "artifacts": release.images(),
+        "resources": release.resources(),
         "url": _absolute(request, release.get_absolute_url()),
     }
 

@@ -55,6 +55,7 @@ from deployments.traffic import (
     step_targets,
     traffic_split,
 )
+from deployments.validators import memory_quantity
 from platform_admin import audit, gcp_run, gcp_run_jobs
 from platform_admin.gcp import GcpError, GcpNotFound
 from platform_admin.gcp_run import TrafficTarget
@@ -122,6 +123,7 @@ class _JobRows:
     environment: Environment
     started_by: object
     images: dict[str, str]
+    resources: dict[str, dict]  # a Cloud Run service's resources where the release sets them
     cloud_run: tuple[str, ...]
     vms: tuple[Service, ...]
     sites: tuple[Service, ...]
@@ -137,6 +139,7 @@ class _JobRows:
             environment=rollout.environment,
             started_by=rollout.started_by,
             images={p["service"]: p["image"] for p in plan},
+            resources={p["service"]: p["resources"] for p in plan if p.get("resources")},
             cloud_run=tuple(p["service"] for p in plan if p["kind"] == ServiceKind.CLOUD_RUN),
             vms=tuple(s for s in rows if s.kind == ServiceKind.GCE_VM),
             sites=tuple(s for s in rows if s.kind == ServiceKind.STATIC_SITE),
@@ -273,11 +276,13 @@ def _queued(rollout: Rollout, timeline, now) -> None:
 def _deploying(rollout: Rollout, timeline, now) -> None:
     env = rollout.environment
     images = rollout.carried.images
+    resources = rollout.carried.resources
     names = list(_cloud_run_services(rollout))
     canary = {name: rollout.revisions[name]["canary"] for name in names}
     earlier = _earlier_revisions(rollout) if rollout.kind == Rollout.Kind.ROLLBACK else {}
     outcomes = fanout.run(
-        lambda n: _deploy_revision(env, n, images[n], canary[n], earlier.get(n)), names
+        lambda n: _deploy_revision(env, n, images[n], canary[n], earlier.get(n), resources.get(n)),
+        names,
     )
     for name, outcome in zip(names, outcomes, strict=True):
         if not outcome.ok:
@@ -369,7 +374,9 @@ def _job_poll() -> timedelta:
     return timedelta(seconds=settings.DEPLOYMENTS_JOB_POLL_SECONDS)
 
 
-def _deploy_revision(env, service_name: str, image: str, canary: str, earlier: str | None):
+def _deploy_revision(
+    env, service_name: str, image: str, canary: str, earlier: str | None, resources=None
+):
     """Google only: reuse `earlier` when it is still ready, else deploy `canary` and wait
     until it is ready. Returns (the reused revision or None, the live service): its split
     is still the one from before the rollout (a deploy adds the new revision at 0%)."""
@@ -381,8 +388,24 @@ def _deploy_revision(env, service_name: str, image: str, canary: str, earlier: s
             revision = None
         if revision is not None and revision.ready:
             return earlier, gcp_run.get_service(project, region, service_name)
-    live = gcp_run.deploy_revision(project, region, service_name, image, canary, tag=CANARY_TAG)
+    live = gcp_run.deploy_revision(
+        project,
+        region,
+        service_name,
+        image,
+        canary,
+        tag=CANARY_TAG,
+        resources=_quantities(resources),
+    )
     return None, live
+
+
+def _quantities(resources: dict | None) -> dict:
+    """A release's resources as Cloud Run states them (memory_gib 4 → memory "4Gi")."""
+    out = dict(resources or {})
+    if "memory_gib" in out:
+        out["memory"] = memory_quantity(out.pop("memory_gib"))
+    return out
 
 
 def _earlier_revisions(rollout: Rollout) -> dict[str, str]:

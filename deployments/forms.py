@@ -7,6 +7,7 @@ from deployments.validators import (
     IMAGE_MAX,
     NOTES_MAX,
     VERSION_MAX,
+    cloud_run_service_names,
     deployable_service_names,
     static_site_names,
     validate_build_prefix,
@@ -48,8 +49,47 @@ class ReleaseForm(forms.Form):
                 ),
             )
 
+        for name in cloud_run_service_names():
+            self.fields[f"resources_{name}"] = forms.CharField(
+                label=f"{name} resources",
+                required=False,
+                widget=forms.TextInput(
+                    attrs={
+                        "placeholder": "e.g. cpu=2 memory_gib=4 min_instances=1 "
+                        "max_instances=10 concurrency=10",
+                        "size": 60,
+                        "maxlength": 200,
+                    }
+                ),
+            )
+
     def image_fields(self):
         return [self[name] for name in self.fields if name.startswith("image_")]
+
+    def resource_fields(self):
+        return [self[name] for name in self.fields if name.startswith("resources_")]
+
+    def clean_resources_field(self, name: str, text: str) -> dict:
+        pairs = {}
+        for part in text.replace(",", " ").split():
+            key, sep, value = part.partition("=")
+            if not sep or not key or not value:
+                raise forms.ValidationError(
+                    f"{part!r} is not key=value (e.g. memory_gib=4)", code="resources"
+                )
+            pairs[key.strip()] = value.strip()
+        return pairs
+
+    def resources(self) -> dict[str, dict]:
+        """{service: {key: value text}} as typed; services.create_release judges them."""
+        out = {}
+        for name, value in list(self.cleaned_data.items()):
+            if name.startswith("resources_") and value and value.strip():
+                try:
+                    out[name.removeprefix("resources_")] = self.clean_resources_field(name, value)
+                except forms.ValidationError as exc:
+                    self.add_error(name, exc)
+        return out
 
     def clean(self):
         data = super().clean()

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from costs.services import CostDelta, release_cost_delta
 from deployments.models import Release, ReleaseArtifact, RolloutState
 from monitoring.models import LiveKind
 from monitoring.models import LiveService as Collected
@@ -175,6 +176,7 @@ def artifact_diff(release: Release, environment) -> list[dict]:
                 "known": bool(current and current.known),
                 "source": current.source if current else "",
                 "new_image": image,
+                "resources": release.resources().get(name, {}),
                 "changed": _changed(environment, name, image, current),
             }
         )
@@ -189,3 +191,19 @@ def _changed(environment, name: str, image: str, current: LiveService | None) ->
         # A VM pins a version: it changes when the release carrying it does.
         return current.release.images().get(name) != image
     return digest(image) != digest(current.image)
+
+
+def release_cost(release: Release, environment) -> CostDelta | None:
+    """What deploying `release` does to the environment's monthly estimate (the one
+    question `deployments` asks `costs` about a release): its Cloud Run resources against
+    those the live releases set. None when it sets none, or nothing is priced yet."""
+    new = release.resources()
+    if not new:
+        return None
+    live = {s.name: s for s in live_services(environment)}
+    current = {
+        name: live[name].release.resources().get(name, {})
+        for name in new
+        if name in live and live[name].release is not None
+    }
+    return release_cost_delta(environment, current, new)

@@ -46,12 +46,20 @@ class Release(models.Model):
     def images(self) -> dict[str, str]:
         return {a.service_name: a.image for a in self.artifacts.all()}
 
+    def resources(self) -> dict[str, dict]:
+        """The Cloud Run resources the release sets, per service that carries any."""
+        return {a.service_name: a.resources for a in self.artifacts.all() if a.resources}
+
 
 class ReleaseArtifact(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="artifacts")
     service_name = models.CharField(max_length=63)
     # An image pinned by digest; for a static site, its build's Cloud Storage prefix.
     image = models.CharField(max_length=300)
+    # Cloud Run only: what the new revision runs with, where the release changes it
+    # ({"cpu": "2", "memory_gib": "4", "min_instances": 1, "max_instances": 10,
+    # "concurrency": 10}, any of them); empty = as the service runs now.
+    resources = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["service_name"]

@@ -19,6 +19,8 @@ from deployments.models import ACTIONS, Release, ReleaseArtifact, Rollout, Rollo
 from deployments.validators import (
     REASON_MAX,
     artifact_service_errors,
+    clean_resources,
+    cloud_run_service_names,
     static_site_names,
     text_error,
     validate_artifact,
@@ -57,26 +59,62 @@ def _audit(action: str, actor, rollout: Rollout, **detail) -> None:
 
 
 @transaction.atomic
-def create_release(actor, version: str, artifacts: dict[str, str], notes: str = "") -> Release:
-    """Register a release: one image pinned by digest per service it carries."""
+def create_release(
+    actor, version: str, artifacts: dict[str, str], notes: str = "", resources=None
+) -> Release:
+    """Register a release: one image pinned by digest per service it carries, and for a
+    Cloud Run service optionally the resources its new revision runs with."""
     require(actor, Role.DEPLOYER, action="register releases", anywhere=True)
     errors = _release_errors(version, artifacts or {}, notes or "")
+    cleaned, resource_errors = _resources(resources or {}, artifacts or {})
+    errors += resource_errors
     if errors:
         raise DeploymentError(" ".join(errors))
     if Release.objects.filter(version=version).exists():
         raise Conflict(f"Release {version} exists already; releases are immutable.")
     release = Release.objects.create(version=version, notes=notes or "", created_by=actor)
     ReleaseArtifact.objects.bulk_create(
-        ReleaseArtifact(release=release, service_name=name, image=image)
+        ReleaseArtifact(
+            release=release, service_name=name, image=image, resources=cleaned.get(name, {})
+        )
         for name, image in sorted(artifacts.items())
     )
-    audit.record("release.created", actor=actor, obj=release, detail={"artifacts": dict(artifacts)})
+    detail = {"artifacts": dict(artifacts)}
+    if cleaned:
+        detail["resources"] = cleaned
+    audit.record("release.created", actor=actor, obj=release, detail=detail)
     return release
+
+
+def _resources(resources, artifacts: dict[str, str]) -> tuple[dict, list[str]]:
+    """The release's Cloud Run resources, cleaned, and the sentences of what is wrong."""
+    if not isinstance(resources, dict):
+        return {}, [
+            'resources: give a table per Cloud Run service, e.g. {"agent": {"memory_gib": 4}}.'
+        ]
+    cloud_run = set(cloud_run_service_names())
+    cleaned, errors = {}, []
+    for name, wanted in sorted(resources.items(), key=lambda kv: str(kv[0])):
+        if name not in artifacts:
+            errors.append(f"resources.{name}: the release carries no image for {name}.")
+        elif name not in cloud_run:
+            errors.append(f"resources.{name}: resources are set for Cloud Run services only.")
+        else:
+            try:
+                cleaned[name] = clean_resources(name, wanted)
+            except ValidationError as exc:
+                errors += exc.messages
+    return cleaned, errors
 
 
 @transaction.atomic
 def update_release(
-    actor, release: Release, *, notes: str | None = None, artifacts: dict[str, str] | None = None
+    actor,
+    release: Release,
+    *,
+    notes: str | None = None,
+    artifacts: dict[str, str] | None = None,
+    resources: dict | None = None,
 ) -> Release:
     """Correct a release no rollout has used yet (see `Release.used_in`)."""
     require(actor, Role.DEPLOYER, action="edit releases", anywhere=True)
@@ -88,18 +126,28 @@ def update_release(
             "deployed releases are immutable. Register a new version instead."
         )
     errors = _release_errors(None, artifacts, notes)
+    old_resources = release.resources()
+    new_artifacts = release.images() if artifacts is None else artifacts
+    wanted = old_resources if resources is None else resources
+    cleaned, resource_errors = _resources(wanted, new_artifacts)
+    if resources is not None or artifacts is not None:
+        errors += resource_errors
     if errors:
         raise DeploymentError(" ".join(errors))
     changes = {}
-    if artifacts is not None:
-        old = release.images()
-        if old != artifacts:
-            release.artifacts.all().delete()
-            ReleaseArtifact.objects.bulk_create(
-                ReleaseArtifact(release=release, service_name=name, image=image)
-                for name, image in sorted(artifacts.items())
+    old = release.images()
+    if old != new_artifacts or cleaned != old_resources:
+        release.artifacts.all().delete()
+        ReleaseArtifact.objects.bulk_create(
+            ReleaseArtifact(
+                release=release, service_name=name, image=image, resources=cleaned.get(name, {})
             )
-            changes["artifacts"] = [old, dict(artifacts)]
+            for name, image in sorted(new_artifacts.items())
+        )
+        if old != new_artifacts:
+            changes["artifacts"] = [old, dict(new_artifacts)]
+        if cleaned != old_resources:
+            changes["resources"] = [old_resources, cleaned]
     if notes is not None and notes != release.notes:
         changes["notes"] = [release.notes, notes]
         release.notes = notes
@@ -257,8 +305,10 @@ def _plan(release: Release, environment: Environment) -> tuple[list[dict], list[
         .order_by("position", "name")
         .values_list("name", "kind")
     )
+    resources = release.resources()
     plan = [
         {"service": name, "kind": kind, "image": images[name]}
+        | ({"resources": resources[name]} if name in resources else {})
         for name, kind in deployable
         if name in images
     ]

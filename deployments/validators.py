@@ -5,6 +5,7 @@ newline, which let "1.5.0\\n" in beside 1.5.0 as a look-alike release.
 """
 
 import re
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
@@ -174,3 +175,89 @@ def semver_key(version: str) -> tuple:
         return (major, minor, patch, 1, ())
     parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
     return (major, minor, patch, 0, parts)
+
+
+# --- Cloud Run resources a release may carry ------------------------------------------
+
+RESOURCE_KEYS = ("cpu", "memory_gib", "min_instances", "max_instances", "concurrency")
+_WHOLE_LIMITS = {"min_instances": (0, 1000), "max_instances": (1, 1000), "concurrency": (1, 1000)}
+
+
+def cloud_run_service_names() -> list[str]:
+    rows = Service.objects.filter(kind=ServiceKind.CLOUD_RUN)
+    return list(dict.fromkeys(rows.values_list("name", flat=True)))
+
+
+def _number(value, label: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationError(f"{label}: {_shown(value)} is not a number.")
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValidationError(f"{label}: {_shown(value)} is not a number.") from None
+    if not number.is_finite():
+        raise ValidationError(f"{label}: {_shown(value)} is not a number.")
+    return number
+
+
+def clean_resources(name: str, resources) -> dict:
+    """A Cloud Run service's resources as a release carries them, normalised for storage
+    ({"cpu": "2", "memory_gib": "4", "min_instances": 1, ...}); ValidationError with one
+    sentence per problem (Cloud Run's own limits: 1, 2, 4, 6 or 8 vCPU, or under 1;
+    128 MiB to 32 GiB; instance counts and concurrency 0/1 to 1000)."""
+    where = f"resources.{name}"
+    if not isinstance(resources, dict) or not resources:
+        raise ValidationError(
+            f"{where}: give a table of {', '.join(RESOURCE_KEYS)} (e.g. memory_gib = 4)."
+        )
+    unknown = sorted(set(resources) - set(RESOURCE_KEYS))
+    if unknown:
+        raise ValidationError(
+            f"{where}: {', '.join(_shown(k, 40) for k in unknown)} is not a resource; "
+            f"use {', '.join(RESOURCE_KEYS)}."
+        )
+    out, errors = {}, []
+    for key in RESOURCE_KEYS:
+        if key not in resources:
+            continue
+        label = f"{where}.{key}"
+        try:
+            number = _number(resources[key], label)
+            if key == "cpu":
+                if not (Decimal("0.08") <= number <= 8) or (
+                    number > 1 and number not in (2, 4, 6, 8)
+                ):
+                    raise ValidationError(
+                        f"{label}: {number} vCPU is not one Cloud Run allows "
+                        "(1, 2, 4, 6 or 8, or a fraction from 0.08)."
+                    )
+                out[key] = format(number.normalize(), "f")
+            elif key == "memory_gib":
+                if not (Decimal("0.125") <= number <= 32):
+                    raise ValidationError(
+                        f"{label}: {number} GiB is outside Cloud Run's 0.125–32 GiB."
+                    )
+                out[key] = format(number.normalize(), "f")
+            else:
+                low, high = _WHOLE_LIMITS[key]
+                if number != number.to_integral_value() or not low <= number <= high:
+                    raise ValidationError(f"{label}: {number} is not a whole number {low}–{high}.")
+                out[key] = int(number)
+        except ValidationError as exc:
+            errors += exc.messages
+    if not errors and out.get("min_instances", 0) > out.get("max_instances", 1000):
+        errors.append(
+            f"{where}: min_instances {out['min_instances']} is above max_instances "
+            f"{out['max_instances']}."
+        )
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def memory_quantity(gib) -> str:
+    """Cloud Run's memory limit for a size in GiB: "4Gi", or "512Mi" for a fraction."""
+    number = Decimal(str(gib))
+    if number == number.to_integral_value():
+        return f"{int(number)}Gi"
+    return f"{int(number * 1024)}Mi"

@@ -10,7 +10,7 @@ from costs.services import budget_status
 from deployments import services
 from deployments.errors import DeploymentError
 from deployments.forms import ReleaseForm
-from deployments.live import artifact_diff, live_services
+from deployments.live import artifact_diff, live_services, release_cost
 from deployments.models import Release, Rollout, RolloutState
 from platform_admin.models import Environment, Role, ServiceKind
 from platform_admin.roles import has_role
@@ -90,6 +90,7 @@ def deploy(request, slug):
             "releases": releases,
             "release": release,
             "diff": artifact_diff(release, environment) if release else [],
+            "cost": release_cost(release, environment) if release else None,
             "strategies": Rollout.Strategy.choices,
             "can_deploy": has_role(request.user, Role.DEPLOYER, environment),
             "budget": budget_status(environment),
@@ -120,11 +121,15 @@ def release_new(request):
     form = ReleaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            resources = form.resources()
+            if form.errors:
+                raise DeploymentError("The resources are not key=value pairs (see below).")
             release = services.create_release(
                 request.user,
                 form.cleaned_data["version"],
                 form.artifacts(),
                 notes=form.cleaned_data["notes"],
+                resources=resources,
             )
         except (DeploymentError, PermissionDenied) as exc:
             form.add_error(None, _reason(exc))
@@ -218,7 +223,11 @@ def _phases(rollout: Rollout) -> list[dict]:
 
 
 def rollout_detail(request, pk):
-    return render(request, "deployments/rollout.html", _rollout_context(request, pk))
+    context = _rollout_context(request, pk)
+    rollout = context["rollout"]
+    if rollout.state in (RolloutState.PENDING_APPROVAL, RolloutState.QUEUED):
+        context["cost"] = release_cost(rollout.release, rollout.environment)
+    return render(request, "deployments/rollout.html", context)
 
 
 def rollout_live(request, pk):

@@ -243,8 +243,12 @@ def deploy_revision(
     revision: str,
     tag: str = "canary",
     timeout: float | None = None,
+    resources: dict | None = None,
 ) -> ServiceState:
-    """Create revision `revision` running `image`, tagged `tag`, at 0% traffic.
+    """Create revision `revision` running `image`, tagged `tag`, at 0% traffic; with
+    `resources` ({"cpu", "memory", "min_instances", "max_instances", "concurrency"}, any
+    of them: cpu and memory as Cloud Run's quantities, "2" and "4Gi") the revision runs
+    with those, else with what the service's template says.
 
     Traffic stays exactly where it is (pinned by revision name). Waits until the revision
     is ready; raises `GcpOperationFailed` when it fails. Calling it again once the
@@ -261,6 +265,7 @@ def deploy_revision(
     if raw.template.revision != revision:
         raw.template.revision = revision
         raw.template.containers[0].image = image
+        _set_resources(raw.template, resources or {})
         body = _types().Service(
             name=raw.name,
             template=raw.template,
@@ -276,6 +281,20 @@ def deploy_revision(
     if not info.ready:
         raise _failed(service, revision, project, info.failed_message)
     return get_service(project, region, service)
+
+
+def _set_resources(template, resources: dict) -> None:
+    limits = template.containers[0].resources.limits
+    if "cpu" in resources:
+        limits["cpu"] = str(resources["cpu"])
+    if "memory" in resources:
+        limits["memory"] = str(resources["memory"])
+    if "min_instances" in resources:
+        template.scaling.min_instance_count = int(resources["min_instances"])
+    if "max_instances" in resources:
+        template.scaling.max_instance_count = int(resources["max_instances"])
+    if "concurrency" in resources:
+        template.max_instance_request_concurrency = int(resources["concurrency"])
 
 
 def validate_split(service: str, targets: list[TrafficTarget]) -> None:

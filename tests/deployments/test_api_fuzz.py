@@ -34,6 +34,7 @@ GOOD = {
     "version": "9.9.9",
     "notes": "fuzzed",
     "artifacts": {"api-server": image("api-server")},
+    "resources": {"api-server": {"memory_gib": 2}},
     "release": "1.4.0",
     "environment": "staging",
     "strategy": "",
