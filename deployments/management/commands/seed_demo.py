@@ -36,7 +36,15 @@ DEMO_RELEASES = [
         "Room history (its migration fails: watch the rollout stop before any traffic moves)",
         {"api-server": "migration-fails"},
     ),
+    (
+        "1.6.0",
+        "Larger agent models (the agent's memory 8 GiB: its deploy and approval pages show "
+        "what that adds to the monthly bill)",
+        {},
+    ),
 ]
+# A release's Cloud Run resources, where it changes them.
+DEMO_RESOURCES = {"1.6.0": {"agent": {"memory_gib": 8}}}
 
 
 def _demo_image(service: str, version: str, suffix: str = "") -> str:
@@ -137,7 +145,9 @@ class Command(BaseCommand):
             }
             # The frontend's build: the sandbox holds one under any builds/VERSION/ prefix.
             artifacts["frontend"] = f"gs://acme-builds/frontend/builds/{version}/"
-            create_release(admin, version, artifacts, notes=notes)
+            create_release(
+                admin, version, artifacts, notes=notes, resources=DEMO_RESOURCES.get(version)
+            )
             self.stdout.write(f"demo: release {version} ({notes})")
 
     def _demo_bake_times(self, seconds: int) -> None:
