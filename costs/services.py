@@ -185,3 +185,32 @@ def release_cost_delta(
         currency=snapshot.currency,
         snapshot_taken_at=snapshot.record.taken_at,
     )
+
+
+# --- what a revision costs to run -------------------------------------------------------
+
+
+def instance_second_price(
+    environment: Environment, service: str, resources: dict | None = None
+) -> Decimal | None:
+    """The list price of one second of an instance of the Cloud Run `service`: its vCPU
+    × the CPU price + its GiB × the memory price (of its billing, instance- or
+    request-based), with `resources` (a release's) over its spec. None when there is no
+    price snapshot or no such service."""
+    from costs import prices
+    from costs.estimate import CLOUD_RUN_DEFAULTS
+
+    snapshot = prices.latest()
+    row = environment.services.filter(name=service).first()
+    if snapshot is None or row is None:
+        return None
+    spec = {**CLOUD_RUN_DEFAULTS, **row.spec, **(resources or {})}
+    billing = spec.get("billing") or "instance"
+    cpu = snapshot.price(environment.region, f"run.cpu.{billing}")
+    memory = snapshot.price(environment.region, f"run.mem.{billing}")
+    if cpu is None or memory is None:
+        return None
+    return (
+        Decimal(str(spec["cpu"])) * cpu.unit_price
+        + Decimal(str(spec["memory_gib"])) * memory.unit_price
+    )

@@ -548,7 +548,13 @@ def _analyse(rollout: Rollout, percent: int, now, phase: str = "") -> list[analy
         for name in _cloud_run_services(rollout)
     }
     return analysis.analyse(
-        rollout.environment, revisions, rollout.step_started_at, now, percent, phase
+        rollout.environment,
+        revisions,
+        rollout.step_started_at,
+        now,
+        percent,
+        phase,
+        resources=rollout.carried.resources,
     )
 
 

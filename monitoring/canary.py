@@ -10,7 +10,7 @@ from platform_admin import gcp_monitoring
 from platform_admin.gcp_monitoring import RevisionMetrics
 from platform_admin.models import Environment
 
-NO_REQUESTS = RevisionMetrics(requests=0, errors=0, p95_ms=None)
+NO_REQUESTS = RevisionMetrics(requests=0, errors=0, p95_ms=None, instance_seconds=0.0)
 
 
 def revision_figures(
@@ -18,11 +18,13 @@ def revision_figures(
 ) -> dict[str, dict[str, RevisionMetrics]]:
     """{service: {revision: figures}} over [start, end] for the named revisions.
 
-    Two Cloud Monitoring queries for all the services together (counts and latencies,
-    grouped by service and revision) give every revision's figures over the same window;
-    a revision that served nothing has zero requests.
+    Three Cloud Monitoring queries for all the services together (counts, latencies and
+    billable instance time, grouped by service and revision) give every revision's
+    figures over the same window; a revision that served nothing has zero requests.
     """
-    figures = gcp_monitoring.services_metrics(environment.gcp_project, list(revisions), start, end)
+    figures = gcp_monitoring.services_metrics(
+        environment.gcp_project, list(revisions), start, end, instance_time=True
+    )
     return {
         service: {rev: figures.get(service, {}).get(rev, NO_REQUESTS) for rev in names if rev}
         for service, names in revisions.items()

@@ -16,6 +16,7 @@ from platform_admin import gcp
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
+INSTANCE_TIME = "run.googleapis.com/container/billable_instance_time"
 VM_CPU = "compute.googleapis.com/instance/cpu/utilization"
 MIN_ALIGNMENT_SECONDS = 60
 
@@ -27,6 +28,8 @@ class RevisionMetrics:
     requests: int
     errors: int  # 5xx responses
     p95_ms: float | None  # None when no requests were served
+    # Billable instance time (seconds) over the window, where it was asked for.
+    instance_seconds: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -136,13 +139,31 @@ def _p95(project, services, revision, start, end) -> dict[tuple[str, str], float
     return out
 
 
-def _combine(counts: dict, p95: dict, service: str, revision: str) -> RevisionMetrics:
+def _instance_time(project, services, start, end) -> dict[tuple[str, str], float]:
+    """{(service, revision): billable instance seconds} over the window."""
+    agg = _types().Aggregation
+    aggregation = _aggregation(
+        start, end, agg.Aligner.ALIGN_DELTA, agg.Reducer.REDUCE_SUM, BY_REVISION
+    )
+    flt = _run_filter(INSTANCE_TIME, services)
+    what = f"billable instance time of {', '.join(services)}"
+    out: dict[tuple[str, str], float] = {}
+    for ts in _series(project, what, flt, start, end, aggregation):
+        key = _key(ts)
+        out[key] = out.get(key, 0.0) + sum(_number(p) for p in ts.points)
+    return out
+
+
+def _combine(
+    counts: dict, p95: dict, service: str, revision: str, seconds: dict | None = None
+) -> RevisionMetrics:
     mine = {cls: n for (svc, rev, cls), n in counts.items() if (svc, rev) == (service, revision)}
     requests = sum(mine.values())
     return RevisionMetrics(
         requests=requests,
         errors=mine.get("5xx", 0),
         p95_ms=p95.get((service, revision)) if requests else None,
+        instance_seconds=None if seconds is None else seconds.get((service, revision), 0.0),
     )
 
 
@@ -156,19 +177,25 @@ def revision_metrics(
 
 
 def services_metrics(
-    project: str, services: list[str], start: datetime, end: datetime
+    project: str,
+    services: list[str],
+    start: datetime,
+    end: datetime,
+    instance_time: bool = False,
 ) -> dict[str, dict[str, RevisionMetrics]]:
     """{service: {revision: figures}} for every revision of `services` that served requests
-    in the window: two queries (counts, latencies) however many services."""
+    in the window: two queries (counts, latencies) however many services, a third with
+    `instance_time` (the billable instance seconds, what the requests cost to serve)."""
     names = tuple(services)
     if not names:
         return {}
     counts = _counts(project, names, None, start, end)
     p95 = _p95(project, names, None, start, end)
+    seconds = _instance_time(project, names, start, end) if instance_time else None
     out: dict[str, dict[str, RevisionMetrics]] = {name: {} for name in names}
     for service, revision in sorted({(svc, rev) for svc, rev, _ in counts}):
         if service in out:
-            out[service][revision] = _combine(counts, p95, service, revision)
+            out[service][revision] = _combine(counts, p95, service, revision, seconds)
     return out
 
 

@@ -35,6 +35,8 @@ class Environment(models.Model):
     canary_steps = models.JSONField(default=list)
     bake_seconds = models.PositiveIntegerField(default=300)
     max_error_rate = models.DecimalField(max_digits=6, decimal_places=5, default=Decimal("0.005"))
+    # A canary costing more than this × stable per request fails its step.
+    max_cost_ratio = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("1.5"))
     min_requests = models.PositiveIntegerField(default=100)
     default_strategy = models.CharField(max_length=16, default="canary")
     # After 100%: the verification bake (None = bake_seconds, 0 = none).

@@ -128,6 +128,7 @@ def fits(max_digits: int, decimal_places: int) -> AfterValidator:
 # Environment.monthly_target, .max_error_rate and .slo_uptime (platform_admin.models).
 Money = Annotated[Decimal, BeforeValidator(_number), fits(12, 2)]
 Rate = Annotated[Decimal, BeforeValidator(_number), fits(6, 5)]
+Ratio = Annotated[Decimal, BeforeValidator(_number), fits(6, 3)]  # .max_cost_ratio
 # Service sizing lives in a JSON column: no database limit, but keep it sane.
 Size = Annotated[Decimal, BeforeValidator(_number), fits(15, 6)]
 
@@ -281,6 +282,9 @@ class CanarySpec(_Strict):
     # canary never touches it) or before any traffic moves.
     vm_phase: Literal["after_canary", "before_canary"] = "after_canary"
     max_error_rate: Rate = Field(default=Decimal("0.005"), ge=0, le=1)
+    # A canary costing more than this many times stable's per request fails its step
+    # (billable instance time × the list prices ÷ requests).
+    max_cost_ratio: Ratio = Field(default=Decimal("1.5"), gt=1, le=100)
     min_requests: ColumnInt = 100
 
     @field_validator("steps")

@@ -56,6 +56,7 @@ def _environment_fields(spec: EnvironmentSpec) -> dict:
         "commitments": [json_ready(c.model_dump()) for c in spec.commitments],
         "cost_plan": json_ready(spec.plan.model_dump()) if spec.plan else {},
         "max_error_rate": spec.canary.max_error_rate,
+        "max_cost_ratio": spec.canary.max_cost_ratio,
         "min_requests": spec.canary.min_requests,
         "slo_p95_ms": spec.slo.p95_ms,
         "slo_uptime": spec.slo.uptime,

@@ -8,6 +8,10 @@ from .errors import ApiError
 HEALTHY_ERROR_RATE = 0.0002  # a fifth of a 99.9 % SLO's budget: a healthy demo is healthy
 FAULTY_TAG_ERROR_RATE = 0.05
 CLIENT_ERROR_RATE = 0.002  # 4xx: present in real traffic, never counted as server errors
+# Billable instance time per request served (seconds): what an image costs to run. An
+# image tagged -costly takes twice as long per request (a fault may set `cost_factor`).
+INSTANCE_SECONDS_PER_REQUEST = 0.05
+COSTLY_TAG_FACTOR = 2.0
 
 
 def image_tag(image: str) -> str:
@@ -23,22 +27,25 @@ def _image_matches(pattern: str, image: str) -> bool:
 
 
 def revision_profile(state, project: str, service: str, image: str, revision: str) -> dict:
-    """error_rate, p95_ms and ready for a revision built from `image`."""
+    """error_rate, p95_ms, ready and cost_factor for a revision built from `image`."""
     profile = {
         "error_rate": HEALTHY_ERROR_RATE,
         # Healthy P95 between 80 and 120 ms, fixed per revision.
         "p95_ms": 80.0 + 40.0 * det.unit("p95", project, revision),
         "ready": True,
+        "cost_factor": 1.0,
     }
     if image_tag(image).endswith("-faulty"):
         profile["error_rate"] = FAULTY_TAG_ERROR_RATE
+    if image_tag(image).endswith("-costly"):
+        profile["cost_factor"] = COSTLY_TAG_FACTOR
     for fault in state.data["faults"]:
         if fault.get("project") not in (None, "", project):
             continue
         if fault.get("service") not in (None, "", service):
             continue
         if _image_matches(fault.get("image", ""), image):
-            keys = ("error_rate", "p95_ms", "ready", "ready_delay")
+            keys = ("error_rate", "p95_ms", "ready", "ready_delay", "cost_factor")
             profile.update({k: fault[k] for k in keys if k in fault})
     return profile
 

@@ -96,6 +96,8 @@ def run_series(
             }
             if metric == "request_count":
                 out += _count_series(state, svc, short, resource, windows, now)
+            elif metric == "billable_instance_time":
+                out.append(_instance_time_series(state, svc, short, resource, windows, now))
             else:
                 out.append(_latency_series(state, svc, short, resource, windows, now))
     return out
@@ -110,6 +112,18 @@ def _count_series(state, svc, short, resource, windows, now) -> list[Series]:
             Series({"response_code_class": cls, "response_code": code}, dict(resource), values)
         )
     return series
+
+
+def _instance_time_series(state, svc, short, resource, windows, now) -> Series:
+    """Billable instance seconds of a revision per window: its requests × the seconds
+    each costs (its profile's cost factor), with a little seeded noise."""
+    factor = float(_profile(state, svc, short)["cost_factor"])
+    values = []
+    for w in windows:
+        served = sum(request_counts(state, svc, short, w, now).values())
+        seconds = served * faults.INSTANCE_SECONDS_PER_REQUEST * factor
+        values.append(seconds * det.jitter(0.03, "bit", short, w[0], w[1]) if served else None)
+    return Series({}, dict(resource), values)
 
 
 def _latency_series(state, svc, short, resource, windows, now) -> Series:

@@ -23,7 +23,9 @@ METHOD = "/google.monitoring.v3.MetricService/ListTimeSeries"
 RUN_METRICS = {
     "run.googleapis.com/request_count": "request_count",
     "run.googleapis.com/request_latencies": "request_latencies",
+    "run.googleapis.com/container/billable_instance_time": "billable_instance_time",
 }
+INSTANCE_TIME = "run.googleapis.com/container/billable_instance_time"
 CPU_METRIC = "compute.googleapis.com/instance/cpu/utilization"
 PERCENTILE_SCALE = {
     Aligner.ALIGN_PERCENTILE_99: 1.4,
@@ -121,6 +123,16 @@ def align(series: list, metric_type: str, aligner, windows: list) -> tuple[list,
     if metric_type == "run.googleapis.com/request_count":
         if aligner in (Aligner.ALIGN_NONE, Aligner.ALIGN_DELTA, Aligner.ALIGN_SUM):
             return series, Kind.DELTA, ValueType.INT64
+        if aligner == Aligner.ALIGN_RATE:
+            for s in series:
+                s.values = [
+                    None if v is None else v / max(b - a, 1e-9)
+                    for v, (a, b) in zip(s.values, windows, strict=True)
+                ]
+            return series, Kind.GAUGE, ValueType.DOUBLE
+    elif metric_type == INSTANCE_TIME:
+        if aligner in (Aligner.ALIGN_NONE, Aligner.ALIGN_DELTA, Aligner.ALIGN_SUM):
+            return series, Kind.DELTA, ValueType.DOUBLE
         if aligner == Aligner.ALIGN_RATE:
             for s in series:
                 s.values = [

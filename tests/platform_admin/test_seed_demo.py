@@ -37,7 +37,8 @@ def test_seed_demo_creates_named_users_with_their_roles(django_user_model):
     from deployments.models import Release
 
     demo = {r.version: r.images() for r in Release.objects.all()}
-    assert set(demo) == {"1.5.0", "1.5.1", "1.5.2", "1.6.0"}
+    assert set(demo) == {"1.5.0", "1.5.1", "1.5.2", "1.5.3", "1.6.0"}
+    assert ":1.5.3-costly@sha256:" in demo["1.5.3"]["agent"]
     assert Release.objects.get(version="1.6.0").resources() == {"agent": {"memory_gib": "8"}}
     assert ":1.5.1-faulty@sha256:" in demo["1.5.1"]["api-server"]
     assert ":1.5.1@sha256:" in demo["1.5.1"]["realtime"]

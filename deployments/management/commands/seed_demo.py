@@ -37,6 +37,12 @@ DEMO_RELEASES = [
         {"api-server": "migration-fails"},
     ),
     (
+        "1.5.3",
+        "Agent without prompt caching (its agent costs twice as much per request: it passes "
+        "staging, deployed all at once, and production's canary rolls it back on cost)",
+        {"agent": "costly"},
+    ),
+    (
         "1.6.0",
         "Larger agent models (the agent's memory 8 GiB: its deploy and approval pages show "
         "what that adds to the monthly bill)",
