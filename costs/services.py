@@ -7,13 +7,13 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from costs import alerts, anomalies
 from costs import month as figures
 from costs.models import CostAlert
-from costs.money import shown
+from costs.money import from_nanos, shown
 from platform_admin.models import Environment, PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -213,4 +213,91 @@ def instance_second_price(
     return (
         Decimal(str(spec["cpu"])) * cpu.unit_price
         + Decimal(str(spec["memory_gib"])) * memory.unit_price
+    )
+
+
+# --- after a release went live ----------------------------------------------------------
+
+WINDOW_DAYS = 7
+
+
+@dataclass(frozen=True)
+class LiveCost:
+    """An environment's cost per day in the week before and the week after a release
+    went live (usage days, US/Pacific, from the daily rollups; a day counts once the
+    export holds the day after it), and the month it went live: estimate and actual."""
+
+    environment: Environment
+    live_day: date
+    before: Decimal | None  # mean net per day, None when no day of the window is in
+    before_days: int
+    after: Decimal | None
+    after_days: int
+    month: str
+    month_net: Decimal
+    month_forecast: Decimal
+    month_closed: bool
+    estimate: tuple[Decimal, Decimal] | None
+    currency: str
+
+    @property
+    def change(self) -> float | None:
+        if self.before is None or self.after is None or not self.before:
+            return None
+        return float((self.after - self.before) / self.before)
+
+
+def release_live_costs(environment: Environment, live_at, today: date | None = None) -> LiveCost:
+    """What the environment cost around `live_at` (an aware datetime), see LiveCost."""
+    from django.db.models import Max, Sum
+
+    from costs import prices
+    from costs.bq_rows import PACIFIC
+    from costs.estimate import estimate_all
+    from costs.models import CostDaily
+
+    today = today or figures.today()
+    day = live_at.astimezone(PACIFIC).date()
+    rows = CostDaily.objects.filter(environment=environment)
+    newest = rows.aggregate(newest=Max("usage_day"))["newest"]
+    complete = (
+        None if newest is None else min(newest - timedelta(days=1), today - timedelta(days=1))
+    )
+    start, end = day - timedelta(days=WINDOW_DAYS), day + timedelta(days=WINDOW_DAYS)
+    per_day = dict(
+        rows.filter(usage_day__gte=start, usage_day__lte=end)
+        .values("usage_day")
+        .annotate(net=Sum("net_nanos"))
+        .values_list("usage_day", "net")
+    )
+
+    def mean(days: list[date]) -> tuple[Decimal | None, int]:
+        counted = [d for d in days if complete is not None and d <= complete and d in per_day]
+        if not counted:
+            return None, 0
+        return from_nanos(sum(per_day[d] for d in counted)) / len(counted), len(counted)
+
+    before = mean([day - timedelta(days=i) for i in range(1, WINDOW_DAYS + 1)])
+    after = mean([day + timedelta(days=i) for i in range(1, WINDOW_DAYS + 1)])
+    month = f"{day:%Y-%m}"
+    m = figures.month_figures(month, today)
+    scope = next((s for s in m.scopes if s.slug == environment.slug), None)
+    snapshot = prices.latest()
+    estimate = None
+    if snapshot is not None:
+        est = next(e for e in estimate_all(snapshot) if e.environment.pk == environment.pk)
+        estimate = (est.low, est.high)
+    return LiveCost(
+        environment=environment,
+        live_day=day,
+        before=before[0],
+        before_days=before[1],
+        after=after[0],
+        after_days=after[1],
+        month=month,
+        month_net=scope.net if scope else Decimal(0),
+        month_forecast=scope.forecast if scope else Decimal(0),
+        month_closed=m.closed,
+        estimate=estimate,
+        currency=PlatformSettings.load().currency,
     )

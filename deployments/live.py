@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from costs.services import CostDelta, release_cost_delta
+from costs.services import CostDelta, LiveCost, release_cost_delta, release_live_costs
 from deployments.models import Release, ReleaseArtifact, RolloutState
 from monitoring.models import LiveKind
 from monitoring.models import LiveService as Collected
@@ -207,3 +207,13 @@ def release_cost(release: Release, environment) -> CostDelta | None:
         if name in live and live[name].release is not None
     }
     return release_cost_delta(environment, current, new)
+
+
+def live_costs(release: Release) -> list[LiveCost]:
+    """Per environment the release went live in (its first succeeded deploy there): the
+    environment's cost per day the week before and after, and its month (costs)."""
+    went_live = {}
+    rollouts = release.rollouts.filter(state=RolloutState.SUCCEEDED, finished_at__isnull=False)
+    for rollout in rollouts.select_related("environment").order_by("finished_at"):
+        went_live.setdefault(rollout.environment_id, rollout)
+    return [release_live_costs(r.environment, r.finished_at) for r in went_live.values()]

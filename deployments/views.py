@@ -10,7 +10,7 @@ from costs.services import budget_status
 from deployments import services
 from deployments.errors import DeploymentError
 from deployments.forms import ReleaseForm
-from deployments.live import artifact_diff, live_services, release_cost
+from deployments.live import artifact_diff, live_costs, live_services, release_cost
 from deployments.models import Release, Rollout, RolloutState
 from platform_admin.models import Environment, Role, ServiceKind
 from platform_admin.roles import has_role
@@ -154,6 +154,7 @@ def release_detail(request, version):
             "release": release,
             "rollouts": rollouts,
             "environments": Environment.objects.all(),
+            "live_costs": live_costs(release),
         },
     )
 
