@@ -129,16 +129,39 @@ def test_verdict_data_carries_thresholds_and_both_revisions_figures():
     assert verdict.data == {
         "service": "api-server",
         "step": 50,
-        "canary": {"requests": 3, "errors": 1, "error_rate": 0.333333, "p95_ms": 123.5},
-        "stable": {"requests": 10_000, "errors": 10, "error_rate": 0.001, "p95_ms": 100.0},
-        "thresholds": {"max_error_rate": 0.01, "p95_ms": 500.0, "min_requests": 100},
+        "canary": {
+            "requests": 3,
+            "errors": 1,
+            "error_rate": 0.333333,
+            "p95_ms": 123.5,
+            "cost_per_1k": None,
+        },
+        "stable": {
+            "requests": 10_000,
+            "errors": 10,
+            "error_rate": 0.001,
+            "p95_ms": 100.0,
+            "cost_per_1k": None,
+        },
+        "thresholds": {
+            "max_error_rate": 0.01,
+            "p95_ms": 500.0,
+            "min_requests": 100,
+            "max_cost_ratio": 1.5,
+        },
         "verdict": FAIL,
     }
 
 
 def test_verdict_data_keeps_a_missing_p95_as_none():
     verdict = _judge(RevisionMetrics(requests=0, errors=0, p95_ms=None))
-    assert verdict.data["canary"] == {"requests": 0, "errors": 0, "error_rate": 0.0, "p95_ms": None}
+    assert verdict.data["canary"] == {
+        "requests": 0,
+        "errors": 0,
+        "error_rate": 0.0,
+        "p95_ms": None,
+        "cost_per_1k": None,
+    }
     assert verdict.data["verdict"] == WAIT
 
 

@@ -46,7 +46,8 @@ def test_healthy_canary_steps_5_25_50_100_and_ends_on_the_new_revisions(
     assert analyses.count() >= 9 and all(a.data["verdict"] == "pass" for a in analyses)
     assert {"canary", "stable", "thresholds"} <= set(analyses[0].data)
     reads = [r for r in sandbox.requests(mark) if r["method"] == "GRPC"]
-    assert len(reads) == 2 * analyses.count() // len(RUN)  # one read a check, all services
+    # One read a check for all the services: counts, latencies, billable instance time.
+    assert len(reads) == 3 * analyses.count() // len(RUN)
     assert AuditEvent.objects.filter(
         action="rollout.succeeded", actor="system", object_id=str(rollout.pk)
     ).exists()
