@@ -610,5 +610,8 @@ def estimate_all(snapshot: Snapshot, overrides: dict | None = None) -> list[Envi
     return out
 
 
-def estimate(env_slug: str, snapshot: Snapshot) -> EnvironmentEstimate:
-    return next(e for e in estimate_all(snapshot) if e.environment.slug == env_slug)
+def estimate_of(
+    environment: Environment, snapshot: Snapshot, overrides: dict | None = None
+) -> EnvironmentEstimate:
+    """One environment's estimate (computed with all of them: the free tier is shared)."""
+    return next(e for e in estimate_all(snapshot, overrides) if e.environment.pk == environment.pk)

@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 
 from costs import month as figures
 from costs import prices, services
-from costs.estimate import estimate_all
+from costs.estimate import estimate_all, estimate_of
 from costs.models import BillingImport, InvoiceMonth
 from costs.plan import gaps, plan_lines
 from costs.report import UNALLOCATED
@@ -162,7 +162,7 @@ def estimate_page(env: Environment) -> dict:
     snapshot = prices.latest()
     est = None
     if snapshot is not None:
-        est = next(e for e in estimate_all(snapshot) if e.environment.pk == env.pk)
+        est = estimate_of(env, snapshot)
     return {
         "environment": env,
         "snapshot": snapshot,

@@ -18,13 +18,19 @@ class PlanLine:
     estimate: tuple[Decimal, Decimal] | None  # ours for the same services
     gap: str = ""
 
+    @property
+    def cost(self) -> tuple[Decimal, Decimal]:
+        return self.low, self.high
+
 
 def _range(pair) -> tuple[Decimal, Decimal]:
     return Decimal(pair[0]), Decimal(pair[1])
 
 
-def money_range(low: Decimal, high: Decimal) -> str:
-    return f"${amount(low)}" if amount(low) == amount(high) else f"${amount(low)}–{amount(high)}"
+def money_range(low: Decimal, high: Decimal, currency: str) -> str:
+    """ "$340.00–418.00" (one figure when they round alike), "340.00 EUR" elsewhere."""
+    body = amount(low) if amount(low) == amount(high) else f"{amount(low)}–{amount(high)}"
+    return f"${body}" if currency == "USD" else f"{body} {currency}"
 
 
 def _outside(inner: tuple[Decimal, Decimal], outer: tuple[Decimal, Decimal]) -> str:
@@ -38,6 +44,7 @@ def _outside(inner: tuple[Decimal, Decimal], outer: tuple[Decimal, Decimal]) -> 
 
 def plan_lines(estimate: EnvironmentEstimate) -> list[PlanLine]:
     plan = estimate.environment.cost_plan or {}
+    currency = estimate.snapshot.currency
     lines = []
     for component in plan.get("components", []):
         low, high = _range(component["cost"])
@@ -47,7 +54,8 @@ def plan_lines(estimate: EnvironmentEstimate) -> list[PlanLine]:
         side = _outside(ours, (low, high)) if ours else ""
         if side:
             line.gap = (
-                f"our estimate {money_range(*ours)} is {side} the plan's {money_range(low, high)}"
+                f"our estimate {money_range(*ours, currency)} is {side} the plan's "
+                f"{money_range(low, high, currency)}"
             )
         lines.append(line)
     return lines
@@ -57,6 +65,7 @@ def gaps(estimate: EnvironmentEstimate, month_net: Decimal | None, closed: bool)
     """The environment's gaps, one sentence each."""
     env = estimate.environment
     plan = env.cost_plan or {}
+    currency = estimate.snapshot.currency
     out = []
     ours = (estimate.low, estimate.high)
     if plan.get("total"):
@@ -66,14 +75,15 @@ def gaps(estimate: EnvironmentEstimate, month_net: Decimal | None, closed: bool)
             summed = (sum(p[0] for p in parts), sum(p[1] for p in parts))
             if summed != total:
                 out.append(
-                    f"{env.name}: the plan's components sum to {money_range(*summed)}, "
-                    f"not its stated total {money_range(*total)}"
+                    f"{env.name}: the plan's components sum to "
+                    f"{money_range(*summed, currency)}, not its stated total "
+                    f"{money_range(*total, currency)}"
                 )
         side = _outside(ours, total)
         if side:
             out.append(
-                f"{env.name}: our estimate {money_range(*ours)} is {side} the plan's total "
-                f"{money_range(*total)}"
+                f"{env.name}: our estimate {money_range(*ours, currency)} is {side} the "
+                f"plan's total {money_range(*total, currency)}"
             )
     out += [f"{env.name}, {line.name}: {line.gap}" for line in plan_lines(estimate) if line.gap]
     if month_net is not None and month_net > 0:
@@ -81,7 +91,7 @@ def gaps(estimate: EnvironmentEstimate, month_net: Decimal | None, closed: bool)
         if side and (closed or side == "above"):
             what = "the month's actual" if closed else "the month's forecast"
             out.append(
-                f"{env.name}: {what} ${amount(month_net)} is {side} our estimate "
-                f"{money_range(*ours)}"
+                f"{env.name}: {what} {money_range(month_net, month_net, currency)} is {side} "
+                f"our estimate {money_range(*ours, currency)}"
             )
     return out

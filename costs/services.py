@@ -14,7 +14,7 @@ from costs import alerts, anomalies
 from costs import month as figures
 from costs.models import CostAlert
 from costs.money import from_nanos, shown
-from platform_admin.models import Environment, PlatformSettings
+from platform_admin.models import Environment, PlatformSettings, ServiceKind
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,9 @@ class CostDelta:
         return f"{amount} / month: {'; '.join(self.changes)}"
 
 
-def _value(value) -> str:
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text
+def _plain(value) -> str:
+    """A size as written in words: 4, 0.5 (never 4.0 or 5E-1)."""
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def release_cost_delta(
@@ -146,7 +146,7 @@ def release_cost_delta(
     now (`current`: the resources the live release set, {} where none) does to the
     environment's monthly estimate. None when nothing changes or no price snapshot."""
     from costs import prices
-    from costs.estimate import estimate_all
+    from costs.estimate import estimate_of
 
     snapshot = prices.latest()
     if snapshot is None or not new:
@@ -161,26 +161,22 @@ def release_cost_delta(
         spec_new = {**spec_now, **wanted}
         now[service.pk], after[service.pk] = spec_now, spec_new
         for key, (label, unit) in RESOURCE_WORDS.items():
-            if key in wanted and _value(spec_now.get(key, "—")) != _value(wanted[key]):
-                before = spec_now.get(key)
-                shown_before = "default" if before is None else _value(before)
-                changes.append(
-                    f"{name} {label} {shown_before} → {_value(wanted[key])}"
-                    + (f" {unit}" if unit else "")
-                )
+            if key not in wanted:
+                continue
+            before = "default" if spec_now.get(key) is None else _plain(spec_now[key])
+            if before != _plain(wanted[key]):
+                words = f"{name} {label} {before} → {_plain(wanted[key])}"
+                changes.append(f"{words} {unit}" if unit else words)
     if not changes:
         return None
 
-    def of(overrides):
-        est = next(
-            e for e in estimate_all(snapshot, overrides) if e.environment.pk == environment.pk
-        )
-        return est.low, est.high
-
-    (low_now, high_now), (low_new, high_new) = of(now), of(after)
+    before, later = (
+        estimate_of(environment, snapshot, now),
+        estimate_of(environment, snapshot, after),
+    )
     return CostDelta(
-        low=low_new - low_now,
-        high=high_new - high_now,
+        low=later.low - before.low,
+        high=later.high - before.high,
         changes=tuple(changes),
         currency=snapshot.currency,
         snapshot_taken_at=snapshot.record.taken_at,
@@ -190,30 +186,38 @@ def release_cost_delta(
 # --- what a revision costs to run -------------------------------------------------------
 
 
-def instance_second_price(
-    environment: Environment, service: str, resources: dict | None = None
-) -> Decimal | None:
-    """The list price of one second of an instance of the Cloud Run `service`: its vCPU
-    × the CPU price + its GiB × the memory price (of its billing, instance- or
-    request-based), with `resources` (a release's) over its spec. None when there is no
-    price snapshot or no such service."""
+def instance_second_prices(
+    environment: Environment, resources: dict[str, dict] | None = None
+) -> dict[str, tuple[Decimal | None, Decimal | None]]:
+    """Per Cloud Run service of the environment, the list price of one second of an
+    instance: (with the release's `resources` over its spec, with its spec alone). An
+    instance-second is its vCPU × the CPU price + its GiB × the memory price, of its
+    billing (instance- or request-based). (None, None) without a price snapshot. One read
+    of the snapshot and of the services for all of them."""
     from costs import prices
     from costs.estimate import CLOUD_RUN_DEFAULTS
 
     snapshot = prices.latest()
-    row = environment.services.filter(name=service).first()
-    if snapshot is None or row is None:
-        return None
-    spec = {**CLOUD_RUN_DEFAULTS, **row.spec, **(resources or {})}
-    billing = spec.get("billing") or "instance"
-    cpu = snapshot.price(environment.region, f"run.cpu.{billing}")
-    memory = snapshot.price(environment.region, f"run.mem.{billing}")
-    if cpu is None or memory is None:
-        return None
-    return (
-        Decimal(str(spec["cpu"])) * cpu.unit_price
-        + Decimal(str(spec["memory_gib"])) * memory.unit_price
-    )
+    rows = environment.services.filter(kind=ServiceKind.CLOUD_RUN)
+
+    def price(spec: dict) -> Decimal | None:
+        spec = {**CLOUD_RUN_DEFAULTS, **spec}
+        billing = spec.get("billing") or "instance"
+        cpu = snapshot.price(environment.region, f"run.cpu.{billing}")
+        memory = snapshot.price(environment.region, f"run.mem.{billing}")
+        if cpu is None or memory is None:
+            return None
+        return (
+            Decimal(str(spec["cpu"])) * cpu.unit_price
+            + Decimal(str(spec["memory_gib"])) * memory.unit_price
+        )
+
+    if snapshot is None:
+        return {row.name: (None, None) for row in rows}
+    wanted = resources or {}
+    return {
+        row.name: (price({**row.spec, **wanted.get(row.name, {})}), price(row.spec)) for row in rows
+    }
 
 
 # --- after a release went live ----------------------------------------------------------
@@ -253,7 +257,7 @@ def release_live_costs(environment: Environment, live_at, today: date | None = N
 
     from costs import prices
     from costs.bq_rows import PACIFIC
-    from costs.estimate import estimate_all
+    from costs.estimate import estimate_of
     from costs.models import CostDaily
 
     today = today or figures.today()
@@ -285,7 +289,7 @@ def release_live_costs(environment: Environment, live_at, today: date | None = N
     snapshot = prices.latest()
     estimate = None
     if snapshot is not None:
-        est = next(e for e in estimate_all(snapshot) if e.environment.pk == environment.pk)
+        est = estimate_of(environment, snapshot)
         estimate = (est.low, est.high)
     return LiveCost(
         environment=environment,

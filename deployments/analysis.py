@@ -8,7 +8,7 @@ stable" test so a canary that is within the SLO but much slower or flakier still
 from dataclasses import dataclass
 from datetime import datetime
 
-from costs.services import instance_second_price
+from costs.services import instance_second_prices
 from monitoring.canary import NO_REQUESTS, revision_figures
 
 PASS, FAIL, WAIT = "pass", "fail", "inconclusive"
@@ -174,15 +174,16 @@ def analyse(
         environment, {s: [c, st] for s, (c, st) in revisions.items()}, start, end
     )
     limits = Thresholds.of(environment)
+    prices = instance_second_prices(environment, resources)
     verdicts = []
     for service, (canary_rev, stable_rev) in revisions.items():
         canary = figures[service].get(canary_rev, NO_REQUESTS)
         stable = None
         if stable_rev and stable_rev != canary_rev:
             stable = figures[service].get(stable_rev, NO_REQUESTS)
-        prices = (
-            instance_second_price(environment, service, (resources or {}).get(service)),
-            instance_second_price(environment, service),
+        verdicts.append(
+            judge(
+                service, canary, stable, limits, step_pct, phase, prices.get(service, (None, None))
+            )
         )
-        verdicts.append(judge(service, canary, stable, limits, step_pct, phase, prices))
     return verdicts

@@ -69,7 +69,9 @@ class ReleaseForm(forms.Form):
     def resource_fields(self):
         return [self[name] for name in self.fields if name.startswith("resources_")]
 
-    def clean_resources_field(self, name: str, text: str) -> dict:
+    @staticmethod
+    def _pairs(text: str) -> dict:
+        """ "cpu=2 memory_gib=4" (or comma-separated) as {"cpu": "2", "memory_gib": "4"}."""
         pairs = {}
         for part in text.replace(",", " ").split():
             key, sep, value = part.partition("=")
@@ -81,18 +83,21 @@ class ReleaseForm(forms.Form):
         return pairs
 
     def resources(self) -> dict[str, dict]:
-        """{service: {key: value text}} as typed; services.create_release judges them."""
-        out = {}
-        for name, value in list(self.cleaned_data.items()):
-            if name.startswith("resources_") and value and value.strip():
-                try:
-                    out[name.removeprefix("resources_")] = self.clean_resources_field(name, value)
-                except forms.ValidationError as exc:
-                    self.add_error(name, exc)
-        return out
+        """{service: {key: value text}} as typed (clean() checked the pairs);
+        services.create_release judges the values."""
+        return {
+            name.removeprefix("resources_"): self._pairs(value)
+            for name, value in self.cleaned_data.items()
+            if name.startswith("resources_") and value and value.strip()
+        }
 
     def clean(self):
         data = super().clean()
+        for name in [n for n in data if n.startswith("resources_")]:
+            try:
+                self._pairs(data[name] or "")
+            except forms.ValidationError as exc:
+                self.add_error(name, exc)
         if not self.errors and not self.artifacts():
             raise forms.ValidationError("Give an image for at least one service.")
         return data

@@ -121,15 +121,12 @@ def release_new(request):
     form = ReleaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            resources = form.resources()
-            if form.errors:
-                raise DeploymentError("The resources are not key=value pairs (see below).")
             release = services.create_release(
                 request.user,
                 form.cleaned_data["version"],
                 form.artifacts(),
                 notes=form.cleaned_data["notes"],
-                resources=resources,
+                resources=form.resources(),
             )
         except (DeploymentError, PermissionDenied) as exc:
             form.add_error(None, _reason(exc))

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from costs import prices
-from costs.services import instance_second_price
+from costs.services import instance_second_prices
 from deployments import analysis, services
 from deployments.models import RolloutState
 from monitoring.canary import revision_figures
@@ -59,13 +59,15 @@ def test_a_little_dearer_canary_or_too_few_requests_is_not_judged_on_cost():
 def test_the_price_of_an_instance_second_follows_the_spec_and_the_releases_resources(gcp, staging):
     prices.refresh(actor="test")
 
+    with_release = instance_second_prices(staging, {"agent": {"memory_gib": "4"}})
+
     # agent: request-based, 1 vCPU, 2 GiB; the sandbox catalog's prices past the free tier.
-    assert instance_second_price(staging, "agent") == Decimal("0.000024") + 2 * Decimal("0.0000025")
-    assert instance_second_price(staging, "agent", {"memory_gib": "4"}) == Decimal(
-        "0.000024"
-    ) + 4 * Decimal("0.0000025")
-    # api-server: instance-based, 1 vCPU, 1 GiB.
-    assert instance_second_price(staging, "api-server") == Decimal("0.000018") + Decimal("0.000002")
+    assert with_release["agent"] == (
+        Decimal("0.000024") + 4 * Decimal("0.0000025"),
+        Decimal("0.000024") + 2 * Decimal("0.0000025"),
+    )
+    # api-server: instance-based, 1 vCPU, 1 GiB; the release does not change it.
+    assert with_release["api-server"] == (Decimal("0.000020"), Decimal("0.000020"))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,8 +5,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from costs import prices
-from costs.estimate import amount, estimate_all
+from costs.estimate import amount, estimate_of
 from costs.plan import gaps
+from platform_admin.models import Environment
 
 
 def as_json(est) -> dict:
@@ -52,10 +53,10 @@ class Command(BaseCommand):
         snapshot = prices.latest()
         if snapshot is None:
             raise CommandError("no price snapshot yet: run python manage.py refresh_prices")
-        found = [e for e in estimate_all(snapshot) if e.environment.slug == env]
-        if not found:
+        environment = Environment.objects.filter(slug=env).first()
+        if environment is None:
             raise CommandError(f"no environment {env!r}")
-        est = found[0]
+        est = estimate_of(environment, snapshot)
         if format == "json":
             self.stdout.write(json.dumps(as_json(est), indent=2))
             return
