@@ -11,7 +11,6 @@ every successful import or pull, daily (settings.PERIODIC_JOBS) and from
 from datetime import date
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -26,7 +25,7 @@ _SAID = {AlertMeasure.ACTUAL: "the actual month to date", AlertMeasure.FORECAST:
 
 
 def page_url(month: str, environment: Environment) -> str:
-    return f"{settings.SITE_URL}{reverse('costs:index')}?month={month}&env={environment.slug}"
+    return notifications.link(f"{reverse('costs:index')}?month={month}&env={environment.slug}")
 
 
 def fire(environment: Environment, alerts: list[CostAlert], message: str) -> list[CostAlert]:

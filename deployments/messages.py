@@ -1,7 +1,5 @@
 """What Slack is told about a rollout. Sent through `platform_admin.notifications`."""
 
-from django.conf import settings
-
 from platform_admin import notifications
 
 TEMPLATES = {
@@ -28,7 +26,7 @@ def rollout_text(rollout, kind: str, detail: str = "") -> str:
             env=rollout.environment.slug,
             strategy=rollout.get_strategy_display().lower(),
             detail=detail or rollout.message,
-            url=f"{settings.SITE_URL}{rollout.get_absolute_url()}",
+            url=notifications.link(rollout.get_absolute_url()),
         )
         .strip()
     )

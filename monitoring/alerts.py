@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from monitoring import readings, slo
 from monitoring.models import AlertEpisode, Collection, Severity, Slo
@@ -70,11 +70,7 @@ def firing(sums: dict[str, readings.Sums], target: float) -> dict[str, Rule]:
 
 
 def page_url(environment: Environment) -> str:
-    try:
-        path = reverse("monitoring:environment", args=[environment.slug])
-    except NoReverseMatch:  # the environment health page is still being added
-        path = f"/health/{environment.slug}/"
-    return f"{settings.SITE_URL}{path}"
+    return notifications.link(reverse("monitoring:environment", args=[environment.slug]))
 
 
 def _rates(sums: dict[str, readings.Sums], target: float) -> dict[str, float | None]:

@@ -12,6 +12,7 @@ import os
 import urllib.request
 
 import django_rq
+from django.conf import settings
 from django.db import transaction
 from rq import Retry
 
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 
 QUEUE = "default"  # never the deploy queue: a slow webhook must not hold a rollout's thread
 RETRY = Retry(max=3, interval=[1, 5, 30])
+
+
+def link(path: str) -> str:
+    """An absolute link to a dashboard page for a message (settings.SITE_URL + path)."""
+    return f"{settings.SITE_URL}{path}"
 
 
 def notify(environment: Environment, text: str) -> None:
