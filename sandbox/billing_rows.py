@@ -10,7 +10,7 @@ import calendar
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from . import catalog, det
+from . import catalog, commitments, det
 from .billing_usage import Usage, day_usage
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -23,6 +23,7 @@ EXPORT_UNITS = {
     "GiBy.h": ("byte-seconds", catalog.GIB * 3600, "gibibyte hour"),
     "GiBy.mo": ("byte-seconds", catalog.GIB * catalog.MONTH_S, "gibibyte month"),
     "GiBy": ("bytes", catalog.GIB, "gibibyte"),
+    "USD": ("USD", 1, "US dollar"),
 }
 SUD_STEPS = (0.0, 0.1322, 0.2670, 0.4)  # N2 discount per quarter of the month: ~20% overall
 TAX_RATE = 0.01
@@ -62,8 +63,13 @@ def _build_month(platform, month: str, days: list, complete: bool) -> list[dict]
     rows = []
     for day in days:
         for env in platform.environments:
+            held = commitments.held(env)
             for usage in day_usage(env, day.strftime("%Y-%m-%d")):
-                rows.append(_usage_row(platform, env, day, usage, used, len(days)))
+                rows.append(_usage_row(platform, env, day, usage, used, len(days), held))
+            if held is not None:
+                rows += [
+                    _fee_row(platform, env, day, key, amount) for key, amount in held.fees.items()
+                ]
     if len(days) >= 15:
         rows += _correction(rows, day=days[14])
     if complete and rows:
@@ -85,7 +91,9 @@ def _tiered_cost(sku, before: float, amount: float) -> tuple[float, float]:
     return cost, free
 
 
-def _usage_row(platform, env, day: datetime, usage: Usage, used: dict, days: int) -> dict:
+def _usage_row(
+    platform, env, day: datetime, usage: Usage, used: dict, days: int, held=None
+) -> dict:
     sku = catalog.BY_KEY[usage.sku]
     before = used.get(usage.sku, 0.0)
     used[usage.sku] = before + usage.amount
@@ -104,7 +112,21 @@ def _usage_row(platform, env, day: datetime, usage: Usage, used: dict, days: int
     row["location"] = _location(env.region, usage)
     row["cost"] = round(cost, 6)
     row["usage"] = _usage_amounts(sku, usage.amount)
-    row["credits"] = _credits(env, usage.sku, cost, free, (day.day - 1) / days)
+    row["credits"] = _credits(env, usage, cost, free, (day.day - 1) / days, held)
+    return row
+
+
+def _fee_row(platform, env, day: datetime, key: str, amount: float) -> dict:
+    """A day of a commitment's fee: billed to the project, without resource labels."""
+    sku = catalog.BY_KEY[key]
+    start, end = day_bounds(day)
+    row = _base_row(platform, env, sku, start, end, f"{day:%Y-%m}")
+    row["labels"] = []
+    row["system_labels"] = []
+    row["location"] = {"location": env.region, "country": "US", "region": env.region, "zone": None}
+    row["cost"] = round(amount * float(sku.price()), 6)
+    row["usage"] = _usage_amounts(sku, amount)
+    row["credits"] = []
     return row
 
 
@@ -159,13 +181,21 @@ def _credit(kind: str, name: str, amount: float, credit_id: str = "") -> dict:
     }
 
 
-def _credits(env, sku_key: str, cost: float, free: float, month_pos: float) -> list[dict]:
+def _credits(env, usage: Usage, cost: float, free: float, month_pos: float, held) -> list[dict]:
     out = []
     if free > 0:
         out.append(_credit("FREE_TIER", "Free tier", free))
     rest = cost - free
+    sku_key = usage.sku
     cud = env.committed_use_discount
-    if (
+    cid = f"commitments/{det.numeric_id('cud', env.project, digits=10)}"
+    if held is not None:
+        covered = held.cover(usage, rest) if rest > 0 else None
+        if covered is not None and covered[1] > 0:
+            out.append(_credit(covered[0], "Committed use discount", covered[1], cid))
+            rest -= covered[1]
+        out += _sud(sku_key, rest, month_pos)
+    elif (
         cud
         and rest > 0
         and sku_key.split(".")[0] in ("gce", "sql", "run")
@@ -177,13 +207,20 @@ def _credits(env, sku_key: str, cost: float, free: float, month_pos: float) -> l
             if sku_key.startswith("gce.")
             else "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
         )
-        cid = f"commitments/{det.numeric_id('cud', env.project, digits=10)}"
         out.append(_credit(kind, "Committed use discount", rest * cud, cid))
-    elif sku_key.startswith("gce.n2_") and rest > 0:
-        rate = SUD_STEPS[min(int(month_pos * 4), 3)]
-        if rate:
-            out.append(_credit("SUSTAINED_USAGE_DISCOUNT", "Sustained Usage Discount", rest * rate))
+    else:
+        out += _sud(sku_key, rest, month_pos)
     return out
+
+
+def _sud(sku_key: str, rest: float, month_pos: float) -> list[dict]:
+    """The sustained-use discount on what is left of an N2 VM's usage."""
+    if not sku_key.startswith("gce.n2_") or rest <= 1e-12:
+        return []
+    rate = SUD_STEPS[min(int(month_pos * 4), 3)]
+    if not rate:
+        return []
+    return [_credit("SUSTAINED_USAGE_DISCOUNT", "Sustained Usage Discount", rest * rate)]
 
 
 def _correction(rows: list[dict], day: datetime) -> list[dict]:

@@ -30,6 +30,7 @@ UNITS = {
     "GiBy.h": ("gibibyte hour", "By.s", "byte second", GIB * 3600),
     "GiBy.mo": ("gibibyte month", "By.s", "byte second", GIB * MONTH_S),
     "GiBy": ("gibibyte", "By", "byte", GIB),
+    "USD": ("US dollar", "USD", "US dollar", 1),
 }
 
 
@@ -201,6 +202,30 @@ SKUS = [
     _commit("e2_ram_1y", "E2 Ram", "RAM", "GiBy.h", "0.001842", "1 Year"),
     _commit("e2_core_3y", "E2 Cpu", "CPU", "h", "0.009815", "3 Years"),
     _commit("e2_ram_3y", "E2 Ram", "RAM", "GiBy.h", "0.001316", "3 Years"),
+    # Spend-based committed use on Cloud Run: the fee per dollar of on-demand spend
+    # committed (17% off, both terms).
+    Sku(
+        "run.cud_spend_1y",
+        "run",
+        "Commitment - dollar based v1: Cloud Run for 1 Year",
+        "Compute",
+        "Commitment",
+        "USD",
+        ((0, "0.83"),),
+        ("us-central1",),
+        "Commit1Yr",
+    ),
+    Sku(
+        "run.cud_spend_3y",
+        "run",
+        "Commitment - dollar based v1: Cloud Run for 3 Years",
+        "Compute",
+        "Commitment",
+        "USD",
+        ((0, "0.83"),),
+        ("us-central1",),
+        "Commit3Yr",
+    ),
     _s(
         "gce.pd_balanced",
         "compute",

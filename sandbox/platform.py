@@ -37,6 +37,7 @@ class Environment:
     committed_use_discount: float
     services: tuple[ServiceSpec, ...]
     pre_deploy: dict = field(default_factory=dict)
+    commitments: tuple[dict, ...] = ()  # [[environments.commitments]] as written
 
     def of_kind(self, kind: str) -> list[ServiceSpec]:
         return [s for s in self.services if s.kind == kind]
@@ -80,4 +81,5 @@ def _environment(raw: dict) -> Environment:
         committed_use_discount=float(raw.get("committed_use_discount", 0.0)),
         services=services,
         pre_deploy=dict(raw.get("pre_deploy", {})),
+        commitments=tuple(dict(c) for c in raw.get("commitments", []) if isinstance(c, dict)),
     )

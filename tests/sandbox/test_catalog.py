@@ -42,6 +42,6 @@ def test_n2_standard_4_prices_add_up_to_the_list_hourly_rate(catalog_client):
 
 def test_skus_page_with_tokens(catalog_client, sandbox):
     pager = catalog_client.list_skus(request={"parent": RUN, "page_size": 3})
-    assert len(list(pager)) == 7
+    assert len(list(pager)) == 9  # seven usage SKUs and two spend-based commitments
     calls = [r for r in sandbox.requests() if r["path"].endswith("/skus")]
     assert len(calls) == 3
