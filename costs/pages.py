@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.db.models import Subquery
 from django.template.loader import render_to_string
 
+from costs import commitments, prices, services
 from costs import month as figures
-from costs import prices, services
 from costs.estimate import estimate_all, estimate_of
 from costs.models import BillingImport, InvoiceMonth
 from costs.plan import gaps, plan_lines
@@ -92,7 +92,8 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
     focus = next((s for s in m.scopes if s.slug == env_slug), None) if env_slug else None
     scope = focus or m.total
     months, trend = figures.trend(month)
-    estimates = estimate_figures(m)
+    snapshot = prices.latest()
+    estimates = estimate_figures(m, snapshot)
     drill = None
     if focus is not None:
         drill = {
@@ -114,14 +115,14 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
         "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
         "zero": Decimal(0),
+        "commitments": commitments.month_lines(month, snapshot, currency),
         **estimates,
     }
 
 
-def estimate_figures(m: figures.Month) -> dict:
+def estimate_figures(m: figures.Month, snapshot: prices.Snapshot | None) -> dict:
     """Each environment's estimate range (on its row of the month and its components'),
     the plan beside it and the gaps; the snapshot they came from and whether it is stale."""
-    snapshot = prices.latest()
     if snapshot is None:
         return {"snapshot": None, "gaps": [], "plans": []}
     by_slug = {e.environment.slug: e for e in estimate_all(snapshot)}
