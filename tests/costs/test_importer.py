@@ -72,6 +72,12 @@ def test_same_rows_reordered_rekeyed_respaced_gzipped_add_nothing(platform, writ
     # The same numbers written differently (1.5 vs 1.500000) and nulls left out are the same row.
     rewritten = ndjson(rows).replace(b'"cost_type":"regular"', b'"cost_type":"regular","x":null')
     assert import_file(write_export(rewritten, name="nulls.jsonl")).rows_new == 0
+    # An integer written as a decimal (3600, 3600.000, 3.6E3) is the same number.
+    assert b'"amount":3600,' in rewritten
+    as_decimals = rewritten.replace(b'"amount":3600,', b'"amount":3600.000,')
+    assert import_file(write_export(as_decimals, name="decimals.jsonl")).rows_new == 0
+    as_exponents = rewritten.replace(b'"amount":3600,', b'"amount":3.6E3,')
+    assert import_file(write_export(as_exponents, name="exponents.jsonl")).rows_new == 0
     total = sum(Decimal(r["cost"]) for r in rows)
     assert net() == str(total.quantize(Decimal("0.01")))
 
