@@ -136,10 +136,15 @@ class Line:
                     f"({money(self.sud)}) already beats a {term} commitment's."
                 )
             return out
-        if self.value is None:
+        if self.fee and self.value is None and self.kind == "resource":
             out.append(
-                "The commitment's SKUs are not in the price snapshot: utilisation and savings "
-                "need it (python manage.py refresh_prices)."
+                f"The price snapshot has no on-demand or commitment price of {self.what}: "
+                "utilisation and savings need one (python manage.py refresh_prices)."
+            )
+        elif self.fee and self.value is None:
+            out.append(
+                f"Google's spend-based rate of {self.what} is not known here: utilisation and "
+                "savings are not computed."
             )
         if not self.fee:
             out.append(

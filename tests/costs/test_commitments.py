@@ -174,4 +174,28 @@ def test_without_a_price_snapshot_the_fee_and_credits_show_and_say_what_is_missi
     (vm,) = month_lines("2026-10", None, "USD")
 
     assert vm.fee == D("1.99") and vm.value is None and vm.utilisation is None
-    assert vm.advice[0].startswith("The commitment's SKUs are not in the price snapshot")
+    assert vm.advice[0] == (
+        "The price snapshot has no on-demand or commitment price of N2 vCPU and memory: "
+        "utilisation and savings need one (python manage.py refresh_prices)."
+    )
+
+
+def test_credits_from_a_commitment_billed_elsewhere_say_where_the_fee_is(snapshot, write_export):
+    rows = [
+        export_row(
+            str(10 * N2_CORE),
+            project="acme-prod",
+            service="Compute Engine",
+            sku="N2 Instance Core running in Americas",
+            credits=[("COMMITTED_USAGE_DISCOUNT", str(-10 * N2_CORE))],
+        ),
+    ]
+    _imported(write_export(rows))
+
+    vm = _lines(snapshot)[("production", "N2 vCPU and memory")]
+
+    assert vm.fee == 0 and vm.utilisation is None and vm.coverage == 1.0
+    assert vm.advice == [
+        "Credits without a fee: the commitment is billed to another project, so its "
+        "utilisation shows there."
+    ]
