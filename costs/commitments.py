@@ -216,58 +216,50 @@ def month_lines(month: str, snapshot: Snapshot | None, currency: str) -> list[Li
             lines[key] = Line(envs[env_id], kind, what, [], currency=currency)
         return lines[key]
 
-    value_nanos: dict[tuple[int, str, str], int | None] = {}
     for row in per_sku:
         env_id, description = row["environment"], row["sku_description"]
         if env_id not in envs:
             continue
-        env, cost = envs[env_id], row["cost"] or 0
+        env, cost = envs[env_id], from_nanos(row["cost"] or 0)
         by_type = credits.get((env_id, row["sku_id"]), {})
         if fee := RESOURCE_FEE.fullmatch(description):
-            family, part, term = fee["family"], PARTS[fee["part"]], _term(fee["n"])
-            target = line(env_id, "resource", f"{family} vCPU and memory")
-            _add_term(target, term)
-            target.fee += from_nanos(cost)
-            ratio = _price_ratio(snapshot, env.region, family.lower(), part, term)
-            key = (env_id, "resource", target.what)
-            if ratio is None or value_nanos.get(key, 0) is None:
-                value_nanos[key] = None
-            else:
-                value_nanos[key] = value_nanos.get(key, 0) + to_nanos(from_nanos(cost) * ratio)
+            family, term = fee["family"], _term(fee["n"])
+            ratio = _price_ratio(snapshot, env.region, family.lower(), PARTS[fee["part"]], term)
+            worth = None if ratio is None else cost * ratio
+            _add_fee(line(env_id, "resource", f"{family} vCPU and memory"), term, cost, worth)
         elif fee := SPEND_FEE.fullmatch(description):
-            service = row["service_description"]
-            target = line(env_id, "spend", f"{service} spend")
-            term = _term(fee["n"])
-            _add_term(target, term)
-            target.fee += from_nanos(cost)
+            service, term = row["service_description"], _term(fee["n"])
             rate = SPEND_DISCOUNT.get(SERVICE_KINDS.get(service), {}).get(term)
-            key = (env_id, "spend", target.what)
-            if rate is None or value_nanos.get(key, 0) is None:
-                value_nanos[key] = None
-            else:
-                value_nanos[key] = value_nanos.get(key, 0) + to_nanos(from_nanos(cost) / (1 - rate))
+            worth = None if rate is None else cost / (1 - rate)
+            _add_fee(line(env_id, "spend", f"{service} spend"), term, cost, worth)
         elif usage := VM_USAGE.fullmatch(description):
             target = line(env_id, "resource", f"{usage['family']} vCPU and memory")
-            target.eligible += from_nanos(cost + by_type.get(FREE_CREDIT, 0))
+            target.eligible += cost + from_nanos(by_type.get(FREE_CREDIT, 0))
             target.credits -= from_nanos(by_type.get(RESOURCE_CREDIT, 0))
             target.sud -= from_nanos(by_type.get(SUD_CREDIT, 0))
         elif SPEND_CREDIT in by_type:
             target = line(env_id, "spend", f"{row['service_description']} spend")
-            target.eligible += from_nanos(cost + by_type.get(FREE_CREDIT, 0))
+            target.eligible += cost + from_nanos(by_type.get(FREE_CREDIT, 0))
             target.credits -= from_nanos(by_type[SPEND_CREDIT])
     order = {pk: index for index, pk in enumerate(envs)}
     out = []
-    for key, found in sorted(lines.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
-        if not found.held and not found.eligible:
-            continue
-        _value(found, value_nanos.get(key, 0), snapshot)
-        out.append(found)
+    for env_id, kind, what in sorted(lines, key=lambda k: (order[k[0]], k[1], k[2])):
+        found = lines[env_id, kind, what]
+        if found.held or found.eligible:
+            _discount(found, snapshot)
+            out.append(found)
     return out
 
 
-def _add_term(line: Line, term: str) -> None:
+def _add_fee(line: Line, term: str, fee: Decimal, worth: Decimal | None) -> None:
+    """A commitment fee and its worth at on-demand prices (None: no price to tell)."""
     if term not in line.terms:
         line.terms.append(term)
+    line.fee += fee
+    if worth is None or line.value is None:
+        line.value = None
+    else:
+        line.value += from_nanos(to_nanos(worth))
 
 
 def _price_ratio(snapshot, region: str, family: str, part: str, term: str) -> Decimal | None:
@@ -281,15 +273,14 @@ def _price_ratio(snapshot, region: str, family: str, part: str, term: str) -> De
     return on_demand.unit_price / committed.unit_price
 
 
-def _value(line: Line, value_nanos: int | None, snapshot) -> None:
-    """The line's on-demand value and discount; for a family without a commitment, the
-    discount a 1-year commitment would give."""
+def _discount(line: Line, snapshot) -> None:
+    """The line's rate off on-demand prices: its fee's against its worth; for a family
+    without a commitment, what a 1-year one would give."""
     if line.fee:
-        line.value = None if value_nanos is None else from_nanos(value_nanos)
         if line.value:
             line.discount = 1 - line.fee / line.value
         return
-    line.value = None
+    line.value = None  # nothing committed, nothing to be worth
     if line.kind == "resource" and not line.credits:
         family = line.what.split(" ", 1)[0].lower()
         ratios = [

@@ -38,6 +38,17 @@ def _lines(snapshot, month="2026-10"):
     return {(x.environment.slug, x.what): x for x in month_lines(month, snapshot, "USD")}
 
 
+def _n2_core_usage(hours: int, covered: int) -> dict:
+    """Production's N2 vCPU hours at on-demand price, `covered` of them by a commitment."""
+    return export_row(
+        str(hours * N2_CORE),
+        project="acme-prod",
+        service="Compute Engine",
+        sku="N2 Instance Core running in Americas",
+        credits=[("COMMITTED_USAGE_DISCOUNT", str(-covered * N2_CORE))],
+    )
+
+
 def _file_sums(path, project: str, credit_type: str, service: str) -> tuple[Decimal, Decimal]:
     """(credits of `credit_type`, gross after free tier of the SKUs that earned them) of the
     project's rows of `service` in the file, added here with Decimal."""
@@ -128,13 +139,7 @@ def test_a_half_used_commitment_says_what_a_smaller_one_would_have_saved(
         export_row(
             str(100 * N2_CORE_1Y), project="acme-prod", service="Compute Engine", sku=fee_sku
         ),
-        export_row(
-            str(80 * N2_CORE),
-            project="acme-prod",
-            service="Compute Engine",
-            sku="N2 Instance Core running in Americas",
-            credits=[("COMMITTED_USAGE_DISCOUNT", str(-50 * N2_CORE))],
-        ),
+        _n2_core_usage(hours=80, covered=50),
     ]
     _imported(write_export(rows))
 
@@ -181,16 +186,7 @@ def test_without_a_price_snapshot_the_fee_and_credits_show_and_say_what_is_missi
 
 
 def test_credits_from_a_commitment_billed_elsewhere_say_where_the_fee_is(snapshot, write_export):
-    rows = [
-        export_row(
-            str(10 * N2_CORE),
-            project="acme-prod",
-            service="Compute Engine",
-            sku="N2 Instance Core running in Americas",
-            credits=[("COMMITTED_USAGE_DISCOUNT", str(-10 * N2_CORE))],
-        ),
-    ]
-    _imported(write_export(rows))
+    _imported(write_export([_n2_core_usage(hours=10, covered=10)]))
 
     vm = _lines(snapshot)[("production", "N2 vCPU and memory")]
 
