@@ -117,13 +117,23 @@ def _import(
     audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
 
 
+# Each file format: (one file, files), as a sentence names them.
+FILE_FORMATS = {
+    "bq-json": ("a BigQuery export file (NDJSON)", "BigQuery export files (NDJSON)"),
+    "cost-table-csv": ("a Cost table CSV", "Cost table CSVs"),
+}
+
+
 def _claim_months(record: BillingImport, months: list[str]) -> None:
-    """The months become files' months; a pulled one only when the user asked to replace
-    it (its pulled figures go first). Runs before the new rows are counted."""
-    pulled = sorted(
-        InvoiceMonth.objects.filter(month__in=months, source=ImportSource.PULL).values_list(
-            "month", flat=True
-        )
+    """The months become this format's files' months. A pulled month, or one counted from
+    files of the other format (the same usage, summed differently), only when the user
+    asked to replace it: its figures go first. Runs before the new rows are counted."""
+    held = list(InvoiceMonth.objects.filter(month__in=months))
+    pulled = sorted(m.month for m in held if m.source == ImportSource.PULL)
+    other = sorted(
+        m.month
+        for m in held
+        if m.source == ImportSource.FILE and m.file_format not in ("", record.format)
     )
     if pulled and not record.replace_months:
         listed = ", ".join(pulled)
@@ -134,18 +144,40 @@ def _claim_months(record: BillingImport, months: list[str]) -> None:
             f'figures of {listed} with files, import it again with "replace the month" '
             "(import_billing --replace-months), audited"
         )
-    if pulled:
-        CostDaily.objects.filter(invoice_month__in=pulled).delete()
-        BillingRow.objects.filter(invoice_month__in=pulled).delete()
+    if other and not record.replace_months:
+        listed = ", ".join(other)
+        theirs = FILE_FORMATS[next(m.file_format for m in held if m.month == other[0])][1]
+        mine = FILE_FORMATS[record.format][0]
+        raise RefusedFile(
+            f"{record.file_name}: its rows fall in {listed}, whose figures come from {theirs}; "
+            f"{mine} holds the same usage summed differently, so importing it would count it "
+            "twice — refused, nothing imported. "
+            f"To replace the figures of {listed} with this file, import it again with "
+            '"replace the month" (import_billing --replace-months), audited'
+        )
+    replaced = pulled + other
+    if replaced:
+        CostDaily.objects.filter(invoice_month__in=replaced).delete()
+        BillingRow.objects.filter(invoice_month__in=replaced).delete()
         audit.record(
             "billing.months_replaced",
             actor=record.created_by or record.actor,
             obj=record,
-            detail={"months": pulled, "by": "file", "file_name": record.file_name},
+            detail={
+                "months": sorted(replaced),
+                "by": "file",
+                "file_name": record.file_name,
+                "format": record.format,
+            },
         )
     for month in months:
         InvoiceMonth.objects.update_or_create(
-            month=month, defaults={"source": ImportSource.FILE, "last_import": record}
+            month=month,
+            defaults={
+                "source": ImportSource.FILE,
+                "file_format": record.format,
+                "last_import": record,
+            },
         )
 
 

@@ -77,12 +77,18 @@ class BillingImport(models.Model):
 
 
 class InvoiceMonth(models.Model):
-    """Which source an invoice month's figures come from. A month never mixes the two:
-    a pull replaces its month whole, files add rows; changing source means replacing the
-    month's data explicitly."""
+    """Which source an invoice month's figures come from. A month never mixes the two,
+    nor files of two formats: a pull replaces its month whole, files add rows; changing
+    source or format means replacing the month's data explicitly."""
 
     month = models.CharField(max_length=7, unique=True, help_text="YYYY-MM")
     source = models.CharField(max_length=8, choices=ImportSource.choices)
+    file_format = models.CharField(
+        max_length=24,
+        blank=True,
+        help_text="A month from files: their format (bq-json or cost-table-csv); the other "
+        "format's files hold the same usage summed differently. Blank: a pull, or not known.",
+    )
     last_import = models.ForeignKey(
         BillingImport, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from costs import commitments, prices, services
 from costs import month as figures
 from costs.estimate import estimate_all, estimate_of
+from costs.importer import FILE_FORMATS
 from costs.models import BillingImport, InvoiceMonth
 from costs.plan import gaps, plan_lines
 from costs.report import UNALLOCATED
@@ -113,10 +114,20 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         ],
         "alerts": services.month_alerts(month),
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
-        "source": InvoiceMonth.objects.filter(month=month).values_list("source", flat=True).first(),
+        **_source(month),
         "zero": Decimal(0),
         "commitments": commitments.month_lines(month, snapshot, currency),
         **estimates,
+    }
+
+
+def _source(month: str) -> dict:
+    """Where the month's figures come from: "pull" or "file", and the files' kind."""
+    held = InvoiceMonth.objects.filter(month=month).values_list("source", "file_format").first()
+    source, file_format = held or ("", "")
+    return {
+        "source": source,
+        "source_files": FILE_FORMATS.get(file_format, ("", "export files"))[1],
     }
 
 

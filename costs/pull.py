@@ -190,7 +190,8 @@ def _replace(record: BillingImport, month: str, sums: dict[RowKey, dict], actor)
     rollup.add(sums, Attributor())
     after = rollup.month_nets([month])[month]
     InvoiceMonth.objects.update_or_create(
-        month=month, defaults={"source": ImportSource.PULL, "last_import": record}
+        month=month,
+        defaults={"source": ImportSource.PULL, "file_format": "", "last_import": record},
     )
     record.rows_read = record.rows_new = sum(s["rows"] for s in sums.values())
     record.months = {month: {"before": cents(before), "after": cents(after)}}

@@ -10,6 +10,8 @@ from django.core.management import CommandError, call_command
 from costs.importer import import_file
 from costs.models import CostDaily
 from costs.report import month_report
+from platform_admin.models import AuditEvent
+from tests.costs.conftest import export_row
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +82,46 @@ def test_a_cost_table_without_an_invoice_month_is_refused(platform, tmp_path):
 
     assert record.status == "refused"
     assert "costs.csv:2: Invoice month: is missing" in record.message
+
+
+def test_a_cost_table_and_an_export_of_the_same_month_never_both_count(
+    platform, tmp_path, write_export, client, carol
+):
+    # The same usage twice: as the export's row and as the Cost table's line.
+    export = write_export(
+        [export_row("10.00", project="acme-staging", start="2026-10-05 07:00:00 UTC")]
+    )
+    table = tmp_path / "Acme_Cost table.csv"
+    table.write_text(_table(ROWS[0]))
+    assert import_file(export).status == "succeeded"
+
+    refused = import_file(table)
+
+    assert refused.status == "refused"
+    assert refused.message == (
+        "Acme_Cost table.csv: its rows fall in 2026-10, whose figures come from BigQuery "
+        "export files (NDJSON); a Cost table CSV holds the same usage summed differently, so "
+        "importing it would count it twice — refused, nothing imported. To replace the "
+        'figures of 2026-10 with this file, import it again with "replace the month" '
+        "(import_billing --replace-months), audited"
+    )
+    assert month_report("2026-10")["total"]["net"] == "10.00"
+    # And the reverse, once the month is the Cost table's.
+    replaced = import_file(table, replace_months=True)
+    assert replaced.status == "succeeded" and replaced.rows_new == 1
+    assert month_report("2026-10")["total"]["net"] == "10.00"  # the table's line alone
+    event = AuditEvent.objects.get(action="billing.months_replaced")
+    assert event.detail["months"] == ["2026-10"] and event.detail["format"] == "cost-table-csv"
+    back = import_file(export)
+    assert back.status == "refused"
+    assert (
+        "whose figures come from Cost table CSVs; a BigQuery export file (NDJSON)" in back.message
+    )
+    # More of the same format is fine.
+    more = tmp_path / "more.csv"
+    more.write_text(_table(ROWS[2]))
+    assert import_file(more).status == "succeeded"
+    assert month_report("2026-10")["total"]["net"] == "1210.50"
+    client.force_login(carol)
+    page = client.get("/costs/?month=2026-10").content.decode()
+    assert "Source: imported Cost table CSVs." in page
