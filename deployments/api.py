@@ -98,7 +98,13 @@ class ReleasePatch(Schema):
 class ActionIn(Schema):
     """The optional body of a control (documentation: `_optional_body` reads it)."""
 
-    reason: str = Field("", max_length=REASON_MAX, description="Why; required to reject.")
+    reason: str = Field(
+        "",
+        max_length=REASON_MAX,
+        description="Why; required to reject, and to approve a rollout into an environment "
+        "that blocks rollouts while its forecast is over its target (the budget override, "
+        "audited; without it such an approval is 422).",
+    )
 
 
 class RollbackIn(Schema):
@@ -367,7 +373,7 @@ def _action_endpoint(action: str):
 for _action in services.CONTROLS:
     api.post(
         f"/rollouts/{{rollout_id}}/{_action}",
-        response={200: RolloutOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+        response={200: RolloutOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
         summary=f"{_action.capitalize()} a rollout",
         openapi_extra=_optional_body_doc(ActionIn),
     )(_action_endpoint(_action))

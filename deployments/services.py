@@ -244,9 +244,11 @@ def _start_rollout(
     return rollout
 
 
-def _budget_gate(actor, environment: Environment, override) -> BudgetStatus | None:
+def _budget_gate(
+    actor, environment: Environment, override, field: str = "budget_override_reason"
+) -> BudgetStatus | None:
     """The environment's budget status when the gate would refuse this start and the
-    actor overrides it (approver role, a reason); OverBudget when nobody overrides."""
+    actor overrides it (approver role, a reason in `field`); OverBudget when nobody does."""
     reason = _clean_reason(override)
     if not environment.block_when_over_budget:
         return None  # the deploy page warns; nothing is refused
@@ -256,13 +258,26 @@ def _budget_gate(actor, environment: Environment, override) -> BudgetStatus | No
     if not reason:
         raise OverBudget(
             f"{environment.slug} takes no rollout while {status.message}: an approver must "
-            "override the budget gate with a reason (budget_override_reason)."
+            f"override the budget gate with a reason ({field})."
         )
     require(actor, Role.APPROVER, environment, "override the budget gate")
     return status
 
 
-def _record_budget_override(actor, rollout: Rollout, status: BudgetStatus, reason: str) -> None:
+def approval_budget(rollout: Rollout) -> BudgetStatus | None:
+    """The budget status an approval of `rollout` must override: its environment blocks
+    rollouts over budget, the forecast is over the target now, and nobody overrode the
+    gate when the rollout started. None otherwise."""
+    env = rollout.environment
+    if not env.block_when_over_budget or rollout.events.filter(kind="budget_override").exists():
+        return None
+    status = budget_status(env)
+    return status if status.blocks else None
+
+
+def _record_budget_override(
+    actor, rollout: Rollout, status: BudgetStatus, reason: str, done: str = "Started"
+) -> None:
     figures = {
         "month": status.month,
         "forecast": str(status.forecast),
@@ -272,7 +287,7 @@ def _record_budget_override(actor, rollout: Rollout, status: BudgetStatus, reaso
     _audit("rollout.budget_override", actor, rollout, reason=reason, **figures)
     rollout.events.create(
         kind="budget_override",
-        message=f"Started over budget ({status.message}) on {actor.username}'s override: {reason}",
+        message=f"{done} over budget ({status.message}) on {actor.username}'s override: {reason}",
         data={**figures, "reason": reason, "by": actor.username},
     )
 
@@ -512,13 +527,20 @@ _DONE = {
 }
 
 
-def approve(actor, rollout: Rollout) -> Rollout:
-    """An approver other than the starter lets a waiting rollout go."""
+def approve(actor, rollout: Rollout, budget_override: str = "") -> Rollout:
+    """An approver other than the starter lets a waiting rollout go. Where the environment
+    blocks rollouts over budget and the forecast is over its target now, the approval is
+    what sends it out: it needs an override with a reason (audited), unless the rollout
+    was started on one."""
     with _control(actor, rollout, "approve") as rollout:
         if actor.pk == rollout.started_by_id:
             raise PermissionDenied(
                 f"{actor.username} started rollout #{rollout.pk}; another approver must approve it."
             )
+        if approval_budget(rollout) is not None:
+            over = _budget_gate(actor, rollout.environment, budget_override, field="reason")
+            reason = _clean_reason(budget_override)
+            _record_budget_override(actor, rollout, over, reason, done="Approved")
         rollout.state = S.QUEUED
         rollout.approved_by = actor
         rollout.approved_at = timezone.now()
@@ -627,4 +649,6 @@ def apply_action(actor, rollout: Rollout, action: str, reason: str = "") -> Roll
         raise DeploymentError(f"Unknown action {action!r}; choose one of {', '.join(CONTROLS)}.")
     if action in ("reject", "abort"):
         return CONTROLS[action](actor, rollout, reason)
+    if action == "approve":  # the reason, if any, overrides the budget gate
+        return approve(actor, rollout, budget_override=reason)
     return CONTROLS[action](actor, rollout)

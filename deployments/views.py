@@ -162,12 +162,14 @@ def _rollout_context(request, pk) -> dict:
         pk=pk,
     )
     events = list(rollout.events.all())
+    actions = services.allowed_actions(request.user, rollout)
     return {
         "rollout": rollout,
         "events": events,
         "analyses": [e for e in events if e.kind == "analysis"],
         "steps": _phases(rollout),
-        "actions": services.allowed_actions(request.user, rollout),
+        "actions": actions,
+        "budget": services.approval_budget(rollout) if "approve" in actions else None,
     }
 
 

@@ -153,3 +153,90 @@ def test_the_api_answers_422_and_takes_an_approvers_override(
     assert started.status_code == 202, started.content
     event = AuditEvent.objects.get(action="rollout.budget_override")
     assert event.detail["reason"] == "hotfix" and event.object_id == str(started.json()["id"])
+
+
+def _spent(tmp_path, amount: str, env: str) -> None:
+    today = datetime.now(PACIFIC).date()
+    row = export_row(
+        amount, month=f"{today:%Y%m}", start=f"{today:%Y-%m-%d} 20:00:00 UTC", labels={"env": env}
+    )
+    path = tmp_path / f"{env}.jsonl"
+    path.write_bytes(ndjson([row]))
+    import_file(path)
+
+
+def test_an_approval_that_would_send_a_rollout_out_over_budget_needs_the_override(
+    client, alice, bob, staging, production, make_release, tmp_path
+):
+    # Started under budget; by the time bob approves, the month's forecast is over.
+    release = make_release("1.4.0")
+    Rollout.objects.create(
+        release=release, environment=staging, started_by=alice, state="succeeded"
+    )
+    production.block_when_over_budget = True
+    production.save()
+    rollout = services.start_rollout(alice, release, production)
+    assert rollout.state == "pending_approval"
+    _spent(tmp_path, "1200.00", "production")
+    over = "the forecast $1,200.00 is over the target $1,000.00 for this month"
+
+    with pytest.raises(OverBudget, match=re.escape(f"production takes no rollout while {over}")):
+        services.approve(bob, rollout)
+    rollout.refresh_from_db()
+    assert rollout.state == "pending_approval" and rollout.approved_by is None
+
+    client.force_login(bob)
+    page = client.get(rollout.get_absolute_url()).content.decode()
+    assert f"Production: {over} (" in page and "approving this one sends it out" in page
+    refused = client.post(f"/deployments/rollouts/{rollout.pk}/approve/", follow=True)
+    assert "override the budget gate with a reason (reason)" in refused.content.decode()
+    approved = client.post(
+        f"/deployments/rollouts/{rollout.pk}/approve/", {"reason": "launch day"}, follow=True
+    )
+
+    rollout.refresh_from_db()
+    assert rollout.state == "queued" and rollout.approved_by == bob
+    event = AuditEvent.objects.get(action="rollout.budget_override")
+    assert event.actor == "bob" and event.detail["reason"] == "launch day"
+    assert "Approved over budget" in approved.content.decode()  # on the timeline
+
+
+def test_over_the_api_the_approval_takes_the_override_as_its_reason_once(
+    client, alice, bob, admin_user, staging, production, make_release, tmp_path
+):
+    release = make_release("1.4.0")
+    Rollout.objects.create(
+        release=release, environment=staging, started_by=alice, state="succeeded"
+    )
+    production.block_when_over_budget = True
+    production.save()
+    first = services.start_rollout(alice, release, production)
+    _spent(tmp_path, "1200.00", "production")
+    as_bob = api_caller(client, create_token(bob, "ci"))
+
+    refused = as_bob("post", f"/rollouts/{first.pk}/approve")
+    assert refused.status_code == 422 and "with a reason (reason)" in refused.json()["message"]
+    approved = as_bob("post", f"/rollouts/{first.pk}/approve", {"reason": "hotfix"})
+    assert approved.status_code == 200 and approved.json()["state"] == "queued"
+
+    assert AuditEvent.objects.get(action="rollout.budget_override").detail["reason"] == "hotfix"
+
+
+def test_a_rollout_started_on_an_override_is_approved_without_a_second_one(
+    client, alice, bob, admin_user, staging, production, make_release, tmp_path
+):
+    release = make_release("1.4.0")
+    Rollout.objects.create(
+        release=release, environment=staging, started_by=alice, state="succeeded"
+    )
+    production.block_when_over_budget = True
+    production.save()
+    _spent(tmp_path, "1200.00", "production")
+    rollout = services.start_rollout(admin_user, release, production, budget_override="launch day")
+
+    as_bob = api_caller(client, create_token(bob, "ci"))
+    approved = as_bob("post", f"/rollouts/{rollout.pk}/approve")
+
+    assert approved.status_code == 200 and approved.json()["state"] == "queued"
+    [event] = AuditEvent.objects.filter(action="rollout.budget_override")
+    assert event.detail["reason"] == "launch day" and event.actor == "admin"
