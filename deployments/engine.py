@@ -370,6 +370,38 @@ def _migrating(rollout: Rollout, timeline, now) -> None:
     _start_traffic(rollout, timeline, timezone.now())
 
 
+def _cancel_migrations(rollout: Rollout, timeline) -> None:
+    """A pre-deploy job still running when the rollout is stopped is cancelled: nothing
+    of the release goes on once it is called off. Its execution is found by the rollout's
+    label too, for a worker that died between starting it and recording it."""
+    job = rollout.jobs.get("pre_deploy")
+    if not job or job.get("state") not in ("pending", "running"):
+        return
+    env = rollout.environment
+    if job.get("execution"):
+        execution = gcp_run_jobs.get_execution(env.gcp_project, job["execution"])
+    else:
+        labels = {JOB_LABEL: str(rollout.pk)}
+        execution = gcp_run_jobs.find_execution(env.gcp_project, env.region, job["job"], labels)
+    if execution is None:
+        return  # never started
+    if not execution.done:
+        try:
+            execution = gcp_run_jobs.cancel_execution(env.gcp_project, execution.name)
+        except GcpError as exc:
+            if exc.retryable:
+                raise
+            execution = gcp_run_jobs.get_execution(env.gcp_project, execution.name)  # it ended
+    job.update(execution=execution.name, short=execution.short, log_uri=execution.log_uri)
+    job["finished_at"] = timezone.now().isoformat()
+    if execution.cancelled:
+        job.update(state="cancelled", message=execution.message)
+        timeline.append(("job", f"Migrations cancelled (execution {execution.short})."))
+    else:
+        job.update(state="succeeded" if execution.succeeded else "failed")
+        job["message"] = execution.message
+
+
 def _job_poll() -> timedelta:
     return timedelta(seconds=settings.DEPLOYMENTS_JOB_POLL_SECONDS)
 
@@ -559,6 +591,7 @@ def _analyse(rollout: Rollout, percent: int, now, phase: str = "") -> list[analy
 
 
 def _rolling_back(rollout: Rollout, timeline, now) -> None:
+    _cancel_migrations(rollout, timeline)
     _restore_stable(rollout, timeline)
     rollout.state = S.ABORTED if rollout.aborted_by_id else S.ROLLED_BACK
     rollout.finished_at = timezone.now()  # once the stable splits are back in place

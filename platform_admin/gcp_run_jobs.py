@@ -1,4 +1,5 @@
-"""Cloud Run Admin API v2 jobs: point a job at an image, run it, follow its execution.
+"""Cloud Run Admin API v2 jobs: point a job at an image, run it, follow its execution,
+cancel it.
 
 A run is found again by the labels its job template carried (Cloud Run copies them onto
 the execution): a caller that died after starting one looks it up instead of starting a
@@ -20,6 +21,7 @@ class ExecutionState:
     short: str
     done: bool
     succeeded: bool
+    cancelled: bool
     message: str
     task_count: int
     succeeded_count: int
@@ -50,6 +52,7 @@ def _state(execution) -> ExecutionState:
     )
     return ExecutionState(
         name=execution.name,
+        cancelled=execution.cancelled_count > 0,
         short=short_name(execution.name),
         done=done,
         succeeded=done and completed.state == state.CONDITION_SUCCEEDED,
@@ -117,3 +120,12 @@ def get_execution(project: str, name: str) -> ExecutionState:
             name=name, timeout=gcp.timeout(), retry=gcp.retry_policy()
         )
     return _state(execution)
+
+
+def cancel_execution(project: str, name: str) -> ExecutionState:
+    """Stop a running execution (its tasks are killed); returns it as it is afterwards.
+    Not retried: one that finished meanwhile answers with a failed precondition."""
+    with gcp.translate(f"cancelling execution {short_name(name)}", project, api="run"):
+        client = gcp.run_executions_client()
+        operation = client.cancel_execution(name=name, timeout=gcp.timeout())
+        return _state(operation.result(timeout=OPERATION_TIMEOUT_SECONDS))

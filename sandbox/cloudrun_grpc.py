@@ -99,6 +99,9 @@ def _handlers(state) -> list:
     def get_execution(request, context):
         return _message(_rest(state, context, "GET", f"/v2/{request.name}"), EXECUTION)
 
+    def cancel_execution(request, context):
+        return _operation(_rest(state, context, "POST", f"/v2/{request.name}:cancel", {}, {}))
+
     def list_executions(request, context):
         payload = _rest(state, context, "GET", f"/v2/{request.parent}/executions")
         return _message(payload, LIST_EXECUTIONS)
@@ -141,6 +144,7 @@ def _handlers(state) -> list:
             {
                 "GetExecution": unary(get_execution, _raw(run_v2.GetExecutionRequest)),
                 "ListExecutions": unary(list_executions, _raw(run_v2.ListExecutionsRequest)),
+                "CancelExecution": unary(cancel_execution, _raw(run_v2.CancelExecutionRequest)),
             },
         ),
         grpc.method_handlers_generic_handler(

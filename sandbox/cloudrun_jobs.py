@@ -1,5 +1,5 @@
 """Cloud Run Admin API v2 jobs and executions over REST (served over gRPC too, see
-`cloudrun_grpc`): get and replace a job, run it, get and list its executions.
+`cloudrun_grpc`): get and replace a job, run it, get, list and cancel its executions.
 
 A job is seeded per environment from the platform file's `[environments.pre_deploy]`.
 An execution runs one task for twice `--ready-delay`; an image whose tag ends in
@@ -144,6 +144,12 @@ def render_execution(execution: dict, now: float) -> dict:
     }
     if outcome == "running":
         condition.update(state="CONDITION_RECONCILING", message="Execution is running.")
+    elif outcome == "cancelled":
+        condition.update(
+            state="CONDITION_FAILED",
+            message="Execution was cancelled.",
+            executionReason="CANCELLED",
+        )
     elif outcome == "succeeded":
         condition.update(state="CONDITION_SUCCEEDED", message="Execution completed successfully.")
     elif outcome == "failed":
@@ -171,7 +177,7 @@ def render_execution(execution: dict, now: float) -> dict:
         "runningCount": 0 if done else 1,
         "succeededCount": 1 if outcome == "succeeded" else 0,
         "failedCount": 1 if outcome in ("failed", "timeout") else 0,
-        "cancelledCount": 0,
+        "cancelledCount": 1 if outcome == "cancelled" else 0,
         "retriedCount": 0,
         "reconciling": not done,
         "conditions": [condition],
@@ -184,12 +190,32 @@ def render_execution(execution: dict, now: float) -> dict:
     return out
 
 
-def get_execution(state, req, m):
+def _execution(state, m) -> dict:
     name = f"{m['parent']}/jobs/{m['job']}/executions/{m['execution']}"
     execution = state.data["executions"].get(name)
     if execution is None:
         raise not_found(f"Resource '{m['execution']}' of kind 'EXECUTION'")
-    return 200, render_execution(execution, req.now)
+    return execution
+
+
+def get_execution(state, req, m):
+    return 200, render_execution(_execution(state, m), req.now)
+
+
+def cancel_execution(state, req, m):
+    """Stop a running execution at once (its task is killed); a finished one cannot be."""
+    execution = _execution(state, m)
+    if req.now >= execution["ends_at"]:
+        raise ApiError(400, "Execution has already completed.", "FAILED_PRECONDITION")
+    execution.update(ends_at=req.now, outcome="cancelled")
+    state.save()
+    rendered = render_execution(execution, req.now)
+    return 200, {
+        "name": f"{m['parent']}/operations/{det.digest('cancel-op', execution['name'])}",
+        "done": True,
+        "metadata": {"@type": EXECUTION_TYPE, **rendered},
+        "response": {"@type": EXECUTION_TYPE, **rendered},
+    }
 
 
 def list_executions(state, req, m):
@@ -207,4 +233,5 @@ ROUTES = [
     ("POST", JOB + r":run", run_job),
     ("GET", JOB + r"/executions", list_executions),
     ("GET", JOB + r"/executions/(?P<execution>[^/:]+)", get_execution),
+    ("POST", JOB + r"/executions/(?P<execution>[^/:]+):cancel", cancel_execution),
 ]

@@ -126,6 +126,34 @@ def test_a_worker_killed_while_the_execution_runs_resumes_without_a_second_one(
     assert len(_runs(sandbox, mark)) == 1
 
 
+def test_aborting_while_the_migrations_run_cancels_their_execution(
+    worker, sandbox, fast_plan, staging, alice, make_release, client
+):
+    stable = {s: live_split(sandbox, staging, s) for s in RUN}
+    slow = make_release("6.4.0", tag="6.4.0-migration-slow")  # runs for an hour
+    rollout = services.start_rollout(alice, slow, staging, "canary")
+
+    def migrating():
+        rollout.refresh_from_db()
+        return rollout.state == S.MIGRATING and rollout.jobs["pre_deploy"].get("execution")
+
+    wait_for(migrating, 30, what="the execution to start")
+    execution = rollout.jobs["pre_deploy"]["execution"]
+    services.abort(alice, rollout, "wrong release")
+    wait_for_state(rollout, S.ABORTED)
+
+    [cancel] = [r for r in sandbox.requests() if r["path"].endswith(":cancel")]
+    assert cancel["path"] == f"/v2/{execution}:cancel"
+    job = rollout.jobs["pre_deploy"]
+    assert job["state"] == "cancelled" and job["message"] == "Execution was cancelled."
+    for service in RUN:
+        assert live_split(sandbox, staging, service) == stable[service]
+    assert rollout.events.filter(kind="job", message__startswith="Migrations cancelled").exists()
+    client.force_login(alice)
+    page = client.get(f"/deployments/rollouts/{rollout.pk}/live/").content.decode()
+    assert "cancelled (the rollout was stopped)" in page
+
+
 def test_a_rollback_runs_no_migration_and_warns_across_a_migrating_release(
     worker, sandbox, fast_plan, staging, alice, make_release, client
 ):

@@ -6,7 +6,12 @@ import time
 import pytest
 
 from platform_admin import gcp
-from platform_admin.gcp_run_jobs import find_execution, get_execution, run_with_image
+from platform_admin.gcp_run_jobs import (
+    cancel_execution,
+    find_execution,
+    get_execution,
+    run_with_image,
+)
 from tests.platform_admin.conftest import STAGING
 
 REGION = "us-central1"
@@ -57,3 +62,18 @@ def test_a_failing_or_timed_out_run_says_why(gcp_sandbox, tag, timeout, says):
 def test_an_unknown_job_is_not_found(gcp_sandbox):
     with pytest.raises(gcp.GcpNotFound, match="no-such-job"):
         run_with_image(STAGING, REGION, "no-such-job", IMAGE.format(tag="1"), [], 60, {})
+
+
+def test_a_running_execution_is_cancelled_and_a_finished_one_cannot_be(gcp_sandbox):
+    slow = run_with_image(
+        STAGING, REGION, "migrate", IMAGE.format(tag="2.2.0-migration-slow"), [], 600, {}
+    )
+
+    cancelled = cancel_execution(STAGING, slow.name)
+
+    assert cancelled.done and cancelled.cancelled and not cancelled.succeeded
+    assert cancelled.message == "Execution was cancelled."
+    assert get_execution(STAGING, slow.name).cancelled
+    with pytest.raises(gcp.GcpError, match="already completed") as again:
+        cancel_execution(STAGING, slow.name)
+    assert not again.value.retryable
