@@ -29,7 +29,7 @@ from django.db.models import Sum
 
 from costs.estimate import SPEND_DISCOUNT
 from costs.models import CostDaily
-from costs.money import from_nanos, shown, to_nanos
+from costs.money import from_nanos, percent, shown, to_nanos
 from costs.prices import Snapshot
 from platform_admin.models import Environment, ServiceKind
 
@@ -127,7 +127,7 @@ class Line:
             if self.extra_saving is not None and self.extra_saving > NEGLIGIBLE:
                 out.append(
                     f"No commitment: a {term} commitment on this usage would have saved "
-                    f"{money(self.extra_saving)} this month ({_pct(self.discount)} off "
+                    f"{money(self.extra_saving)} this month ({percent(self.discount)} off "
                     f"{money(self.eligible)}{had})."
                 )
             elif self.extra_saving is not None:
@@ -154,7 +154,7 @@ class Line:
         smaller = self.smaller_saving
         if smaller is not None and smaller > NEGLIGIBLE:
             out.append(
-                f"Smaller: a commitment sized to the usage it covered ({_share(self.utilisation)} "
+                f"Smaller: a commitment sized to the usage it covered ({percent(self.utilisation)} "
                 f"of it) would have saved {money(smaller)}, the fee of the unused part."
             )
         extra = self.extra_saving
@@ -162,7 +162,7 @@ class Line:
             if extra > NEGLIGIBLE:
                 out.append(
                     f"Extra: committing to the uncovered {money(self.uncovered)} of usage as well "
-                    f"would have saved {money(extra)} ({_pct(self.discount)} off{had})."
+                    f"would have saved {money(extra)} ({percent(self.discount)} off{had})."
                 )
             else:
                 out.append(
@@ -176,14 +176,6 @@ class Line:
                 "smaller commitment would have saved anything."
             )
         return out
-
-
-def _pct(rate: Decimal | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.1f}%"
-
-
-def _share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
 
 
 def _term(years: str) -> str:

@@ -25,3 +25,8 @@ def shown(amount: Decimal, currency: str) -> str:
     """An amount as a message states it: "$1,234.50" in US dollars, else "1,234.50 EUR"."""
     value = amount.quantize(CENT, ROUND_HALF_UP) + 0
     return f"${value:,.2f}" if currency == "USD" else f"{value:,.2f} {currency}"
+
+
+def percent(share) -> str:
+    """A share as the Costs pages show it: 0.508 -> "50.8%"; None -> "—"."""
+    return "—" if share is None else f"{share * 100:.1f}%"

@@ -4,6 +4,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
+from costs.money import percent
+
 register = template.Library()
 CENT = Decimal("0.01")
 
@@ -18,7 +20,7 @@ def money(value) -> str:
 
 @register.filter
 def share(value) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    return percent(value)
 
 
 @register.filter
