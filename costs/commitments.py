@@ -52,7 +52,6 @@ SERVICE_KINDS = {
     "Cloud Memorystore for Redis": ServiceKind.MEMORYSTORE,
 }
 TERM_WORDS = {"1y": "1 year", "3y": "3 years"}
-TERM_ADJECTIVES = {"1y": "1-year", "3y": "3-year"}
 NEGLIGIBLE = Decimal("0.005")  # under half a cent: nothing to save
 
 
@@ -122,18 +121,17 @@ class Line:
         money = lambda amount: shown(amount, self.currency)  # noqa: E731
         had = f", less the {money(self.sud)} sustained-use discount it had" if self.sud else ""
         out = []
-        if not self.held:
-            term = TERM_ADJECTIVES[self.terms[0]] if self.terms else "1-year"
+        if not self.held:  # what _discount priced: a 1-year commitment
             if self.extra_saving is not None and self.extra_saving > NEGLIGIBLE:
                 out.append(
-                    f"No commitment: a {term} commitment on this usage would have saved "
+                    "No commitment: a 1-year commitment on this usage would have saved "
                     f"{money(self.extra_saving)} this month ({percent(self.discount)} off "
                     f"{money(self.eligible)}{had})."
                 )
             elif self.extra_saving is not None:
                 out.append(
                     f"No commitment, and none would have paid: the sustained-use discount "
-                    f"({money(self.sud)}) already beats a {term} commitment's."
+                    f"({money(self.sud)}) already beats a 1-year commitment's."
                 )
             return out
         if self.fee and self.value is None and self.kind == "resource":

@@ -38,14 +38,18 @@ def _lines(snapshot, month="2026-10"):
     return {(x.environment.slug, x.what): x for x in month_lines(month, snapshot, "USD")}
 
 
-def _n2_core_usage(hours: int, covered: int) -> dict:
-    """Production's N2 vCPU hours at on-demand price, `covered` of them by a commitment."""
+def _n2_core_usage(hours: int, covered: int = 0, sud_rate: Decimal = D(0)) -> dict:
+    """Production's N2 vCPU hours at on-demand price, `covered` of them by a commitment,
+    the rest at a sustained-use discount of `sud_rate`."""
+    credits = [("COMMITTED_USAGE_DISCOUNT", str(-covered * N2_CORE))] if covered else []
+    if sud_rate:
+        credits.append(("SUSTAINED_USAGE_DISCOUNT", str(-(hours - covered) * N2_CORE * sud_rate)))
     return export_row(
         str(hours * N2_CORE),
         project="acme-prod",
         service="Compute Engine",
         sku="N2 Instance Core running in Americas",
-        credits=[("COMMITTED_USAGE_DISCOUNT", str(-covered * N2_CORE))],
+        credits=credits,
     )
 
 
@@ -194,4 +198,18 @@ def test_credits_from_a_commitment_billed_elsewhere_say_where_the_fee_is(snapsho
     assert vm.advice == [
         "Credits without a fee: the commitment is billed to another project, so its "
         "utilisation shows there."
+    ]
+
+
+def test_usage_whose_sustained_use_discount_beats_a_commitment_is_told_so(snapshot, write_export):
+    # 100 vCPU hours with a 40% sustained-use discount: more than a 1-year commitment's 37%.
+    used = 100 * N2_CORE
+    _imported(write_export([_n2_core_usage(hours=100, sud_rate=D("0.4"))]))
+
+    vm = _lines(snapshot)[("production", "N2 vCPU and memory")]
+
+    assert vm.extra_saving < 0
+    assert vm.advice == [
+        f"No commitment, and none would have paid: the sustained-use discount "
+        f"(${used * D('0.4'):,.2f}) already beats a 1-year commitment's."
     ]
