@@ -13,8 +13,10 @@ from django.core.management import call_command
 
 from costs import prices
 from costs.commitments import month_lines
+from deployments.tokens import create_token
 from tests.costs.conftest import export_row
 from tests.costs.test_commands import sandbox_export  # noqa: F401
+from tests.deployments.conftest import api_caller
 from tests.platform_admin.conftest import gcp_sandbox  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +215,29 @@ def test_usage_whose_sustained_use_discount_beats_a_commitment_is_told_so(snapsh
         f"No commitment, and none would have paid: the sustained-use discount "
         f"(${used * D('0.4'):,.2f}) already beats a 1-year commitment's."
     ]
+
+
+def test_the_api_gives_the_months_commitments(client, alice, snapshot, write_export):
+    fee_sku = "Commitment v1: N2 Cpu in Americas for 1 Year"
+    rows = [
+        export_row(
+            str(100 * N2_CORE_1Y), project="acme-prod", service="Compute Engine", sku=fee_sku
+        ),
+        _n2_core_usage(hours=80, covered=50),
+    ]
+    _imported(write_export(rows))
+    call = api_caller(client, create_token(alice, "finance-script"))
+
+    body = call("get", "/costs/months/2026-10/commitments").json()
+
+    assert (body["month"], body["currency"]) == ("2026-10", "USD")
+    [line] = body["commitments"]
+    assert line["environment"] == "production" and line["what"] == "N2 vCPU and memory"
+    assert line["held"] == "resource-based, 1 year"
+    assert line["fee"] == f"{100 * N2_CORE_1Y:.2f}" and line["credits"] == f"{50 * N2_CORE:.2f}"
+    assert (line["utilisation"], line["coverage"]) == (0.5, 0.625)
+    assert line["smaller_saving"] == f"{50 * N2_CORE_1Y:.2f}"
+    assert line["advice"] == _lines(snapshot)[("production", "N2 vCPU and memory")].advice
+    assert call("get", "/costs/months/2026-09/commitments").json()["commitments"] == []
+    refused = call("get", "/costs/months/2026-13/commitments")
+    assert refused.status_code == 400 and "not a month like 2026-10" in refused.json()["message"]
