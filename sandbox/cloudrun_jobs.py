@@ -58,6 +58,18 @@ def _job(state, m) -> dict:
     return job
 
 
+def _operation(m, op: str, kind: str, resource: dict, done: bool) -> dict:
+    """A long-running operation on `resource`: its metadata, and its response once done."""
+    out = {
+        "name": f"{m['parent']}/operations/{op}",
+        "done": done,
+        "metadata": {"@type": kind, **resource},
+    }
+    if done:
+        out["response"] = {"@type": kind, **resource}
+    return out
+
+
 def _seconds(text: str) -> float:
     return float(text.rstrip("s") or 0)
 
@@ -93,13 +105,8 @@ def update_job(state, req, m):
     job["generation"] += 1
     job["updateTime"] = req.now
     state.save()
-    rendered = render_job(state, job)
-    return 200, {
-        "name": f"{m['parent']}/operations/{det.digest('job-op', job['name'], job['generation'])}",
-        "done": True,
-        "metadata": {"@type": JOB_TYPE, **rendered},
-        "response": {"@type": JOB_TYPE, **rendered},
-    }
+    op = det.digest("job-op", job["name"], job["generation"])
+    return 200, _operation(m, op, JOB_TYPE, render_job(state, job), done=True)
 
 
 def run_job(state, req, m):
@@ -126,12 +133,8 @@ def run_job(state, req, m):
     }
     state.data["executions"][execution["name"]] = execution
     state.save()
-    rendered = render_execution(execution, req.now)
-    return 200, {
-        "name": f"{m['parent']}/operations/{det.digest('run-op', execution['name'])}",
-        "done": False,
-        "metadata": {"@type": EXECUTION_TYPE, **rendered},
-    }
+    op = det.digest("run-op", execution["name"])
+    return 200, _operation(m, op, EXECUTION_TYPE, render_execution(execution, req.now), done=False)
 
 
 def render_execution(execution: dict, now: float) -> dict:
@@ -209,13 +212,8 @@ def cancel_execution(state, req, m):
         raise ApiError(400, "Execution has already completed.", "FAILED_PRECONDITION")
     execution.update(ends_at=req.now, outcome="cancelled")
     state.save()
-    rendered = render_execution(execution, req.now)
-    return 200, {
-        "name": f"{m['parent']}/operations/{det.digest('cancel-op', execution['name'])}",
-        "done": True,
-        "metadata": {"@type": EXECUTION_TYPE, **rendered},
-        "response": {"@type": EXECUTION_TYPE, **rendered},
-    }
+    op = det.digest("cancel-op", execution["name"])
+    return 200, _operation(m, op, EXECUTION_TYPE, render_execution(execution, req.now), done=True)
 
 
 def list_executions(state, req, m):

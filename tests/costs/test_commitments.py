@@ -55,6 +55,18 @@ def _n2_core_usage(hours: int, covered: int = 0, sud_rate: Decimal = D(0)) -> di
     )
 
 
+# 100 committed vCPU hours, and 80 used of which 50 were covered (a quiet week).
+HALF_USED = [
+    export_row(
+        str(100 * N2_CORE_1Y),
+        project="acme-prod",
+        service="Compute Engine",
+        sku="Commitment v1: N2 Cpu in Americas for 1 Year",
+    ),
+    _n2_core_usage(hours=80, covered=50),
+]
+
+
 def _file_sums(path, project: str, credit_type: str, service: str) -> tuple[Decimal, Decimal]:
     """(credits of `credit_type`, gross after free tier of the SKUs that earned them) of the
     project's rows of `service` in the file, added here with Decimal."""
@@ -139,15 +151,7 @@ def test_an_environment_without_commitments_is_told_what_one_would_have_saved(
 def test_a_half_used_commitment_says_what_a_smaller_one_would_have_saved(
     client, carol, snapshot, write_export
 ):
-    fee_sku = "Commitment v1: N2 Cpu in Americas for 1 Year"
-    rows = [
-        # 100 committed vCPU hours, and 80 used of which 50 were covered (a quiet week).
-        export_row(
-            str(100 * N2_CORE_1Y), project="acme-prod", service="Compute Engine", sku=fee_sku
-        ),
-        _n2_core_usage(hours=80, covered=50),
-    ]
-    _imported(write_export(rows))
+    _imported(write_export(HALF_USED))
 
     vm = _lines(snapshot)[("production", "N2 vCPU and memory")]
 
@@ -218,14 +222,7 @@ def test_usage_whose_sustained_use_discount_beats_a_commitment_is_told_so(snapsh
 
 
 def test_the_api_gives_the_months_commitments(client, alice, snapshot, write_export):
-    fee_sku = "Commitment v1: N2 Cpu in Americas for 1 Year"
-    rows = [
-        export_row(
-            str(100 * N2_CORE_1Y), project="acme-prod", service="Compute Engine", sku=fee_sku
-        ),
-        _n2_core_usage(hours=80, covered=50),
-    ]
-    _imported(write_export(rows))
+    _imported(write_export(HALF_USED))
     call = api_caller(client, create_token(alice, "finance-script"))
 
     body = call("get", "/costs/months/2026-10/commitments").json()

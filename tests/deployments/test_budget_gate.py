@@ -165,16 +165,23 @@ def _spent(tmp_path, amount: str, env: str) -> None:
     import_file(path)
 
 
-def test_an_approval_that_would_send_a_rollout_out_over_budget_needs_the_override(
-    client, alice, bob, staging, production, make_release, tmp_path
-):
-    # Started under budget; by the time bob approves, the month's forecast is over.
+@pytest.fixture
+def promotable(alice, staging, production, make_release):
+    """Release 1.4.0, live in staging; production blocks rollouts over budget."""
     release = make_release("1.4.0")
     Rollout.objects.create(
         release=release, environment=staging, started_by=alice, state="succeeded"
     )
     production.block_when_over_budget = True
     production.save()
+    return release
+
+
+def test_an_approval_that_would_send_a_rollout_out_over_budget_needs_the_override(
+    client, alice, bob, production, promotable, tmp_path
+):
+    # Started under budget; by the time bob approves, the month's forecast is over.
+    release = promotable
     rollout = services.start_rollout(alice, release, production)
     assert rollout.state == "pending_approval"
     _spent(tmp_path, "1200.00", "production")
@@ -202,14 +209,9 @@ def test_an_approval_that_would_send_a_rollout_out_over_budget_needs_the_overrid
 
 
 def test_over_the_api_the_approval_takes_the_override_as_its_reason_once(
-    client, alice, bob, admin_user, staging, production, make_release, tmp_path
+    client, alice, bob, production, promotable, tmp_path
 ):
-    release = make_release("1.4.0")
-    Rollout.objects.create(
-        release=release, environment=staging, started_by=alice, state="succeeded"
-    )
-    production.block_when_over_budget = True
-    production.save()
+    release = promotable
     first = services.start_rollout(alice, release, production)
     _spent(tmp_path, "1200.00", "production")
     as_bob = api_caller(client, create_token(bob, "ci"))
@@ -223,14 +225,9 @@ def test_over_the_api_the_approval_takes_the_override_as_its_reason_once(
 
 
 def test_a_rollout_started_on_an_override_is_approved_without_a_second_one(
-    client, alice, bob, admin_user, staging, production, make_release, tmp_path
+    client, bob, admin_user, production, promotable, tmp_path
 ):
-    release = make_release("1.4.0")
-    Rollout.objects.create(
-        release=release, environment=staging, started_by=alice, state="succeeded"
-    )
-    production.block_when_over_budget = True
-    production.save()
+    release = promotable
     _spent(tmp_path, "1200.00", "production")
     rollout = services.start_rollout(admin_user, release, production, budget_override="launch day")
 
