@@ -397,9 +397,9 @@ def _cancel_migrations(rollout: Rollout, timeline) -> None:
     if execution.cancelled:
         job.update(state="cancelled", message=execution.message)
         timeline.append(("job", f"Migrations cancelled (execution {execution.short})."))
-    else:
-        job.update(state="succeeded" if execution.succeeded else "failed")
-        job["message"] = execution.message
+    else:  # it ended on its own meanwhile
+        outcome = "succeeded" if execution.succeeded else "failed"
+        job.update(state=outcome, message=execution.message)
 
 
 def _job_poll() -> timedelta:

@@ -218,7 +218,11 @@ def _start_rollout(
             f"{environment.slug} has no deployable service for."
         )
     _check_promotion_rule(release, environment)
-    over_budget = _budget_gate(actor, environment, budget_override)
+    over_budget = _blocking_budget(environment)
+    if over_budget is not None:
+        reason = _override_reason(
+            actor, environment, over_budget, budget_override, "budget_override_reason"
+        )
     state = S.PENDING_APPROVAL if environment.requires_approval else S.QUEUED
     steps = list(environment.canary_steps) if strategy == Rollout.Strategy.CANARY else [100]
     rollout = Rollout.objects.create(
@@ -235,7 +239,7 @@ def _start_rollout(
     )
     _audit("rollout.started", actor, rollout, strategy=strategy, steps=rollout.steps)
     if over_budget is not None:
-        _record_budget_override(actor, rollout, over_budget, _clean_reason(budget_override))
+        _record_budget_override(actor, rollout, over_budget, reason)
     if state == S.QUEUED:
         jobs.enqueue_on_commit(rollout.pk)
         messages.rollout_message(rollout, "started")
@@ -244,35 +248,36 @@ def _start_rollout(
     return rollout
 
 
-def _budget_gate(
-    actor, environment: Environment, override, field: str = "budget_override_reason"
-) -> BudgetStatus | None:
-    """The environment's budget status when the gate would refuse this start and the
-    actor overrides it (approver role, a reason in `field`); OverBudget when nobody does."""
-    reason = _clean_reason(override)
+def _blocking_budget(environment: Environment) -> BudgetStatus | None:
+    """The environment's budget status when the gate stops rollouts now: it blocks them
+    over budget (`block_when_over_budget`) and the forecast is over the target."""
     if not environment.block_when_over_budget:
         return None  # the deploy page warns; nothing is refused
     status = budget_status(environment)
-    if not status.blocks:
-        return None
+    return status if status.blocks else None
+
+
+def _override_reason(
+    actor, environment: Environment, status: BudgetStatus, override, field: str
+) -> str:
+    """The reason `actor` gives to go past the gate (in `field`), checked: there is one,
+    and the actor holds the approver role. OverBudget when there is none."""
+    reason = _clean_reason(override)
     if not reason:
         raise OverBudget(
             f"{environment.slug} takes no rollout while {status.message}: an approver must "
             f"override the budget gate with a reason ({field})."
         )
     require(actor, Role.APPROVER, environment, "override the budget gate")
-    return status
+    return reason
 
 
 def approval_budget(rollout: Rollout) -> BudgetStatus | None:
-    """The budget status an approval of `rollout` must override: its environment blocks
-    rollouts over budget, the forecast is over the target now, and nobody overrode the
-    gate when the rollout started. None otherwise."""
-    env = rollout.environment
-    if not env.block_when_over_budget or rollout.events.filter(kind="budget_override").exists():
+    """The budget status an approval of `rollout` must override: the gate stops rollouts
+    in its environment now, and nobody overrode it when the rollout started."""
+    if rollout.events.filter(kind="budget_override").exists():
         return None
-    status = budget_status(env)
-    return status if status.blocks else None
+    return _blocking_budget(rollout.environment)
 
 
 def _record_budget_override(
@@ -537,9 +542,9 @@ def approve(actor, rollout: Rollout, budget_override: str = "") -> Rollout:
             raise PermissionDenied(
                 f"{actor.username} started rollout #{rollout.pk}; another approver must approve it."
             )
-        if approval_budget(rollout) is not None:
-            over = _budget_gate(actor, rollout.environment, budget_override, field="reason")
-            reason = _clean_reason(budget_override)
+        over = approval_budget(rollout)
+        if over is not None:
+            reason = _override_reason(actor, rollout.environment, over, budget_override, "reason")
             _record_budget_override(actor, rollout, over, reason, done="Approved")
         rollout.state = S.QUEUED
         rollout.approved_by = actor
