@@ -9,6 +9,7 @@ be told to invalidate it. The cache is Django's default (per process unless CACH
 otherwise); a part lives at most PAGE_CACHE_SECONDS.
 """
 
+import hashlib
 from collections.abc import Callable
 
 from django.core.cache import cache
@@ -34,7 +35,10 @@ def current_audit_version() -> int:
 def part(name: str, versions: tuple, build: Callable[[], str]) -> str:
     """The HTML `build()` returns for `name` at these versions (the audit version among
     them), built once per change."""
-    key = ":".join(["page", name, *map(str, versions)])
+    # Hashed: a part's name and versions may hold spaces or run long (a service and SKU
+    # drill-down), which memcached refuses as a key.
+    spelled = "\x1f".join([name, *map(str, versions)])
+    key = "page:" + hashlib.sha256(spelled.encode()).hexdigest()
     html = cache.get(key)
     if html is None:
         html = build()
