@@ -237,3 +237,17 @@ def test_changing_cost_labels_in_the_platform_file_reattributes_history(
     figures = month_report("2026-10")["environments"]
     assert figures["staging"]["net"] == "5.00" and figures["unallocated"]["net"] == "0.00"
     assert AuditEvent.objects.filter(action="billing.reattributed").exists()
+
+
+def test_a_bad_line_before_broken_gzip_data_is_the_one_named(platform, write_export):
+    """The gzip data breaks in the file's third MiB: the bad line 17, read long before
+    the break, is the one named, and nothing is imported."""
+    rows = [export_row(f"{n}.00", sku=f"S{n}") for n in range(1, 40)]
+    rows[16]["cost"] = "twelve dollars"
+    data = ndjson(rows)
+    data *= (3 << 20) // len(data)  # ~3 MiB of lines: the break is past the first read
+    broken = write_export(data, name="broken.jsonl.gz", gz=True)
+    broken.write_bytes(broken.read_bytes()[:-200])
+    record = import_file(broken)
+    assert record.message.startswith("broken.jsonl.gz:17: cost:"), record.message
+    assert BillingRow.objects.count() == 0
