@@ -112,8 +112,8 @@ class ViewOnlyInline(admin.TabularInline):
 
     extra = 0
     can_delete = False
-    # A health or public URL is shown as stored; the scheme Django 6 assumes for a bare
-    # host is said here, as Django 5.2 asks.
+    # Shown, never submitted; Django 5.2 warns on a URL field that names no scheme to
+    # assume for a bare host.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request, obj=None):
