@@ -12,6 +12,7 @@ on a free port (`start_redis`) instead of using REDIS_URL.
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import socket
@@ -174,15 +175,36 @@ class Stack:
                 proc.send_signal(sig)
 
 
-def procfile_command(process: str) -> list[str]:
+def procfile_command(process: str, gunicorn: list[str] | None = None) -> list[str]:
     """The Procfile's command for `process`, with `python` as this interpreter (the venv's,
-    as scripts/run.sh puts .venv/bin first on PATH for honcho)."""
+    as scripts/run.sh puts .venv/bin first on PATH for honcho); `gunicorn`: what runs
+    gunicorn (this interpreter's `-m`), left as ${NAME:-default} words for `_expand`."""
     for line in (REPO / "Procfile").read_text().splitlines():
         name, sep, command = line.partition(":")
         if sep and name.strip() == process:
-            argv = shlex.split(command)
-            return [sys.executable if arg == "python" else arg for arg in argv]
+            argv = []
+            for arg in shlex.split(command):
+                if arg == "python":
+                    argv.append(sys.executable)
+                elif arg == "gunicorn" and gunicorn is not None:
+                    argv += [*gunicorn, "gunicorn"]
+                else:
+                    argv.append(arg)
+            return argv
     raise RuntimeError(f"the Procfile has no {process!r} line")
+
+
+def _expand(arg: str, values: dict) -> str:
+    """A Procfile word with its ${NAME:-default} parts filled in, as the shell would."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: values.get(m[1]) or m[2], arg)
+
+
+def web_workers(env: dict | None = None) -> str:
+    """The Procfile's web server as the benchmarks print it: "gunicorn sync x 5"."""
+    argv = [_expand(arg, env or os.environ) for arg in procfile_command("web")]
+    kind = argv[argv.index("--worker-class") + 1] if "--worker-class" in argv else "sync"
+    count = argv[argv.index("--workers") + 1] if "--workers" in argv else "1"
+    return f"gunicorn {kind} x {count}"
 
 
 def start_redis(stack: Stack, directory: Path, timeout: float = 10.0) -> str:
@@ -233,25 +255,11 @@ def start_cron(stack: Stack, env: dict) -> None:
 
 
 def start_web(stack: Stack, env: dict, timeout: float = 30.0) -> str:
-    """gunicorn as the Procfile's `web` line (2 workers × 4 threads, an access log) on a
-    free loopback port; returns its base URL."""
+    """The Procfile's `web` line (gunicorn, its workers, an access log) on a free loopback
+    port; returns its base URL."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "platform_admin.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--timeout",
-        "60",
-        "--access-logfile",
-        "-",
-    ]
+    values = {**env, "WEB_BIND": "127.0.0.1", "PORT": str(port)}
+    cmd = [_expand(arg, values) for arg in procfile_command("web", gunicorn=[sys.executable, "-m"])]
     proc = stack.spawn("web", cmd, env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -3,7 +3,7 @@
 
 Printed:
 - the page's p50 and p95 with 1 and with 10 concurrent connections (wrk) under gunicorn
-  (the Procfile's 2 workers x 4 threads), for the month overview and an environment's
+  (the Procfile's web line, as it ships), for the month overview and an environment's
   drill-down: what a reader gets, the content served as built for the data's version;
 - the build of a month's content after a change (an import, a pull, a target), in the
   web process: what the first reader after a change waits for, median and p95 over the
@@ -32,7 +32,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _django import throwaway_database  # noqa: E402
-from _stack import REPO, Stack, database_url, own_database_url, start_redis, start_web  # noqa: E402
+from _stack import (  # noqa: E402
+    REPO,
+    Stack,
+    database_url,
+    own_database_url,
+    start_redis,
+    start_web,
+    web_workers,
+)
 from health import DURATION, WRK_SCRIPT, load  # noqa: E402
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "platform_admin_bench_costs")
@@ -197,7 +205,7 @@ def main() -> int:
         finally:
             stack.stop()
     ok = True
-    print(f"\nCosts page under gunicorn 2 workers x 4 threads, wrk ({DURATION:g}s each):")
+    print(f"\nCosts page under {web_workers()} (the Procfile's web line), wrk ({DURATION:g}s):")
     for (path, connections), r in results.items():
         passed = r["p95"] < TARGET_MS
         ok &= passed

@@ -3,7 +3,7 @@ sampling pass for 10 services.
 
 Targets (the health issue):
 - `/health/ENV/` p95 < 50 ms at 10 concurrent requests under gunicorn (the Procfile's
-  web settings: 2 workers x 4 threads), and >= 0.5x the requests/s of a bare Django view
+  web line, as it ships), and >= 0.5x the requests/s of a bare Django view
   that renders a template of the same size in the same server, behind the same
   middleware (the baseline, measured in the same run; bench/_health_urls.py).
 - One sampling pass for 10 services: <= 3 Monitoring calls and < 1 s, against the
@@ -31,7 +31,15 @@ os.environ.setdefault("HTTPS", "off")
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
 from _django import throwaway_database  # noqa: E402
-from _stack import REPO, Stack, database_url, own_database_url, start_redis, start_web  # noqa: E402
+from _stack import (  # noqa: E402
+    REPO,
+    Stack,
+    database_url,
+    own_database_url,
+    start_redis,
+    start_web,
+    web_workers,
+)
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "platform_admin_bench_health")
 SERVICES = [f"svc-{i:02d}" for i in range(10)]
@@ -224,8 +232,8 @@ def page_bench(stack: Stack, env_vars: dict, tmp: Path) -> bool:
     ratio = page["rps"] / bare["rps"]
     ok_p95, ok_ratio = page["p95"] < TARGETS["p95_ms"], ratio >= TARGETS["rps_ratio"]
     print(
-        f"\nenvironment health page, wrk {CONCURRENCY} connections, gunicorn 2 workers x 4 "
-        f"threads ({DURATION:g}s each):"
+        f"\nenvironment health page, wrk {CONCURRENCY} connections, {web_workers(env_vars)} "
+        f"(the Procfile's web line; {DURATION:g}s each):"
     )
     for label, r in (("/health/pages/", page), ("bare view", bare)):
         print(

@@ -67,6 +67,7 @@ from _stack import (  # noqa: E402
     start_redis,
     start_web,
     start_workers,
+    web_workers,
 )
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "platform_admin_bench_rollouts")
@@ -724,7 +725,7 @@ def bench(stack: Stack, platform_path: Path, redis_url: str) -> bool:
     print(
         f"stack: {WORKERS} x `{' '.join(procfile_command('deploys')[1:])}` (Procfile "
         f"`deploys`), 1 x `{' '.join(procfile_command('cron')[1:])}` (Procfile `cron`), "
-        f"gunicorn 2 workers x 4 threads on {base}; sandbox {sandbox.http_url} (gRPC "
+        f"{web_workers(env)} on {base}; sandbox {sandbox.http_url} (gRPC "
         f"{sandbox.grpc_target}) --rps {SANDBOX_RPS} --ready-delay {READY_DELAY:g}: a "
         f"{STEPS[0]}% canary serves ~{canary_requests:.0f} requests per service in a bake "
         f"(min_requests {MIN_REQUESTS}); Redis {redis_url} (private); database "
