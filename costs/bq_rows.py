@@ -5,6 +5,11 @@ Amounts are parsed as Decimal from the JSON text (never through float). A row's 
 hash covers its canonical content: keys sorted, null fields left out (null = absent),
 numbers normalised (1.50 = 1.5 = 1.500), so key order, whitespace and spacing of the
 file do not matter.
+
+Lines are decoded by msgspec (its float hook gets each number's text, so amounts are
+exact); a line it refuses, or one holding an integer -0 (which it reads as 0), is read
+again by the standard library's json, whose acceptance and error messages the importer
+has always had. Both readings give the same row and the same identity.
 """
 
 import hashlib
@@ -15,6 +20,7 @@ from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 import orjson
 
 from costs.money import to_nanos
@@ -22,9 +28,13 @@ from costs.money import to_nanos
 PACIFIC = ZoneInfo("America/Los_Angeles")  # Google's reports bucket days in US/Pacific
 INVOICE_MONTH = re.compile(r"^(\d{4})(0[1-9]|1[0-2])$")
 UNSPECIFIED_CREDIT = "CREDIT_TYPE_UNSPECIFIED"
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+_EXACT_INT = 10**28  # integers below this normalise to themselves (Decimal's precision)
+_MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")  # an integer -0, or text that looks like one
 _EMPTY: dict = {}
 _days: dict[str, date] = {}
 _months: dict[str, str] = {}
+_rates: dict[Decimal | int, str] = {}
 
 
 class FieldError(Exception):
@@ -68,57 +78,111 @@ def shown(value: object) -> str:
 
 def parse(line: bytes) -> ParsedRow:
     """Parse one non-blank line; raises ValueError (bad JSON) or FieldError."""
-    row = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+    try:
+        row = _decode(line)
+        row_hash = _row_hash(row)
+    except msgspec.DecodeError:
+        row = _strict(line)
+        row_hash = _row_hash(row)
+    except _IntegerZero:  # rare: most exports write no integer 0
+        if _MINUS_ZERO.search(line):
+            row = _strict(line)
+        row_hash = _row_hash(row, zero_seen=True)
     if row.__class__ is not dict:
         raise FieldError("(row)", row, "is not a JSON object")
-    return ParsedRow(
-        _row_hash(row, line), _key(row), _number(row, "cost"), _credits(row), _usage(row)
-    )
+    return ParsedRow(row_hash, _key(row), _number(row, "cost"), _credits(row), _usage(row))
 
 
-def _canonical_number(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+class _IntegerZero(Exception):
+    """msgspec read an integer 0, which may have been written -0 (read again strictly)."""
 
 
-def _prune(value):
-    """The value without null fields, at any depth."""
-    if value.__class__ is dict:
-        return {k: _prune(v) for k, v in value.items() if v is not None}
-    if value.__class__ is list:
-        return [_prune(v) for v in value]
+def _strict(line: bytes):
+    """The standard library's reading of a line: every number a Decimal."""
+    return json.loads(line, parse_float=Decimal, parse_int=Decimal)
+
+
+def _canonical_number(value: Decimal | int) -> str:
+    if value.__class__ is int and -_EXACT_INT < value < _EXACT_INT:
+        return str(value)
+    return format(Decimal(value).normalize(), "f")  # rounded to the context's 28 digits
+
+
+def _canonical(value, zero_seen: bool = False):
+    """The value as its identity sees it: no null fields at any depth, every number
+    (integers too) as its normalised decimal text. An integer 0 raises _IntegerZero
+    unless the line was `zero_seen` and found to hold no -0."""
+    kind = value.__class__
+    if kind is dict:
+        return {
+            k: v if v.__class__ is str else _canonical(v, zero_seen)
+            for k, v in value.items()
+            if v is not None
+        }
+    if kind is list:
+        return [v if v.__class__ is str else _canonical(v, zero_seen) for v in value]
+    if kind is Decimal:
+        return format(value.normalize(), "f")
+    if kind is int:
+        if value or zero_seen:
+            return _canonical_number(value)
+        raise _IntegerZero
     return value
 
 
-def _row_hash(row: dict, line: bytes) -> bytes:
-    # Pruning costs as much as parsing; most lines have no null to prune.
-    content = _prune(row) if b"null" in line else row
-    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=_canonical_number)
+def _row_hash(row, zero_seen: bool = False) -> bytes:
+    canonical = orjson.dumps(_canonical(row, zero_seen), option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(canonical, digest_size=16).digest()
 
 
+def _is_number(value) -> bool:
+    kind = value.__class__
+    return kind is Decimal or kind is int
+
+
 def _key(row: dict) -> RowKey:
+    # Positional and in the order the checks used to run (the first bad field is named).
     service = _record(row, "service")
     sku = _record(row, "sku")
     location = _record(row, "location")
     usage = _record(row, "usage")
     rate = row.get("currency_conversion_rate")
-    if rate is not None and rate.__class__ is not Decimal:
+    if rate is not None and not _is_number(rate):
         raise FieldError("currency_conversion_rate", rate, "is not a number")
-    return RowKey(
-        usage_day=_usage_day(row.get("usage_start_time")),
-        invoice_month=_invoice_month(_record(row, "invoice").get("month")),
-        project_id=_text(_record(row, "project"), "id", "project."),
-        labels=_labels(row.get("labels")),
-        service_id=_text(service, "id", "service."),
-        service_description=_text(service, "description", "service."),
-        sku_id=_text(sku, "id", "sku."),
-        sku_description=_text(sku, "description", "sku."),
-        cost_type=_text(row, "cost_type") or "regular",
-        currency=_currency(row.get("currency")),
-        currency_conversion_rate="" if rate is None else _canonical_number(rate),
-        region=_text(location, "region", "location.") or _text(location, "location", "location."),
-        usage_unit=_text(usage, "unit", "usage."),
+    return _new_key(
+        (
+            _usage_day(row.get("usage_start_time")),
+            _invoice_month(_record(row, "invoice").get("month")),
+            _text(_record(row, "project"), "id", "project."),
+            _labels(row.get("labels")),
+            _text(service, "id", "service."),
+            _text(service, "description", "service."),
+            _text(sku, "id", "sku."),
+            _text(sku, "description", "sku."),
+            _text(row, "cost_type") or "regular",
+            _currency(row.get("currency")),
+            "" if rate is None else _rate(rate),
+            _text(location, "region", "location.") or _text(location, "location", "location."),
+            _text(usage, "unit", "usage."),
+        )
     )
+
+
+def _new_key(fields: tuple) -> RowKey:
+    return tuple.__new__(RowKey, fields)
+
+
+def _rate(value: Decimal | int) -> str:
+    """A conversion rate's canonical text (cached: one rate repeats on most rows; zero is
+    not, as -0 and 0 are equal keys with different texts)."""
+    if not value:
+        return _canonical_number(value)
+    text = _rates.get(value)
+    if text is None:
+        text = _rates[value] = _canonical_number(value)
+        if len(_rates) > 10_000:
+            _rates.clear()
+    return text
 
 
 def _record(row: dict, field: str) -> dict:
@@ -132,16 +196,16 @@ def _record(row: dict, field: str) -> dict:
 
 def _text(record: dict, field: str, prefix: str = "") -> str:
     value = record.get(field)
+    if value.__class__ is str:
+        return value
     if value is None:
         return ""
-    if value.__class__ is not str:
-        raise FieldError(prefix + field, value, "is not a string")
-    return value
+    raise FieldError(prefix + field, value, "is not a string")
 
 
 def _number(row: dict, field: str) -> int:
     value = row.get(field)
-    if value.__class__ is not Decimal:
+    if not _is_number(value):
         raise FieldError(field, value, "is missing" if value is None else "is not a number")
     return to_nanos(value)
 
@@ -210,7 +274,7 @@ def _credits(row: dict) -> list[tuple[str, int]]:
         if credit.__class__ is not dict:
             raise FieldError(f"credits[{i}]", credit, "is not a credit record")
         amount = credit.get("amount")
-        if amount.__class__ is not Decimal:
+        if not _is_number(amount):
             raise FieldError(f"credits[{i}].amount", amount, "is not a number")
         # Older exports name credits without a type; any type string is accepted.
         kind = _text(credit, "type", f"credits[{i}].") or UNSPECIFIED_CREDIT
@@ -220,6 +284,8 @@ def _credits(row: dict) -> list[tuple[str, int]]:
 
 def _usage(row: dict) -> Decimal | None:
     amount = _record(row, "usage").get("amount")
-    if amount is not None and amount.__class__ is not Decimal:
+    if amount is None or amount.__class__ is Decimal:
+        return amount
+    if amount.__class__ is not int:
         raise FieldError("usage.amount", amount, "is not a number")
-    return amount
+    return Decimal(amount)

@@ -1,11 +1,16 @@
 """A row's identity ignores null members at any depth (null = absent), whatever the keys
-and strings hold: random rows hash as the same rows written without their nulls."""
+and strings hold: random rows hash as the same rows written without their nulls. And it
+is the identity rows were always stored under, however a line writes its numbers."""
 
+import hashlib
+import json
 import random
+from decimal import Decimal
 
 import orjson
 
-from costs.bq_rows import _row_hash
+from costs.bq_rows import _row_hash, parse
+from costs.money import to_nanos
 
 TEXTS = ["", "a", '"', '","k":null,', "\\", "null", "{", "}", ":null}", "é", '\\"']
 
@@ -33,6 +38,79 @@ def test_nulls_are_dropped_exactly_as_a_recursive_pruning_would():
     rnd = random.Random(20261202)
     for _ in range(5000):
         row = {"cost": 1, "x": _random(rnd)}
-        line = orjson.dumps(row)
         pruned = _prune(row)
-        assert _row_hash(row, line) == _row_hash(pruned, orjson.dumps(pruned)), row
+        assert _row_hash(row) == _row_hash(pruned), row
+
+
+# --- the identity's definition, computed independently --------------------------------
+
+NUMBERS = [
+    "0",
+    "-0",
+    "7",
+    "-12",
+    "100",
+    "1.50",
+    "1.5",
+    "-0.0",
+    "0.000",
+    "1e3",
+    "1E+3",
+    "2.5e-4",
+    "-0.161916",
+    "123456789012345678901234567890",
+    "18446744073709551616",
+    "0.1e1",
+]
+
+
+def _text(rnd: random.Random, depth: int = 0) -> str:
+    """A JSON value written as text, numbers spelled many ways."""
+    kind = rnd.random()
+    if depth < 3 and kind < 0.25:
+        members = [
+            f"{json.dumps(rnd.choice(TEXTS) + str(i))}: {_text(rnd, depth + 1)}"
+            for i in range(rnd.randint(0, 4))
+        ]
+        return "{" + ", ".join(members) + "}"
+    if depth < 3 and kind < 0.35:
+        return "[" + ",".join(_text(rnd, depth + 1) for _ in range(rnd.randint(0, 3))) + "]"
+    if kind < 0.7:
+        return rnd.choice(NUMBERS)
+    return rnd.choice(["null", "true", "false", json.dumps(rnd.choice(TEXTS))])
+
+
+def _identity(line: bytes) -> bytes:
+    """The stored identity, by its definition: the row read with every number a Decimal,
+    null members dropped, numbers as normalised decimal text, keys sorted, BLAKE2b-128."""
+
+    def canonical(value):
+        if isinstance(value, dict):
+            return {k: canonical(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [canonical(v) for v in value]
+        if isinstance(value, Decimal):
+            return format(value.normalize(), "f")
+        return value
+
+    row = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+    text = orjson.dumps(canonical(row), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(text, digest_size=16).digest()
+
+
+def test_a_rows_identity_and_amounts_do_not_depend_on_how_its_numbers_are_written():
+    rnd = random.Random(20261207)
+    for _ in range(3000):
+        cost, credit, rate = (rnd.choice(NUMBERS) for _ in range(3))
+        line = (
+            f'{{"x": {_text(rnd)}, "cost": {cost}, "currency": "USD", '
+            f'"currency_conversion_rate": {rate}, "invoice": {{"month": "202610"}}, '
+            f'"usage_start_time": "2026-10-01 07:00:00 UTC", "usage": {{"amount": {cost}}}, '
+            f'"credits": [{{"amount": {credit}, "type": "PROMOTION"}}], "y": {_text(rnd)}}}'
+        ).encode()
+        row = parse(line)
+        assert row.row_hash == _identity(line), line
+        assert row.cost_nanos == to_nanos(Decimal(cost)), line
+        assert row.credits == [("PROMOTION", to_nanos(Decimal(credit)))], line
+        assert row.usage_amount == Decimal(cost), line
+        assert row.key.currency_conversion_rate == format(Decimal(rate).normalize(), "f"), line
