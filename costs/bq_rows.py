@@ -17,6 +17,7 @@ import json
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -32,9 +33,6 @@ _decode = msgspec.json.Decoder(float_hook=Decimal).decode
 _EXACT_INT = 10**28  # integers below this normalise to themselves (Decimal's precision)
 _MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")  # an integer -0, or text that looks like one
 _EMPTY: dict = {}
-_days: dict[str, date] = {}
-_months: dict[str, str] = {}
-_rates: dict[Decimal | int, str] = {}
 
 
 class FieldError(Exception):
@@ -173,16 +171,12 @@ def _new_key(fields: tuple) -> RowKey:
 
 
 def _rate(value: Decimal | int) -> str:
-    """A conversion rate's canonical text (cached: one rate repeats on most rows; zero is
-    not, as -0 and 0 are equal keys with different texts)."""
-    if not value:
-        return _canonical_number(value)
-    text = _rates.get(value)
-    if text is None:
-        text = _rates[value] = _canonical_number(value)
-        if len(_rates) > 10_000:
-            _rates.clear()
-    return text
+    """A conversion rate's canonical text (cached: one rate repeats on most rows; not
+    zero, as -0 and 0 are equal keys with different texts)."""
+    return _canonical_number(value) if not value else _cached_rate(value)
+
+
+_cached_rate = lru_cache(maxsize=1_000)(_canonical_number)
 
 
 def _record(row: dict, field: str) -> dict:
@@ -217,19 +211,14 @@ def _currency(value) -> str:
 
 
 def _usage_day(value) -> date:
-    """The US/Pacific day of a TIMESTAMP such as "2026-10-01 07:00:00 UTC" (cached:
-    hourly windows repeat on every row of the hour)."""
-    day = _days.get(value)
-    if day is None:
-        day = _days[value] = _parse_day(value)
-        if len(_days) > 100_000:
-            _days.clear()
-    return day
-
-
-def _parse_day(value) -> date:
+    """The US/Pacific day of a TIMESTAMP such as "2026-10-01 07:00:00 UTC"."""
     if value.__class__ is not str:
         raise FieldError("usage_start_time", value, "is not a timestamp")
+    return _pacific_day(value)
+
+
+@lru_cache(maxsize=100_000)  # hourly windows repeat on every row of the hour
+def _pacific_day(value: str) -> date:
     text = value[:-4] + "+00:00" if value.endswith(" UTC") else value
     try:
         moment = datetime.fromisoformat(text)
@@ -241,13 +230,17 @@ def _parse_day(value) -> date:
 
 
 def _invoice_month(value) -> str:
-    month = _months.get(value)
-    if month is None:
-        match = INVOICE_MONTH.match(value) if value.__class__ is str else None
-        if match is None:
-            raise FieldError("invoice.month", value, "is not a month like 202610")
-        month = _months[value] = f"{match[1]}-{match[2]}"
-    return month
+    if value.__class__ is not str:
+        raise FieldError("invoice.month", value, "is not a month like 202610")
+    return _month(value)
+
+
+@lru_cache(maxsize=1_000)
+def _month(value: str) -> str:
+    match = INVOICE_MONTH.match(value)
+    if match is None:
+        raise FieldError("invoice.month", value, "is not a month like 202610")
+    return f"{match[1]}-{match[2]}"
 
 
 def _labels(value) -> tuple[tuple[str, str], ...]:

@@ -144,6 +144,27 @@ def test_bad_credit_amount_names_the_nested_field(platform, write_export):
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("usage_start_time", ["2026-10-01"], '["2026-10-01"] is not a timestamp'),
+        ("usage_start_time", {"at": 1}, '{"at": 1} is not a timestamp'),
+        ("invoice", {"month": ["202610"]}, '["202610"] is not a month like 202610'),
+        ("invoice", {"month": "2026-10"}, '"2026-10" is not a month like 202610'),
+    ],
+)
+def test_a_timestamp_or_month_of_the_wrong_kind_is_refused_naming_it(
+    platform, write_export, field, value, message
+):
+    rows = [export_row("1.00"), export_row("2.00", sku="other")]
+    rows[1][field] = value
+    record = import_file(write_export(rows))
+    assert record.status == "refused"
+    name = "invoice.month" if field == "invoice" else field
+    assert record.message == f"export.jsonl:2: {name}: {message} — refused, nothing imported"
+    assert CostDaily.objects.count() == 0
+
+
 def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, write_export):
     good = ndjson([export_row("1.00"), export_row("2.00", sku="other")])
     record = import_file(write_export(good + b'{"cost": 3.0,\n', name="cut.jsonl"))
