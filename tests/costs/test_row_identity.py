@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import orjson
 
-from costs.bq_rows import _row_hash, parse
+from costs.bq_rows import FieldError, _row_hash, parse
 from costs.money import to_nanos
 
 TEXTS = ["", "a", '"', '","k":null,', "\\", "null", "{", "}", ":null}", "é", '\\"']
@@ -114,3 +114,95 @@ def test_a_rows_identity_and_amounts_do_not_depend_on_how_its_numbers_are_writte
         assert row.credits == [("PROMOTION", to_nanos(Decimal(credit)))], line
         assert row.usage_amount == Decimal(cost), line
         assert row.key.currency_conversion_rate == format(Decimal(rate).normalize(), "f"), line
+
+
+# --- any value in any field: read, or refused with the field named ---------------------
+
+PATHS = [
+    ("cost",),
+    ("currency",),
+    ("currency_conversion_rate",),
+    ("cost_type",),
+    ("usage_start_time",),
+    ("invoice",),
+    ("invoice", "month"),
+    ("project",),
+    ("project", "id"),
+    ("service",),
+    ("service", "id"),
+    ("service", "description"),
+    ("sku",),
+    ("sku", "description"),
+    ("location",),
+    ("location", "region"),
+    ("usage",),
+    ("usage", "amount"),
+    ("usage", "unit"),
+    ("labels",),
+    ("labels", 0),
+    ("labels", 0, "key"),
+    ("labels", 0, "value"),
+    ("credits",),
+    ("credits", 0),
+    ("credits", 0, "amount"),
+    ("credits", 0, "type"),
+]
+ODD = [
+    "null",
+    "true",
+    "0",
+    "-0",
+    "1.5",
+    '"x"',
+    '""',
+    "[]",
+    "[1]",
+    '["a"]',
+    "{}",
+    '{"a": 1}',
+    '[{"key": 1}]',
+    '{"month": [1]}',
+    '"2026-13-01 00:00:00 UTC"',
+    '"202613"',
+]
+
+
+def _good_row() -> dict:
+    return {
+        "cost": "<1.25>",
+        "currency": "USD",
+        "currency_conversion_rate": "<1.0>",
+        "cost_type": "regular",
+        "usage_start_time": "2026-10-05 07:00:00 UTC",
+        "invoice": {"month": "202610"},
+        "project": {"id": "acme-staging"},
+        "service": {"id": "S", "description": "Cloud Run"},
+        "sku": {"id": "K", "description": "CPU"},
+        "location": {"region": "us-central1"},
+        "usage": {"amount": "<3600>", "unit": "seconds"},
+        "labels": [{"key": "app", "value": "agent"}],
+        "credits": [{"amount": "<-0.25>", "type": "PROMOTION"}],
+    }
+
+
+def test_any_value_in_any_field_is_read_or_refused_naming_the_field():
+    rnd = random.Random(7)
+    for _ in range(4000):
+        row = _good_row()
+        changed = []
+        for _ in range(rnd.randint(1, 3)):
+            path = rnd.choice(PATHS)
+            target = row
+            try:
+                for step in path[:-1]:
+                    target = target[step]
+                target[path[-1]] = f"<{rnd.choice(ODD)}>"
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier change replaced a parent
+            changed.append(path)
+        line = json.dumps(row).replace('"<', "").replace('>"', "").replace('\\"', '"').encode()
+        try:
+            parse(line)
+        except FieldError as exc:
+            field = str(exc).split(":")[0]
+            assert field.split(".")[0].split("[")[0] in {p[0] for p in changed}, (line, exc)
