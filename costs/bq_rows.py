@@ -77,6 +77,13 @@ def shown(value: object) -> str:
 def parse(line: bytes) -> ParsedRow:
     """Parse one non-blank line; raises ValueError (bad JSON) or FieldError."""
     try:
+        return _parse(line)
+    except RecursionError:  # from either decoder, or the canonical walk
+        raise ValueError("nested too deeply") from None
+
+
+def _parse(line: bytes) -> ParsedRow:
+    try:
         row = _decode(line)
         row_hash = _row_hash(row)
     except msgspec.DecodeError:

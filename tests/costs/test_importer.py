@@ -165,6 +165,18 @@ def test_a_timestamp_or_month_of_the_wrong_kind_is_refused_naming_it(
     assert CostDaily.objects.count() == 0
 
 
+@pytest.mark.parametrize("depth", [5000, 100_000])
+def test_a_line_nested_too_deeply_is_refused_with_the_line(platform, write_export, depth):
+    good = ndjson([export_row("1.00")])
+    deep = b'{"cost": 1.0, "x": ' + b"[" * depth + b"]" * depth + b"}\n"
+    record = import_file(write_export(good + deep, name="deep.jsonl"))
+    assert record.status == "refused"
+    assert record.message == (
+        "deep.jsonl:2: not valid JSON (nested too deeply) — refused, nothing imported"
+    )
+    assert CostDaily.objects.count() == 0
+
+
 def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, write_export):
     good = ndjson([export_row("1.00"), export_row("2.00", sku="other")])
     record = import_file(write_export(good + b'{"cost": 3.0,\n', name="cut.jsonl"))
