@@ -9,6 +9,7 @@ from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
+MAX_LINE = 16 << 20  # an export row is a few KB; a longer line is not one (and memory stays flat)
 
 
 class RefusedFile(Exception):
@@ -67,6 +68,16 @@ def lines(path: Path, reader: HashingReader) -> Iterator[tuple[int, bytes]]:
             yield number, line
     except (OSError, EOFError, zlib.error) as exc:
         raise refused(f"{path.name}:{number + 1}", f"the gzip data is broken ({exc})") from exc
+    except _LineTooLong:
+        raise refused(
+            f"{path.name}:{number + 1}",
+            f"a line longer than {MAX_LINE >> 20} MiB, which no export row is (one JSON "
+            "object a line is expected)",
+        ) from None
+
+
+class _LineTooLong(Exception):
+    pass
 
 
 def _buffered(stream) -> Iterator[bytes]:
@@ -76,5 +87,7 @@ def _buffered(stream) -> Iterator[bytes]:
         parts = (rest + chunk).split(b"\n")
         rest = parts.pop()
         yield from parts
+        if len(rest) > MAX_LINE:
+            raise _LineTooLong
     if rest:
         yield rest

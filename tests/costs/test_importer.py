@@ -177,6 +177,19 @@ def test_a_line_nested_too_deeply_is_refused_with_the_line(platform, write_expor
     assert CostDaily.objects.count() == 0
 
 
+def test_a_line_longer_than_any_export_row_is_refused_with_the_line(platform, write_export):
+    """A JSON array saved on one line, say: refused as it streams, not read into memory."""
+    good = ndjson([export_row("1.00")])
+    huge = b'[{"cost": 1.0, "pad": "' + b"x" * (17 << 20) + b'"}]'
+    record = import_file(write_export(good + huge, name="array.json"))
+    assert record.status == "refused"
+    assert record.message == (
+        "array.json:2: a line longer than 16 MiB, which no export row is (one JSON object "
+        "a line is expected) — refused, nothing imported"
+    )
+    assert CostDaily.objects.count() == 0
+
+
 def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, write_export):
     good = ndjson([export_row("1.00"), export_row("2.00", sku="other")])
     record = import_file(write_export(good + b'{"cost": 3.0,\n', name="cut.jsonl"))
