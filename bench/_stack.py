@@ -175,10 +175,10 @@ class Stack:
                 proc.send_signal(sig)
 
 
-def procfile_command(process: str, gunicorn: list[str] | None = None) -> list[str]:
-    """The Procfile's command for `process`, with `python` as this interpreter (the venv's,
-    as scripts/run.sh puts .venv/bin first on PATH for honcho); `gunicorn`: what runs
-    gunicorn (this interpreter's `-m`), left as ${NAME:-default} words for `_expand`."""
+def procfile_command(process: str) -> list[str]:
+    """The Procfile's command for `process`, with `python` and `gunicorn` from this
+    interpreter (the venv's, as scripts/run.sh puts .venv/bin first on PATH for honcho);
+    ${NAME:-default} words are left for `_expand`."""
     for line in (REPO / "Procfile").read_text().splitlines():
         name, sep, command = line.partition(":")
         if sep and name.strip() == process:
@@ -186,8 +186,8 @@ def procfile_command(process: str, gunicorn: list[str] | None = None) -> list[st
             for arg in shlex.split(command):
                 if arg == "python":
                     argv.append(sys.executable)
-                elif arg == "gunicorn" and gunicorn is not None:
-                    argv += [*gunicorn, "gunicorn"]
+                elif arg == "gunicorn":
+                    argv += [sys.executable, "-m", "gunicorn"]
                 else:
                     argv.append(arg)
             return argv
@@ -259,7 +259,7 @@ def start_web(stack: Stack, env: dict, timeout: float = 30.0) -> str:
     port; returns its base URL."""
     port = free_port()
     values = {**env, "WEB_BIND": "127.0.0.1", "PORT": str(port)}
-    cmd = [_expand(arg, values) for arg in procfile_command("web", gunicorn=[sys.executable, "-m"])]
+    cmd = [_expand(arg, values) for arg in procfile_command("web")]
     proc = stack.spawn("web", cmd, env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

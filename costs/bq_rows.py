@@ -154,7 +154,7 @@ def _key(row: dict) -> RowKey:
     rate = row.get("currency_conversion_rate")
     if rate is not None and not _is_number(rate):
         raise FieldError("currency_conversion_rate", rate, "is not a number")
-    return _new_key(
+    return RowKey._make(
         (
             _usage_day(row.get("usage_start_time")),
             _invoice_month(_record(row, "invoice").get("month")),
@@ -171,10 +171,6 @@ def _key(row: dict) -> RowKey:
             _text(usage, "unit", "usage."),
         )
     )
-
-
-def _new_key(fields: tuple) -> RowKey:
-    return tuple.__new__(RowKey, fields)
 
 
 def _rate(value: Decimal | int) -> str:

@@ -206,7 +206,6 @@ class PageVersions(NamedTuple):
     version), and the name the title shows."""
 
     pk: int
-    slug: str
     name: str
     health_generation: int
     audit_version: int
@@ -231,7 +230,7 @@ def _versions_sql() -> str:
     q = connection.ops.quote_name
     env, collection = q(Environment._meta.db_table), q(Collection._meta.db_table)
     return (
-        f"SELECT e.id, e.slug, e.name, COALESCE(c.generation, 0), "  # noqa: S608 - our own tables
+        f"SELECT e.id, e.name, COALESCE(c.generation, 0), "  # noqa: S608 - our own tables
         f"{page_cache.audit_version_sql()} FROM {env} e "
         f"LEFT JOIN {collection} c ON c.environment_id = e.id WHERE e.slug = %s"
     )
