@@ -6,10 +6,14 @@ hash covers its canonical content: keys sorted, null fields left out (null = abs
 numbers normalised (1.50 = 1.5 = 1.500), so key order, whitespace and spacing of the
 file do not matter.
 
-Lines are decoded by msgspec (its float hook gets each number's text, so amounts are
-exact); a line it refuses, or one holding an integer -0 (which it reads as 0), is read
-again by the standard library's json, whose acceptance and error messages the importer
-has always had. Both readings give the same row and the same identity.
+A line in the export's standard schema (`bq_schema`, as Google writes them) is read in
+one typed pass: its numbers stay JSON text, and the row encodes back to its canonical
+content with the numbers' text normalised. Any other line, and any line that pass does
+not accept, is read the general way: decoded by msgspec into plain values (its float
+hook gets each number's text, so amounts are exact); a line msgspec refuses, or one
+holding an integer -0 (which it reads as 0), is read again by the standard library's
+json, whose acceptance and error messages the importer has always had. Every reading
+gives the same row and the same identity; only the general one names a bad field.
 """
 
 import hashlib
@@ -24,6 +28,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import orjson
 
+from costs import bq_schema
 from costs.money import to_nanos
 
 PACIFIC = ZoneInfo("America/Los_Angeles")  # Google's reports bucket days in US/Pacific
@@ -33,6 +38,10 @@ _decode = msgspec.json.Decoder(float_hook=Decimal).decode
 _EXACT_INT = 10**28  # integers below this normalise to themselves (Decimal's precision)
 _MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")  # an integer -0, or text that looks like one
 _EMPTY: dict = {}
+_decode_standard = msgspec.json.Decoder(bq_schema.Row).decode
+_encode_standard = msgspec.json.Encoder().encode  # declared order = sorted keys
+_NORMAL_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")  # as normalised
+_NUMBER_START = frozenset(b"-0123456789")
 
 
 class FieldError(Exception):
@@ -83,6 +92,113 @@ def parse(line: bytes) -> ParsedRow:
 
 
 def _parse(line: bytes) -> ParsedRow:
+    try:
+        return _standard(line)
+    except (msgspec.DecodeError, FieldError, _NotStandard):
+        return _general(line)
+
+
+class _NotStandard(Exception):
+    """A value the standard reading leaves to the general one (which reads or names it)."""
+
+
+def _standard(line: bytes) -> ParsedRow:
+    """A line in the export's standard schema; anything else raises (see `_parse`)."""
+    row = _decode_standard(line)
+    cost = _number_text(row.cost)
+    rate = _number_text(row.currency_conversion_rate)
+    start, invoice, currency = row.usage_start_time, row.invoice, row.currency
+    if cost is None or start is None or invoice is None or invoice.month is None:
+        raise _NotStandard
+    if currency is None or len(currency) != 3:
+        raise _NotStandard
+    row.cost = _normal(cost)
+    row.currency_conversion_rate = rate = None if rate is None else _normal_rate(rate)
+    row.cost_at_list = _normal_raw(row.cost_at_list)
+    usage_amount = None
+    unit = ""
+    if (usage := row.usage) is not None:
+        amount = _number_text(usage.amount)
+        usage.amount = None if amount is None else _normal(amount)
+        usage_amount = None if amount is None else Decimal(amount)
+        usage.amount_in_pricing_units = _normal_raw(usage.amount_in_pricing_units)
+        unit = usage.unit or ""
+    if (price := row.price) is not None:
+        price.effective_price = _normal_raw(price.effective_price)
+        price.pricing_unit_quantity = _normal_raw(price.pricing_unit_quantity)
+        price.tier_start_amount = _normal_raw(price.tier_start_amount)
+    credits = []
+    for credit in row.credits or ():
+        amount = _number_text(credit.amount)
+        if amount is None:
+            raise _NotStandard
+        credit.amount = _normal(amount)
+        credits.append((credit.type or UNSPECIFIED_CREDIT, to_nanos(Decimal(amount))))
+    row_hash = hashlib.blake2b(_encode_standard(row), digest_size=16).digest()
+    project = row.project or bq_schema.NO_PROJECT
+    service = row.service or bq_schema.NO_NAMED
+    sku = row.sku or bq_schema.NO_NAMED
+    location = row.location or bq_schema.NO_LOCATION
+    key = RowKey._make(
+        (
+            _pacific_day(start),
+            _month(invoice.month),
+            project.id or "",
+            _standard_labels(row.labels),
+            service.id or "",
+            service.description or "",
+            sku.id or "",
+            sku.description or "",
+            row.cost_type or "regular",
+            currency,
+            rate or "",
+            location.region or location.location or "",
+            unit,
+        )
+    )
+    return ParsedRow(row_hash, key, to_nanos(Decimal(cost)), credits, usage_amount)
+
+
+def _number_text(raw: msgspec.Raw | None) -> str | None:
+    """A number's JSON text as written; None for null or absent; else _NotStandard."""
+    if raw is None:
+        return None
+    text = bytes(raw)
+    if text[0] in _NUMBER_START:
+        return text.decode()
+    if text == b"null":
+        return None
+    raise _NotStandard
+
+
+def _normal(text: str) -> str:
+    """A number's normalised decimal text, as `_canonical` writes it (most are already)."""
+    if len(text) <= 28 and text != "-0" and _NORMAL_NUMBER.fullmatch(text):
+        return text  # at most 28 digits, no exponent, no trailing zero: normalised as is
+    return format(Decimal(text).normalize(), "f")
+
+
+_normal_rate = lru_cache(maxsize=1_000)(_normal)  # one rate repeats on most rows
+
+
+def _normal_raw(raw: msgspec.Raw | None) -> str | None:
+    text = _number_text(raw)
+    return None if text is None else _normal(text)
+
+
+def _standard_labels(labels: list[bq_schema.Label] | None) -> tuple[tuple[str, str], ...]:
+    if not labels:
+        return ()
+    pairs = []
+    for label in labels:
+        if label.key is None:
+            raise _NotStandard
+        pairs.append((label.key, label.value or ""))
+    return tuple(sorted(pairs))
+
+
+def _general(line: bytes) -> ParsedRow:
+    """Any line: read into plain values, checked field by field (errors name the field)."""
     try:
         row = _decode(line)
         row_hash = _row_hash(row)
