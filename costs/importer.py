@@ -212,7 +212,7 @@ def _stage(
     else:
         source = lines(path, reader)
     for number, line in source:
-        if not line.strip():
+        if not line or line.isspace():  # blank (isspace() copies nothing, strip() would)
             continue
         try:
             row = parse(line)
