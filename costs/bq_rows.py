@@ -252,7 +252,12 @@ def _canonical(value, zero_seen: bool = False):
 
 
 def _row_hash(row, zero_seen: bool = False) -> bytes:
-    canonical = orjson.dumps(_canonical(row, zero_seen), option=orjson.OPT_SORT_KEYS)
+    try:
+        canonical = orjson.dumps(_canonical(row, zero_seen), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # the only text JSON can hold that orjson cannot write
+        raise ValueError(
+            "a string holds a lone UTF-16 surrogate (\\ud800 to \\udfff), which is not text"
+        ) from None
     return hashlib.blake2b(canonical, digest_size=16).digest()
 
 

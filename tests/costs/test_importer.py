@@ -177,6 +177,19 @@ def test_a_line_nested_too_deeply_is_refused_with_the_line(platform, write_expor
     assert CostDaily.objects.count() == 0
 
 
+@pytest.mark.parametrize("text", [rb'"\ud800"', b'"\xed\xa0\x80"', rb'"a\udfffb"'])
+def test_a_string_holding_a_lone_surrogate_is_refused_with_the_line(platform, write_export, text):
+    """JSON's grammar lets an escape name half a UTF-16 pair; no text holds one."""
+    rows = [export_row("2.00"), {**export_row("1.00"), "seller_name": "<here>"}]
+    record = import_file(write_export(ndjson(rows).replace(b'"<here>"', text)))
+    assert record.status == "refused"
+    assert record.message == (
+        "export.jsonl:2: not valid JSON (a string holds a lone UTF-16 surrogate (\\ud800 to "
+        "\\udfff), which is not text) — refused, nothing imported"
+    )
+    assert CostDaily.objects.count() == 0
+
+
 def test_a_line_longer_than_any_export_row_is_refused_with_the_line(platform, write_export):
     """A JSON array saved on one line, say: refused as it streams, not read into memory."""
     good = ndjson([export_row("1.00")])
