@@ -40,7 +40,6 @@ _MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")  # an integer -0, or text that look
 _EMPTY: dict = {}
 _decode_standard = msgspec.json.Decoder(bq_schema.Row).decode
 _encode_standard = msgspec.json.Encoder().encode  # declared order = sorted keys
-_NORMAL_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")  # as normalised
 _NUMBER_START = frozenset(b"-0123456789")
 
 
@@ -172,9 +171,15 @@ def _number_text(raw: msgspec.Raw | None) -> str | None:
 
 
 def _normal(text: str) -> str:
-    """A number's normalised decimal text, as `_canonical` writes it (most are already)."""
-    if len(text) <= 28 and text != "-0" and _NORMAL_NUMBER.fullmatch(text):
-        return text  # at most 28 digits, no exponent, no trailing zero: normalised as is
+    """A JSON number's normalised decimal text, as `_canonical` writes it. Most are
+    already: at most 28 digits, no exponent, no trailing fraction zero, not -0 (JSON
+    numbers have no leading zeros; msgspec has checked the text is one)."""
+    if len(text) <= 28 and "e" not in text and "E" not in text:
+        if "." in text:
+            if text[-1] != "0":
+                return text
+        elif text != "-0":
+            return text
     return format(Decimal(text).normalize(), "f")
 
 

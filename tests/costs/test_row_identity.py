@@ -219,7 +219,8 @@ GOOD = {  # values that keep a row importable, so that most rows are read, not r
     "month": ['"202610"', '"202611"'],
     "currency": ['"USD"', '"EUR"'],
 }
-OTHER_KINDS = ["1", '"x"', "[]", "{}", "true", '[{"key": "k"}]', '{"key": "k"}']
+OTHER_KINDS = ["1", '"x"', "[]", "{}", "true", '[{"key": "k"}]', '{"key": "k"}', "01", "1."]
+OTHER_KINDS += ["-", "NaN", "1e", r'"\ud800"', r'"\x"', '"\t"']  # not JSON, or not text
 
 
 def _kind(struct, name: str):
@@ -276,8 +277,8 @@ def _record(rnd: random.Random, struct, odd: float) -> str:
 def _reading(read, line: bytes):
     try:
         return read(line)
-    except FieldError as exc:
-        return str(exc)
+    except (FieldError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def test_a_line_in_the_standard_schema_reads_as_the_general_reading_reads_it():
