@@ -14,7 +14,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from costs import cost_table, progress, rollup, services, staging
+from costs import cost_table, progress, rollup, running, services, staging
 from costs.attribution import Attributor
 from costs.bq_rows import FieldError, RowKey, parse
 from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
@@ -67,14 +67,21 @@ def import_file(
         "format": fmt,
         "created_by": actor if getattr(actor, "pk", None) else None,
         "actor": audit._actor_name(actor),
-        "status": ImportStatus.RUNNING,
+        "status": ImportStatus.QUEUED,  # running once its process holds it
         "replace_months": replace_months,
     }
     if record is None:
         record = BillingImport.objects.create(**fields)
-    else:
+    with running.holding(record):
         BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
         record.status = ImportStatus.RUNNING
+        _run(path, record, actor, report_progress)
+    if record.status == ImportStatus.SUCCEEDED:
+        services.check_after_import(record.months)
+    return record
+
+
+def _run(path: Path, record: BillingImport, actor, report_progress: bool) -> None:
     with open(path, "rb") as raw:
         reader = HashingReader(raw)
         try:
@@ -87,9 +94,9 @@ def import_file(
         except Exception:
             finish(record, ImportStatus.ERRORED, traceback.format_exc())
             raise
-    if record.status == ImportStatus.SUCCEEDED:
-        services.check_after_import(record.months)
-    return record
+        except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
+            running.stopped(record)
+            raise
 
 
 def _import(

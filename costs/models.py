@@ -64,6 +64,9 @@ class BillingImport(models.Model):
         max_length=500, blank=True, help_text="Where a queued upload waits for its job."
     )
     job_id = models.CharField(max_length=64, blank=True)
+    runner = models.CharField(
+        max_length=100, blank=True, help_text="host:pid of the process that runs it (SQLite)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -12,13 +12,14 @@ only when the user asks to replace it (`replace=True`, audited).
 """
 
 import json
+import traceback
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
 
-from costs import importer, rollup, services
+from costs import importer, rollup, running, services
 from costs.attribution import Attributor
 from costs.bq_rows import RowKey
 from costs.models import (
@@ -98,9 +99,17 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
         pulled_month=month,
         created_by=actor if getattr(actor, "pk", None) else None,
         actor=audit._actor_name(actor),
-        status=ImportStatus.RUNNING,
+        status=ImportStatus.QUEUED,  # running once its process holds it
         replace_months=replace,
     )
+    with running.holding(record):
+        BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
+        record.status = ImportStatus.RUNNING
+        _pull(record, month, actor, replace)
+    return record
+
+
+def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
     try:
         if not MONTH.match(month):
             raise PullRefused(f"{month!r} is not a month like 2026-10")
@@ -118,7 +127,12 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
     except gcp.GcpError as exc:
         importer.finish(record, ImportStatus.ERRORED, f"BigQuery: {exc}")
         raise
-    return record
+    except Exception:
+        importer.finish(record, ImportStatus.ERRORED, traceback.format_exc())
+        raise
+    except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
+        running.stopped(record)
+        raise
 
 
 def _check_source(month: str, replace: bool) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import django_rq
 from django.conf import settings
 
+from costs import running
 from costs.importer import FORMATS, finish, import_file
 from costs.models import BillingImport, ImportSource, ImportStatus
 from platform_admin import audit
@@ -71,12 +72,20 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
 
 def run_queued(import_id: int) -> BillingImport | None:
     """The job: import a queued upload (once: a second delivery finds it started)."""
-    claimed = BillingImport.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING
-    )
-    if not claimed:
+    record = BillingImport.objects.select_related("created_by").filter(pk=import_id).first()
+    if record is None:
         return None
-    record = BillingImport.objects.select_related("created_by").get(pk=import_id)
+    with running.holding(record):  # before it shows running, so that it is never seen stopped
+        claimed = BillingImport.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(
+            status=ImportStatus.RUNNING
+        )
+        if not claimed:
+            return None
+        record.status = ImportStatus.RUNNING
+        return _run_claimed(record)
+
+
+def _run_claimed(record: BillingImport) -> BillingImport:
     path = Path(record.upload_path)
     try:
         if not path.exists():

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from costs import focus, pages, progress, targets, uploads
+from costs import focus, pages, progress, running, targets, uploads
 from costs.bq_rows import PACIFIC
 from costs.importer import FORMATS
 from costs.models import BillingImport, ImportStatus
@@ -27,6 +27,7 @@ def index(request):
         month = f"{today:%Y-%m}"
     env = request.GET.get("env", "")
     path = [p for p in request.GET.getlist("path") if p][:3]
+    running.settle()  # an import whose process died shows as stopped, not running
     environments = pages.environments_versioned()
     focus = next((e.name for e in environments if e.slug == env), "Unallocated" if env else "")
     if env and env != UNALLOCATED and focus == "Unallocated":
@@ -78,13 +79,14 @@ def import_part(request, pk: int):
 
 
 def _import_context(pk: int) -> dict:
+    running.settle()
     record = get_object_or_404(BillingImport, pk=pk)
-    running = record.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
-    seen = progress.read(record.pk) if running else {}
+    busy = record.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+    seen = progress.read(record.pk) if busy else {}
     size = record.size_bytes or 0
     return {
         "record": record,
-        "running": running,
+        "running": busy,
         "rows_so_far": seen.get("rows", 0),
         "percent": round(100 * seen.get("bytes", 0) / size) if size and seen else 0,
     }

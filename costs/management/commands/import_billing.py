@@ -22,7 +22,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path, format, replace_months, **options):
-        record = import_file(path, actor="cli", fmt=format, replace_months=replace_months)
+        try:
+            record = import_file(path, actor="cli", fmt=format, replace_months=replace_months)
+        except KeyboardInterrupt:  # recorded as stopped by the importer
+            raise CommandError("interrupted: nothing imported") from None
         if record.status != ImportStatus.SUCCEEDED:
             raise CommandError(record.message)
         self.stdout.write(

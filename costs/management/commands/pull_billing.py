@@ -38,5 +38,7 @@ class Command(BaseCommand):
                 )
         except gcp.GcpError as exc:
             raise CommandError(f"BigQuery: {exc}") from exc
+        except KeyboardInterrupt:  # the month being pulled is recorded as stopped
+            raise CommandError("interrupted: the month being pulled is unchanged") from None
         if failed:
             raise CommandError("some months were not pulled (see above)")

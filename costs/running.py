@@ -1,0 +1,115 @@
+"""Which running imports are still running.
+
+An import (a file or a pull) is one transaction: if its process ends before it commits —
+the worker killed or restarted, the command interrupted — nothing of it is imported, but
+its history row would say "running" forever. So the process holds a lock named after the
+import while it runs: on PostgreSQL a session advisory lock, which the server releases
+when the process's connection ends however it ends; on SQLite (one machine) the row
+names the process, which is looked up. `settle()` records the imports whose holder is
+gone as stopped; the pages showing imports call it.
+"""
+
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+from django.utils import timezone
+
+from costs.models import BillingImport, ImportSource, ImportStatus
+from platform_admin import audit
+
+_LOCK_CLASS = 0x62696D70  # "bimp": two-key advisory locks (class, import id)
+STOPPED = (
+    "stopped before it finished: its process ended (killed, interrupted or restarted) — "
+    "nothing imported. {again}"
+)
+
+
+def _again(record: BillingImport) -> str:
+    if record.source == ImportSource.PULL:
+        return f"Pull {record.pulled_month or 'the month'} again."
+    return "Import the file again."
+
+
+def _runner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+@contextmanager
+def holding(record: BillingImport):
+    """Run an import as `record`'s holder; enter before its status becomes running."""
+    if connection.vendor != "postgresql":
+        record.runner = _runner()
+        BillingImport.objects.filter(pk=record.pk).update(runner=record.runner)
+        yield
+        return
+    key = [_LOCK_CLASS, record.pk & 0x7FFFFFFF]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def stopped(record: BillingImport) -> None:
+    """Record `record` (still marked running) as stopped, at once: its process is ending."""
+    _mark(record)
+
+
+def settle() -> int:
+    """Record every running import whose process is gone as stopped; returns how many."""
+    count = 0
+    for record in BillingImport.objects.filter(status=ImportStatus.RUNNING):
+        if not _alive(record) and _mark(record):
+            count += 1
+    return count
+
+
+def _alive(record: BillingImport) -> bool:
+    if connection.vendor != "postgresql":
+        host, _, pid = record.runner.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return True  # another machine's, or not started yet: cannot tell
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    with connection.cursor() as cursor:  # held by any session, this one included
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid = %s AND objid = %s AND objsubid = 2)",
+            [_LOCK_CLASS, record.pk & 0x7FFFFFFF],
+        )
+        return cursor.fetchone()[0]
+
+
+def _mark(record: BillingImport) -> bool:
+    message = STOPPED.format(again=_again(record))
+    changed = BillingImport.objects.filter(pk=record.pk, status=ImportStatus.RUNNING).update(
+        status=ImportStatus.ERRORED,
+        message=message,
+        finished_at=timezone.now(),
+        rows_read=0,
+        rows_new=0,
+        rows_known=0,
+        months={},
+    )
+    if not changed:
+        return False  # it finished meanwhile
+    if record.upload_path:
+        Path(record.upload_path).unlink(missing_ok=True)
+    audit.record(
+        "billing.stopped",
+        actor=None,
+        obj=record,
+        detail={"file_name": record.file_name, "source": record.source, "message": message},
+    )
+    return True
