@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as some editors save text
 CHUNK = 1 << 20
 MAX_LINE = 16 << 20  # an export row is a few KB; a longer line is not one (and memory stays flat)
 
@@ -53,19 +54,20 @@ def sniff(path: Path) -> bytes:
     opener = gzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as fh:
-            return fh.read(4096).lstrip()[:64]
+            return fh.read(4096).removeprefix(BOM).lstrip()[:64]
     except (OSError, EOFError, zlib.error) as exc:
         raise refused(path.name, f"not a readable gzip file ({exc})") from exc
 
 
 def lines(path: Path, reader: HashingReader) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of the content, decompressing gzip; memory flat in file size."""
+    """(line number, line) of the content, decompressing gzip, without a leading byte
+    order mark; memory flat in file size."""
     stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
     buffered = _buffered(stream)
     number = 0
     try:
         for number, line in enumerate(buffered, start=1):  # noqa: B007 - used after the loop
-            yield number, line
+            yield number, line.removeprefix(BOM) if number == 1 else line
     except (OSError, EOFError, zlib.error) as exc:
         raise refused(f"{path.name}:{number + 1}", f"the gzip data is broken ({exc})") from exc
     except _LineTooLong:

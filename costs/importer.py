@@ -197,6 +197,12 @@ def _format(path: Path, fmt: str, name: str) -> str:
     start = sniff(path)
     if start[:1] in (b"{", b""):
         return "bq-json"
+    if start[:1] == b"[":
+        raise refused(
+            name,
+            "a JSON array; the importer reads the export as newline-delimited JSON, one "
+            "object a line (bq extract --destination_format NEWLINE_DELIMITED_JSON)",
+        )
     if cost_table.looks_like(start):
         return "cost-table-csv"
     raise refused(

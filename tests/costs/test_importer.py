@@ -203,6 +203,28 @@ def test_a_line_longer_than_any_export_row_is_refused_with_the_line(platform, wr
     assert CostDaily.objects.count() == 0
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_the_row(platform, write_export, gz):
+    rows = [export_row("1.25"), export_row("2.50", sku="other")]
+    marked = import_file(write_export(b"\xef\xbb\xbf" + ndjson(rows), name="bom.jsonl", gz=gz))
+    plain = import_file(write_export(rows, name="plain.jsonl"))
+    assert (marked.status, marked.format, marked.rows_new) == ("succeeded", "bq-json", 2)
+    assert (plain.status, plain.rows_new, plain.rows_known) == ("succeeded", 0, 2)
+
+
+def test_a_json_array_is_refused_saying_the_export_is_read_one_object_a_line(
+    platform, write_export
+):
+    text = b"[\n" + ndjson([export_row("1.25"), export_row("2.50")]).replace(b"}\n{", b"},\n{")
+    record = import_file(write_export(text + b"]\n", name="results.json"))
+    assert record.status == "refused"
+    assert record.message == (
+        "results.json: a JSON array; the importer reads the export as newline-delimited "
+        "JSON, one object a line (bq extract --destination_format NEWLINE_DELIMITED_JSON) "
+        "— refused, nothing imported"
+    )
+
+
 def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, write_export):
     good = ndjson([export_row("1.00"), export_row("2.00", sku="other")])
     record = import_file(write_export(good + b'{"cost": 3.0,\n', name="cut.jsonl"))
