@@ -32,4 +32,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 #            instance is enough, two are harmless.
 #   python manage.py migrate runs as a Cloud Run job before each release.
 CMD exec gunicorn platform_admin.wsgi:application --bind 0.0.0.0:${PORT} \
-    --worker-class sync --workers ${WEB_CONCURRENCY:-5} --timeout 60 --access-logfile -
+    --worker-class sync --workers ${WEB_CONCURRENCY:-5} --timeout ${WEB_TIMEOUT:-0} --access-logfile -
