@@ -7,6 +7,7 @@ their sums go into the daily rollups, and the import and its audit event are rec
 A bad line refuses the whole file, naming the line and the field; nothing changes.
 """
 
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,49 +61,51 @@ def import_file(
     the files' (audited). `record`: a queued upload's history row, to run it;
     `report_progress`: rows and bytes read so far go to `costs.progress` as it streams."""
     path = Path(path)
-    fields = {
-        "source": ImportSource.FILE,
-        "file_name": file_name or path.name,
-        "size_bytes": path.stat().st_size,
-        "format": fmt,
-        "created_by": actor if getattr(actor, "pk", None) else None,
-        "actor": audit._actor_name(actor),
-        "status": ImportStatus.QUEUED,  # running once its process holds it
-        "replace_months": replace_months,
-    }
-    if record is None:
-        record = BillingImport.objects.create(**fields)
-    with running.holding(record):
-        BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
-        record.status = ImportStatus.RUNNING
-        _run(path, record, actor, report_progress)
+    with open(path, "rb") as raw:  # first: a file that cannot be opened records nothing
+        fields = {
+            "source": ImportSource.FILE,
+            "file_name": file_name or path.name,
+            "size_bytes": os.fstat(raw.fileno()).st_size,
+            "format": fmt,
+            "created_by": actor if getattr(actor, "pk", None) else None,
+            "actor": audit._actor_name(actor),
+            "status": ImportStatus.QUEUED,  # running once its process holds it
+            "replace_months": replace_months,
+        }
+        if record is None:
+            record = BillingImport.objects.create(**fields)
+        with running.holding(record):
+            BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
+            record.status = ImportStatus.RUNNING
+            _run(path, raw, record, actor, report_progress)
     if record.status == ImportStatus.SUCCEEDED:
         services.check_after_import(record.months)
     return record
 
 
-def _run(path: Path, record: BillingImport, actor, report_progress: bool) -> None:
-    with open(path, "rb") as raw:
-        reader = HashingReader(raw)
-        try:
-            with transaction.atomic():
-                _import(path, record, reader, actor, report_progress)
-        except RefusedFile as exc:
-            _drain(reader, record)
-            finish(record, ImportStatus.REFUSED, str(exc))
-            audit.record("billing.refused", actor=actor, obj=record, detail=_detail(record))
-        except Exception:
-            finish(record, ImportStatus.ERRORED, traceback.format_exc())
-            raise
-        except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
-            running.stopped(record)
-            raise
+def _run(path: Path, raw, record: BillingImport, actor, report_progress: bool) -> None:
+    reader = HashingReader(raw)
+    try:
+        with transaction.atomic():
+            _import(path, record, reader, actor, report_progress)
+    except RefusedFile as exc:
+        _drain(reader, record)
+        finish(record, ImportStatus.REFUSED, str(exc))
+        audit.record("billing.refused", actor=actor, obj=record, detail=_detail(record))
+    except Exception:
+        finish(record, ImportStatus.ERRORED, traceback.format_exc())
+        raise
+    except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
+        running.stopped(record)
+        raise
 
 
 def _import(
     path: Path, record: BillingImport, reader: HashingReader, actor, report_progress: bool
 ) -> None:
     lock()
+    if not record.size_bytes:
+        raise refused(record.file_name, "the file is empty")
     record.format = _format(path, record.format, record.file_name)
     staging.create()
     progress_id = record.pk if report_progress else None

@@ -97,6 +97,21 @@ def test_refused_file_exits_non_zero_with_the_sentence(platform, tmp_path):
         run("import_billing", str(bad))
 
 
+def test_a_missing_path_a_folder_or_an_empty_file_is_refused_with_a_sentence(platform, tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    for path, message in [
+        (
+            tmp_path / "no.jsonl",
+            f"{tmp_path / 'no.jsonl'}: No such file or directory — nothing imported",
+        ),
+        (tmp_path, f"{tmp_path}: Is a directory — nothing imported"),
+        (tmp_path / "empty.jsonl", "empty.jsonl: the file is empty — refused, nothing imported"),
+    ]:
+        with pytest.raises(CommandError) as refused:
+            run("import_billing", str(path))
+        assert str(refused.value) == message
+
+
 def test_unknown_month_reports_zeros(platform):
     report = json.loads(run("cost_report", "--month", "2031-01", "--format", "json"))
     zero = {"cost": "0.00", "credits": "0.00", "net": "0.00"}

@@ -24,6 +24,8 @@ class Command(BaseCommand):
     def handle(self, *args, path, format, replace_months, **options):
         try:
             record = import_file(path, actor="cli", fmt=format, replace_months=replace_months)
+        except OSError as exc:  # the file could not be opened: no import was recorded
+            raise CommandError(f"{path}: {exc.strerror} — nothing imported") from None
         except KeyboardInterrupt:  # recorded as stopped by the importer
             raise CommandError("interrupted: nothing imported") from None
         if record.status != ImportStatus.SUCCEEDED:
