@@ -142,4 +142,4 @@ RECORDS = (
     Tag,
     Row,
 )
-NO_NAMED, NO_PROJECT, NO_LOCATION, NO_USAGE = Named(), Project(), Location(), Usage()
+NO_NAMED, NO_PROJECT, NO_LOCATION = Named(), Project(), Location()  # for absent records

@@ -93,7 +93,7 @@ def source() -> Source:
 def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImport:
     """Replace invoice month YYYY-MM with what BigQuery computes from the export.
     Returns the import record (succeeded, or refused with the sentence); a Google error
-    is recorded as errored and re-raised."""
+    or a crash is recorded as errored and re-raised, an interruption as stopped."""
     record = BillingImport.objects.create(
         source=ImportSource.PULL,
         pulled_month=month,

@@ -14,7 +14,7 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection
+from django.db import Error, connection
 from django.utils import timezone
 
 from costs.models import BillingImport, ImportSource, ImportStatus
@@ -51,13 +51,11 @@ def holding(record: BillingImport):
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
-
-
-def stopped(record: BillingImport) -> None:
-    """Record `record` (still marked running) as stopped, at once: its process is ending."""
-    _mark(record)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except Error:
+            pass  # the connection is gone, and the lock with it
 
 
 def settle() -> int:
@@ -71,7 +69,7 @@ def settle() -> int:
     if not ids:
         return 0
     records = BillingImport.objects.filter(pk__in=ids, status=ImportStatus.RUNNING)
-    return sum(1 for record in records if not _alive(record) and _mark(record))
+    return sum(1 for record in records if not _alive(record) and stopped(record))
 
 
 def _alive(record: BillingImport) -> bool:
@@ -96,7 +94,9 @@ def _alive(record: BillingImport) -> bool:
         return cursor.fetchone()[0]
 
 
-def _mark(record: BillingImport) -> bool:
+def stopped(record: BillingImport) -> bool:
+    """Record `record`, marked running, as stopped (its process ended, or is ending);
+    False if it finished meanwhile."""
     message = STOPPED.format(again=_again(record))
     changed = BillingImport.objects.filter(pk=record.pk, status=ImportStatus.RUNNING).update(
         status=ImportStatus.ERRORED,
