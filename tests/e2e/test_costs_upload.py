@@ -16,6 +16,7 @@ from tests.costs.conftest import (  # noqa: F401 - fixtures used by name
 
 pytestmark = pytest.mark.browser
 STAGING = {"env": "staging", "app": "api-server"}
+ROWS = 200_000  # seconds of importing, on a fast machine too: the page shows it running
 
 
 def test_carol_uploads_watches_progress_sees_the_month_and_drills_down(
@@ -29,7 +30,7 @@ def test_carol_uploads_watches_progress_sees_the_month_and_drills_down(
             start=f"2026-10-{1 + i % 28:02d} 15:00:00 UTC",
             sku="CPU Allocation Time" if i % 2 else "Memory Allocation Time",
         )
-        for i in range(60_000)
+        for i in range(ROWS)
     ]
     export = tmp_path / "october.jsonl"
     export.write_bytes(ndjson(rows))
@@ -46,16 +47,16 @@ def test_carol_uploads_watches_progress_sees_the_month_and_drills_down(
         "rows read so far", timeout=30_000
     )
     expect(live).to_have_attribute("data-status", "succeeded", timeout=90_000)
-    expect(live).to_contain_text("60000 rows read: 60000 new, 0 already known")
+    expect(live).to_contain_text(f"{ROWS} rows read: {ROWS} new, 0 already known")
 
     page.click("text=2026-10")
     staging = page.locator('tr[data-scope="staging"]')
-    expect(staging.locator(".actual")).to_have_text("3,000.00")
+    expect(staging.locator(".actual")).to_have_text("10,000.00")
     expect(staging.locator(".badge")).to_have_text("over")  # against its 300.00 target
 
     page.click('tr[data-component="api-server"] a')
     expect(page.locator(".drill")).to_contain_text("Cloud Run")
     page.click('.drill tr[data-item="Cloud Run"] a')
     cpu = page.locator('.drill tr[data-item="CPU Allocation Time"]')
-    expect(cpu).to_contain_text("1,500.00")
+    expect(cpu).to_contain_text("5,000.00")
     expect(cpu).to_contain_text("50.0%")
