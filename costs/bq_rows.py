@@ -171,15 +171,12 @@ def _number_text(raw: msgspec.Raw | None) -> str | None:
 
 
 def _normal(text: str) -> str:
-    """A JSON number's normalised decimal text, as `_canonical` writes it. Most are
-    already: at most 28 digits, no exponent, no trailing fraction zero, not -0 (JSON
-    numbers have no leading zeros; msgspec has checked the text is one)."""
+    """A JSON number's normalised decimal text, as `_canonical` writes it. Without an
+    exponent and within Decimal's 28 digits, that is the text itself less the zeros
+    ending its fraction (JSON numbers have no leading zeros; msgspec has checked the text
+    is one): "3600.0" -> "3600", "-0.0" -> "-0"."""
     if len(text) <= 28 and "e" not in text and "E" not in text:
-        if "." in text:
-            if text[-1] != "0":
-                return text
-        elif text != "-0":
-            return text
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return format(Decimal(text).normalize(), "f")
 
 

@@ -301,6 +301,21 @@ def test_a_line_in_the_standard_schema_reads_as_the_general_reading_reads_it():
     assert standard > 0.8 * read  # the lines the standard reading did not read hold odd values
 
 
+def test_a_numbers_text_is_normalised_as_the_decimal_definition_says():
+    rnd = random.Random(28)
+    digits = "0123456789"
+    for _ in range(20_000):
+        whole = rnd.choice(
+            ["0", rnd.choice("123456789") + "".join(rnd.choices(digits, k=rnd.randint(0, 30)))]
+        )
+        text = rnd.choice(["", "-"]) + whole
+        if rnd.random() < 0.7:
+            text += "." + "".join(rnd.choices(digits, k=rnd.randint(1, 30)))
+        if rnd.random() < 0.15:
+            text += rnd.choice("eE") + rnd.choice(["", "+", "-"]) + str(rnd.randint(0, 40))
+        assert bq_rows._normal(text) == format(Decimal(text).normalize(), "f"), text
+
+
 def test_the_standard_schema_declares_fields_in_sorted_order_as_identities_have_keys():
     def records(cls):
         for sub in cls.__subclasses__():
