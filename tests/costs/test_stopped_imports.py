@@ -98,9 +98,7 @@ def test_an_interrupted_import_says_so_at_once(platform, tmp_path):
     _nothing_imported()
 
 
-def test_an_import_that_is_running_is_not_taken_for_stopped(
-    client, carol, platform, tmp_path, write_export
-):
+def test_an_import_that_is_running_is_not_taken_for_stopped(client, carol, platform, tmp_path):
     command = _command("import_billing", str(_big_export(tmp_path / "big.jsonl")))
     record = _running("big.jsonl")
     client.force_login(carol)
