@@ -9,6 +9,7 @@ names the process, which is looked up. `settle()` records the imports whose hold
 gone as stopped; the pages showing imports call it.
 """
 
+import contextlib
 import os
 import socket
 from contextlib import contextmanager
@@ -51,11 +52,9 @@ def holding(record: BillingImport):
     try:
         yield
     finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
-        except Error:
-            pass  # the connection is gone, and the lock with it
+        # If the connection is gone, so is the lock: nothing to release.
+        with contextlib.suppress(Error), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
 def settle() -> int:
