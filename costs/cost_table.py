@@ -103,7 +103,7 @@ def json_lines(
     columns: dict[str, int] | None = None
     idx: dict[str, int | None] = {}
     cost_label = ""
-    for number, raw in lines(path, reader):
+    for number, raw in lines(path, reader, name):
         where = f"{name}:{number}"
         try:
             text = raw.decode("utf-8-sig").rstrip("\r")

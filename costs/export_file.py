@@ -21,17 +21,15 @@ def refused(where: str, what: str) -> RefusedFile:
     return RefusedFile(f"{where}: {what} — refused, nothing imported")
 
 
-class HashingReader:
-    """A binary file object that feeds every byte read into SHA-256 and counts them."""
+class CountingReader:
+    """A binary file object that counts the bytes read through it."""
 
     def __init__(self, raw):
         self.raw = raw
-        self.sha256 = hashlib.sha256()
         self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        self.sha256.update(data)
         self.bytes_read += len(data)
         return data
 
@@ -44,52 +42,67 @@ class HashingReader:
         return True
 
 
+class HashingReader(CountingReader):
+    """A counting reader that also feeds every byte read into SHA-256."""
+
+    def __init__(self, raw):
+        super().__init__(raw)
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self.sha256.update(data)
+        return data
+
+
 def is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == GZIP_MAGIC
 
 
-def sniff(path: Path) -> bytes:
-    """The first non-blank bytes of the content (decompressed), to detect the format."""
+def sniff(path: Path, name: str = "") -> bytes:
+    """The first non-blank bytes of the content (decompressed), to detect the format;
+    `name`: the file's name as the user knows it (default: the path's)."""
     opener = gzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as fh:
             return fh.read(4096).removeprefix(BOM).lstrip()[:64]
     except (OSError, EOFError, zlib.error) as exc:
-        raise refused(path.name, f"not a readable gzip file ({exc})") from exc
+        raise refused(name or path.name, f"not a readable gzip file ({exc})") from exc
 
 
-def lines(path: Path, reader: HashingReader) -> Iterator[tuple[int, bytes]]:
+def lines(path: Path, reader: HashingReader, name: str = "") -> Iterator[tuple[int, bytes]]:
     """(line number, line) of the content, decompressing gzip, without a leading byte
     order mark; memory flat in file size."""
+    for first, block in blocks(path, reader, name):
+        yield from enumerate(block, start=first)
+
+
+def blocks(path: Path, reader, name: str = "") -> Iterator[tuple[int, list[bytes]]]:
+    """The content's lines a block at a time (those of about 1 MiB of content): (the
+    first one's line number, lines), decompressing gzip, without a leading byte order
+    mark. The same file always gives the same blocks. A broken gzip stream or an
+    over-long line raises RefusedFile naming the line and `name` (default: the path's)."""
+    name = name or path.name
     stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
-    buffered = _buffered(stream)
-    number = 0
-    try:
-        for number, line in enumerate(buffered, start=1):  # noqa: B007 - used after the loop
-            yield number, line.removeprefix(BOM) if number == 1 else line
-    except (OSError, EOFError, zlib.error) as exc:
-        raise refused(f"{path.name}:{number + 1}", f"the gzip data is broken ({exc})") from exc
-    except _LineTooLong:
-        raise refused(
-            f"{path.name}:{number + 1}",
-            f"a line longer than {MAX_LINE >> 20} MiB, which no export row is (one JSON "
-            "object a line is expected)",
-        ) from None
-
-
-class _LineTooLong(Exception):
-    pass
-
-
-def _buffered(stream) -> Iterator[bytes]:
-    """Lines of a binary stream read in 1 MiB chunks (a partial last line included)."""
+    number = 1  # of the next line
     rest = b""
-    while chunk := stream.read(CHUNK):
-        parts = (rest + chunk).split(b"\n")
-        rest = parts.pop()
-        yield from parts
-        if len(rest) > MAX_LINE:
-            raise _LineTooLong
+    try:
+        while chunk := stream.read(CHUNK):
+            if number == 1 and not rest:
+                chunk = chunk.removeprefix(BOM)
+            block = (rest + chunk).split(b"\n")
+            rest = block.pop()
+            if block:
+                yield number, block
+                number += len(block)
+            if len(rest) > MAX_LINE:
+                raise refused(
+                    f"{name}:{number}",
+                    f"a line longer than {MAX_LINE >> 20} MiB, which no export row is (one "
+                    "JSON object a line is expected)",
+                )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise refused(f"{name}:{number}", f"the gzip data is broken ({exc})") from exc
     if rest:
-        yield rest
+        yield number, [rest]

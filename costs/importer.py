@@ -197,7 +197,7 @@ def _format(path: Path, fmt: str, name: str) -> str:
         raise RefusedFile(f"{name}: unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
     if fmt != "auto":
         return fmt
-    start = sniff(path)
+    start = sniff(path, name)
     if start[:1] in (b"{", b""):
         return "bq-json"
     if start[:1] == b"[":
@@ -226,7 +226,7 @@ def _stage(
     if fmt == "cost-table-csv":
         source = cost_table.json_lines(path, reader, name, PlatformSettings.load().currency)
     else:
-        source = lines(path, reader)
+        source = lines(path, reader, name)
     for number, line in source:
         if not line or line.isspace():  # blank (isspace() copies nothing, strip() would)
             continue

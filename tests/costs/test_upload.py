@@ -67,6 +67,23 @@ def test_a_broken_file_is_refused_with_line_and_field_and_changes_nothing(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("cut", [lambda d: d[:10], lambda d: d[: len(d) // 2]])
+def test_a_broken_gzip_upload_is_refused_naming_the_uploaded_file(
+    client, carol, platform, upload_dir, cut
+):
+    """Cut in its header (not readable at all) or in its data (broken at a line)."""
+    client.force_login(carol)
+    data = gzip.compress(ndjson([export_row(f"{n}.00", sku=f"S{n}") for n in range(3000)]))
+
+    page = client.get(_upload(client, "oct.jsonl.gz", cut(data))["Location"]).content.decode()
+
+    record = BillingImport.objects.get()
+    assert record.status == "refused" and record.message.startswith("oct.jsonl.gz"), record.message
+    assert "gzip" in record.message and record.message in page
+    assert ".upload" not in record.message and not CostDaily.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_file_into_a_pulled_month_is_refused_unless_replacing(
     client, carol, platform, upload_dir
 ):
