@@ -76,6 +76,11 @@ class ParsedRow(NamedTuple):
     usage_amount: Decimal | None
 
 
+def key_digest(key: RowKey) -> bytes:
+    """A rollup key's 16-byte digest (its daily bucket's `key_hash`, in hex)."""
+    return hashlib.blake2b(orjson.dumps(tuple(key)), digest_size=16).digest()
+
+
 def shown(value: object) -> str:
     """A value as the user wrote it, for error messages (JSON text, shortened)."""
     text = json.dumps(value, default=str, ensure_ascii=False)

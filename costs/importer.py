@@ -9,16 +9,18 @@ A bad line refuses the whole file, naming the line and the field; nothing change
 
 import os
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from costs import cost_table, progress, rollup, running, services, staging
+from costs import cost_table, fanout, progress, rollup, running, services, staging
 from costs.attribution import Attributor
-from costs.bq_rows import FieldError, RowKey, parse
-from costs.export_file import HashingReader, RefusedFile, lines, refused, sniff
+from costs.bq_rows import RowKey
+from costs.export_file import CHUNK, HashingReader, RefusedFile, blocks, refused, sniff
 from costs.models import (
     BillingImport,
     BillingRow,
@@ -28,6 +30,7 @@ from costs.models import (
     InvoiceMonth,
 )
 from costs.money import cents
+from costs.staged_rows import stage_lines
 from platform_admin import audit
 from platform_admin.models import PlatformSettings
 
@@ -37,9 +40,9 @@ _IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities 
 
 @dataclass
 class _Staged:
-    """What streaming the file left: rollup keys by id, and the counts."""
+    """What streaming the file left: rollup keys by digest, and the rows read."""
 
-    keys: list[RowKey] = field(default_factory=list)
+    keys: dict[bytes, RowKey] = field(default_factory=dict)
     rows_read: int = 0
 
 
@@ -109,16 +112,16 @@ def _import(
     record.format = _format(path, record.format, record.file_name)
     staging.create()
     progress_id = record.pk if report_progress else None
-    staged = _stage(path, record.file_name, reader, progress_id, record.format)
+    staged = _stage(path, record.file_name, reader, progress_id, record.format, record.size_bytes)
     record.sha256 = reader.sha256.hexdigest()
     record.rows_read = staged.rows_read
     record.rows_new = staging.select_new()
     record.rows_known = staged.rows_read - record.rows_new
-    months = sorted({key.invoice_month for key in staged.keys})
+    months = sorted({key.invoice_month for key in staged.keys.values()})
     before = rollup.month_nets(months)
     _claim_months(record, months)
     staging.claim_new(record.pk)
-    sums = {staged.keys[key_id]: s for key_id, s in staging.new_sums().items()}
+    sums = {staged.keys[digest]: s for digest, s in staging.new_sums().items()}
     rollup.add(sums, Attributor())
     after = rollup.month_nets(months)
     staging.drop()
@@ -216,58 +219,44 @@ def _format(path: Path, fmt: str, name: str) -> str:
 
 
 def _stage(
-    path: Path, name: str, reader: HashingReader, progress_id: int | None, fmt: str = "bq-json"
+    path: Path, name: str, reader: HashingReader, progress_id: int | None, fmt: str, size: int
 ) -> _Staged:
-    """Stream the file into the staging tables; a bad line raises RefusedFile."""
+    """Stream the file into the staging tables; a bad line raises RefusedFile. A big
+    export is parsed by worker processes (`fanout`), the rest here."""
+    workers = fanout.worker_count(size) if fmt == "bq-json" else 0
+    if workers and connection.vendor == "postgresql":
+        staged = fanout.stage(path, name, workers, progress_id)
+        while reader.read(CHUNK):  # the file's SHA-256
+            pass
+        return _Staged(staged.keys, staged.rows_read)
     staged = _Staged()
-    key_ids: dict[RowKey, int] = {}
+    digests: dict[RowKey, bytes] = {}
+    new_keys: list[tuple[bytes, RowKey]] = []
     rows: list[tuple] = []
     credits: list[tuple] = []
     if fmt == "cost-table-csv":
-        source = cost_table.json_lines(path, reader, name, PlatformSettings.load().currency)
+        currency = PlatformSettings.load().currency
+        source = _batched(cost_table.json_lines(path, reader, name, currency))
     else:
-        source = lines(path, reader, name)
-    for number, line in source:
-        if not line or line.isspace():  # blank (isspace() copies nothing, strip() would)
-            continue
-        try:
-            row = parse(line)
-        except FieldError as exc:
-            raise refused(f"{name}:{number}", str(exc)) from None
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            raise refused(f"{name}:{number}", f"not valid JSON ({_reason(exc)})") from None
-        seq = staged.rows_read = staged.rows_read + 1
-        key_id = key_ids.get(row.key)
-        if key_id is None:
-            key_id = key_ids[row.key] = len(staged.keys)
-            staged.keys.append(row.key)
-        total = 0
-        for kind, amount in row.credits:
-            credits.append((seq, kind, amount))
-            total += amount
-        rows.append(
-            (
-                seq,
-                row.row_hash,
-                row.key.invoice_month,
-                key_id,
-                row.cost_nanos,
-                total,
-                row.usage_amount,
-            )
-        )
+        source = (enumerate(block, first) for first, block in blocks(path, reader, name))
+    for numbered in source:
+        before = staged.rows_read
+        staged.rows_read += stage_lines(numbered, name, digests, rows, credits, new_keys)
         if len(rows) >= staging.BATCH:
             staging.write(rows, credits)
             rows, credits = [], []
-        if progress_id is not None and seq % progress.EVERY_ROWS == 0:
-            progress.report(progress_id, seq, reader.bytes_read)
+        if progress_id is not None and (
+            before // progress.EVERY_ROWS != staged.rows_read // progress.EVERY_ROWS
+        ):
+            progress.report(progress_id, staged.rows_read, reader.bytes_read)
     staging.write(rows, credits)
+    staged.keys = dict(new_keys)
     return staged
 
 
-def _reason(exc: ValueError) -> str:
-    msg, col = getattr(exc, "msg", None), getattr(exc, "colno", None)
-    return f"{msg} at column {col}" if msg else str(exc)
+def _batched(numbered: Iterator[tuple[int, bytes]], size: int = 1000) -> Iterator[list]:
+    while batch := list(islice(numbered, size)):
+        yield batch
 
 
 def lock() -> None:

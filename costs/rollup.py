@@ -1,13 +1,11 @@
 """Adding new export rows' sums into the daily rollups, and re-attributing them."""
 
-import hashlib
 from decimal import Decimal
 
-import orjson
 from django.db.models import Sum
 
 from costs.attribution import Attributor
-from costs.bq_rows import RowKey
+from costs.bq_rows import RowKey, key_digest
 from costs.models import CostDaily
 from costs.money import from_nanos, to_nanos
 
@@ -16,7 +14,7 @@ _SUMMED = ["cost_nanos", "credits_nanos", "net_nanos", "usage_amount", "credits_
 
 
 def key_hash(key: RowKey) -> str:
-    return hashlib.blake2b(orjson.dumps(tuple(key)), digest_size=16).hexdigest()
+    return key_digest(key).hex()
 
 
 def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:

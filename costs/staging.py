@@ -16,7 +16,8 @@ STAGED = "costs_staged_row"
 STAGED_CREDIT = "costs_staged_credit"
 NEW = "costs_staged_new"
 BATCH = 5000
-_COLUMNS = "seq, row_hash, invoice_month, key_id, cost, credits, usage_amount"
+_COLUMNS = "seq, row_hash, invoice_month, key_hash, cost, credits, usage_amount"
+_CREDIT_COLUMNS = "seq, credit_type, amount"
 _INSERT_STAGED = f"INSERT INTO {STAGED} VALUES (%s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
 _INSERT_CREDIT = f"INSERT INTO {STAGED_CREDIT} VALUES (%s, %s, %s)"  # noqa: S608
 
@@ -33,7 +34,7 @@ def create() -> None:
         drop(cursor)
         cursor.execute(
             f"CREATE TEMPORARY TABLE {STAGED} (seq bigint, row_hash {t['blob']}, "
-            "invoice_month varchar(7), key_id integer, cost bigint, credits bigint, "
+            f"invoice_month varchar(7), key_hash {t['blob']}, cost bigint, credits bigint, "
             f"usage_amount {t['num']})"
         )
         cursor.execute(
@@ -50,15 +51,25 @@ def drop(cursor=None) -> None:
 
 
 def write(rows: list[tuple], credits: list[tuple]) -> None:
-    """Append staged rows (seq, hash, month, key id, cost, credits, usage) and credits."""
+    """Append staged rows (seq, hash, month, key digest, cost, credits, usage) and their
+    credits (seq, type, amount); seq orders identical rows (the line number)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             _copy(cursor, f"COPY {STAGED} ({_COLUMNS}) FROM STDIN", rows)
-            _copy(cursor, f"COPY {STAGED_CREDIT} (seq, credit_type, amount) FROM STDIN", credits)
+            _copy(cursor, f"COPY {STAGED_CREDIT} ({_CREDIT_COLUMNS}) FROM STDIN", credits)
         else:
             sqlite_rows = [(*r[:6], None if r[6] is None else str(r[6])) for r in rows]
             cursor.executemany(_INSERT_STAGED, sqlite_rows)
             cursor.executemany(_INSERT_CREDIT, credits)
+
+
+def write_copy_text(rows: bytes, credits: bytes) -> None:
+    """The same as `write`, the rows already in COPY's text format (PostgreSQL only)."""
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {STAGED} ({_COLUMNS}) FROM STDIN") as copy:
+            copy.write(rows)
+        with cursor.cursor.copy(f"COPY {STAGED_CREDIT} ({_CREDIT_COLUMNS}) FROM STDIN") as copy:
+            copy.write(credits)
 
 
 def _copy(cursor, sql: str, rows: Iterable[tuple]) -> None:
@@ -74,7 +85,7 @@ def select_new() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {NEW} AS "  # noqa: S608 - our own table names only
-            "SELECT s.seq, s.row_hash, s.occurrence, s.invoice_month, s.key_id, s.cost, "
+            "SELECT s.seq, s.row_hash, s.occurrence, s.invoice_month, s.key_hash, s.cost, "
             "s.credits, s.usage_amount FROM ("
             "  SELECT st.*, ROW_NUMBER() OVER (PARTITION BY st.row_hash ORDER BY st.seq)"
             f"  AS occurrence FROM {STAGED} st) s "
@@ -96,34 +107,35 @@ def claim_new(billing_import_id: int) -> None:
         )
 
 
-def new_sums() -> dict[int, dict]:
-    """Per rollup key id: rows, cost, credits, usage and credits by type of the new rows."""
-    sums: dict[int, dict] = {}
+def new_sums() -> dict[bytes, dict]:
+    """Per rollup key digest: rows, cost, credits, usage and credits by type of the new
+    rows."""
+    sums: dict[bytes, dict] = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT key_id, COUNT(*), SUM(cost), SUM(credits) "  # noqa: S608
-            f"FROM {NEW} GROUP BY key_id"
+            "SELECT key_hash, COUNT(*), SUM(cost), SUM(credits) "  # noqa: S608
+            f"FROM {NEW} GROUP BY key_hash"
         )
-        for key_id, count, cost, credit in cursor.fetchall():
-            sums[key_id] = {"rows": count, "cost": int(cost), "credits": int(credit)}
-            sums[key_id].update(usage=None, by_type={})
+        for digest, count, cost, credit in cursor.fetchall():
+            sums[bytes(digest)] = {"rows": count, "cost": int(cost), "credits": int(credit)}
+            sums[bytes(digest)].update(usage=None, by_type={})
         _add_usage(cursor, sums)
         cursor.execute(
-            f"SELECT n.key_id, c.credit_type, SUM(c.amount) FROM {NEW} n "  # noqa: S608
-            f"JOIN {STAGED_CREDIT} c ON c.seq = n.seq GROUP BY n.key_id, c.credit_type"
+            f"SELECT n.key_hash, c.credit_type, SUM(c.amount) FROM {NEW} n "  # noqa: S608
+            f"JOIN {STAGED_CREDIT} c ON c.seq = n.seq GROUP BY n.key_hash, c.credit_type"
         )
-        for key_id, kind, amount in cursor.fetchall():
-            sums[key_id]["by_type"][kind] = int(amount)
+        for digest, kind, amount in cursor.fetchall():
+            sums[bytes(digest)]["by_type"][kind] = int(amount)
     return sums
 
 
-def _add_usage(cursor, sums: dict[int, dict]) -> None:
+def _add_usage(cursor, sums: dict[bytes, dict]) -> None:
     if connection.vendor == "postgresql":
-        cursor.execute(f"SELECT key_id, SUM(usage_amount) FROM {NEW} GROUP BY key_id")  # noqa: S608
-        for key_id, usage in cursor.fetchall():
-            sums[key_id]["usage"] = usage
+        cursor.execute(f"SELECT key_hash, SUM(usage_amount) FROM {NEW} GROUP BY key_hash")  # noqa: S608
+        for digest, usage in cursor.fetchall():
+            sums[bytes(digest)]["usage"] = usage
         return
     # SQLite would sum the text as floats: add the Decimals here instead.
-    cursor.execute(f"SELECT key_id, usage_amount FROM {NEW} WHERE usage_amount IS NOT NULL")  # noqa: S608
-    for key_id, usage in cursor:
-        sums[key_id]["usage"] = (sums[key_id]["usage"] or Decimal(0)) + Decimal(usage)
+    cursor.execute(f"SELECT key_hash, usage_amount FROM {NEW} WHERE usage_amount IS NOT NULL")  # noqa: S608
+    for digest, usage in cursor:
+        sums[bytes(digest)]["usage"] = (sums[bytes(digest)]["usage"] or Decimal(0)) + Decimal(usage)

@@ -1,5 +1,6 @@
 """Settings for platform-admin, read from the environment (see README, "Configuration")."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -213,6 +214,10 @@ DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 # the worker must share it); one up to BILLING_INLINE_IMPORT_BYTES is imported at once.
 BILLING_UPLOAD_DIR = env_str("BILLING_UPLOAD_DIR", str(BASE_DIR / "var" / "uploads"))
 BILLING_INLINE_IMPORT_BYTES = env_int("BILLING_INLINE_IMPORT_BYTES", 4 * 1024 * 1024)
+# An export file over this size is parsed by worker processes, one per CPU (at most 4;
+# 0 or 1: none), beside the import's own process.
+BILLING_PARALLEL_IMPORT_BYTES = env_int("BILLING_PARALLEL_IMPORT_BYTES", 4 * 1024 * 1024)
+BILLING_IMPORT_WORKERS = env_int("BILLING_IMPORT_WORKERS", min(4, len(os.sched_getaffinity(0))))
 # The anomaly check: a component's day over twice its 14-day median alerts only above this
 # amount (billing currency), so a few cents doubling never does.
 COST_ANOMALY_FLOOR = env_decimal("COST_ANOMALY_FLOOR", "1")

@@ -116,3 +116,15 @@ def delivered(slack: list[str]) -> list[str]:
     queue = django_rq.get_queue("default")
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     return list(slack)
+
+
+@pytest.fixture(params=["parsed-here", "parse-workers"])
+def both_parsers(request, settings):
+    """The test runs twice: the file parsed by the importer's own process, then by two
+    parse workers, as a file over BILLING_PARALLEL_IMPORT_BYTES is."""
+    if request.param == "parse-workers":
+        settings.BILLING_PARALLEL_IMPORT_BYTES = 1
+        settings.BILLING_IMPORT_WORKERS = 2
+    else:
+        settings.BILLING_IMPORT_WORKERS = 0
+    return request.param

@@ -31,6 +31,7 @@ def net(month="2026-10") -> str:
     return month_report(month)["total"]["net"]
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_overlapping_exports_in_every_order_count_each_row_once(platform, write_export):
     a, b, c, d = (export_row(f"{n}.000001") for n in (1, 2, 3, 4))
     files = [[a, b], [b, c], [a, b, c, d]]  # overlapping re-exports of the same period
@@ -45,6 +46,7 @@ def test_overlapping_exports_in_every_order_count_each_row_once(platform, write_
     assert CostDaily.objects.get().row_count == 4
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_identical_rows_within_one_file_all_count(platform, write_export):
     row = export_row("2.50")
     record = import_file(write_export([row, row, row]))
@@ -56,6 +58,7 @@ def test_identical_rows_within_one_file_all_count(platform, write_export):
     assert net() == "10.00"
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_same_rows_reordered_rekeyed_respaced_gzipped_add_nothing(platform, write_export):
     rows = [export_row(f"0.{n:06d}", sku=f"SKU {n % 3}") for n in range(1, 40)]
     first = import_file(write_export(rows))
@@ -82,6 +85,7 @@ def test_same_rows_reordered_rekeyed_respaced_gzipped_add_nothing(platform, writ
     assert net() == str(total.quantize(Decimal("0.01")))
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_corrections_tax_account_level_unknown_credits_and_next_month_usage(platform, write_export):
     rows = [
         export_row("10.000000", credits=[("SUSTAINED_USAGE_DISCOUNT", "-1.333333")]),
@@ -121,6 +125,7 @@ def test_corrections_tax_account_level_unknown_credits_and_next_month_usage(plat
     assert CostDaily.objects.get(invoice_month="2026-11").usage_day.isoformat() == "2026-10-31"
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_bad_value_refuses_whole_file_naming_line_and_field(platform, write_export):
     import_file(write_export([export_row("1.00")], name="first.jsonl"))
     before = (CostDaily.objects.count(), net())
@@ -135,6 +140,7 @@ def test_bad_value_refuses_whole_file_naming_line_and_field(platform, write_expo
     assert AuditEvent.objects.filter(action="billing.refused").count() == 1
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_bad_credit_amount_names_the_nested_field(platform, write_export):
     row = export_row("1.00", credits=[("FREE_TIER", "-0.1")])
     row["credits"][0]["amount"] = None
@@ -178,6 +184,7 @@ def test_a_line_nested_too_deeply_is_refused_with_the_line(platform, write_expor
 
 
 @pytest.mark.parametrize("text", [rb'"\ud800"', b'"\xed\xa0\x80"', rb'"a\udfffb"'])
+@pytest.mark.usefixtures("both_parsers")
 def test_a_string_holding_a_lone_surrogate_is_refused_with_the_line(platform, write_export, text):
     """JSON's grammar lets an escape name half a UTF-16 pair; no text holds one."""
     rows = [export_row("2.00"), {**export_row("1.00"), "seller_name": "<here>"}]
@@ -190,6 +197,7 @@ def test_a_string_holding_a_lone_surrogate_is_refused_with_the_line(platform, wr
     assert CostDaily.objects.count() == 0
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_a_line_longer_than_any_export_row_is_refused_with_the_line(platform, write_export):
     """A JSON array saved on one line, say: refused as it streams, not read into memory."""
     good = ndjson([export_row("1.00")])
@@ -204,6 +212,7 @@ def test_a_line_longer_than_any_export_row_is_refused_with_the_line(platform, wr
 
 
 @pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.usefixtures("both_parsers")
 def test_a_byte_order_mark_before_the_first_line_is_not_part_of_the_row(platform, write_export, gz):
     rows = [export_row("1.25"), export_row("2.50", sku="other")]
     marked = import_file(write_export(b"\xef\xbb\xbf" + ndjson(rows), name="bom.jsonl", gz=gz))
@@ -225,6 +234,7 @@ def test_a_json_array_is_refused_saying_the_export_is_read_one_object_a_line(
     )
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, write_export):
     good = ndjson([export_row("1.00"), export_row("2.00", sku="other")])
     record = import_file(write_export(good + b'{"cost": 3.0,\n', name="cut.jsonl"))
@@ -284,6 +294,7 @@ def test_import_history_and_audit_record_the_months_before_and_after(platform, w
     assert BillingImport.objects.filter(status="succeeded").count() == 2
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_report_totals_tie_to_an_independent_decimal_sum(platform, write_export):
     # Amounts whose float sum drifts: the exact sum must come out.
     rows = [
@@ -320,6 +331,7 @@ def test_changing_cost_labels_in_the_platform_file_reattributes_history(
     assert AuditEvent.objects.filter(action="billing.reattributed").exists()
 
 
+@pytest.mark.usefixtures("both_parsers")
 def test_a_bad_line_before_broken_gzip_data_is_the_one_named(platform, write_export):
     """The gzip data breaks in the file's third MiB: the bad line 17, read long before
     the break, is the one named, and nothing is imported."""

@@ -1,0 +1,112 @@
+"""Staging a big export with parse workers (PostgreSQL): parsing is the import's costly
+part and Python runs it on one core, so a big file is parsed by one worker process per
+core (`parse_worker`) while this process copies their blocks, in the file's order, into
+the staging tables. What it stages is exactly what the importer's own loop stages."""
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from costs import parse_worker, progress, staging
+from costs.bq_rows import RowKey
+from costs.export_file import RefusedFile
+
+FLUSH_BYTES = 2 << 20  # COPY text gathered before it is sent
+
+
+def worker_count(size_bytes: int) -> int:
+    """How many parse workers a file of this size gets: 0 = the importer parses it."""
+    workers = settings.BILLING_IMPORT_WORKERS
+    if workers < 2 or size_bytes <= settings.BILLING_PARALLEL_IMPORT_BYTES:
+        return 0
+    return workers
+
+
+@dataclass
+class Staged:
+    keys: dict[bytes, RowKey] = field(default_factory=dict)  # rollup keys by digest
+    rows_read: int = 0
+    workers_peak_rss_kb: list[int] = field(default_factory=list)
+
+
+class _Worker:
+    def __init__(self, path: Path, name: str, index: int, count: int):
+        self.index = index
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        paths = [str(settings.BASE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, the file's path
+            [sys.executable, "-m", "costs.parse_worker", str(path), name, str(index), str(count)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env=env,
+        )
+
+    def next_frame(self) -> parse_worker.Frame:
+        head = self.process.stdout.read(parse_worker.LENGTH.size)
+        if len(head) == parse_worker.LENGTH.size:
+            (length,) = parse_worker.LENGTH.unpack(head)
+            data = self.process.stdout.read(length)
+            if len(data) == length:
+                return parse_worker.decode(data)
+        self.process.wait()
+        self.stderr.seek(0)
+        raise RuntimeError(
+            f"parse worker {self.index} exited with code {self.process.returncode}:\n"
+            + self.stderr.read()[-4000:].decode(errors="replace")
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+        self.stderr.close()
+
+
+def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
+    """Stage the file with `count` workers; a bad line raises RefusedFile (the first one
+    in the file, as the importer's own loop would)."""
+    staged = Staged()
+    workers = [_Worker(path.resolve(), name, i, count) for i in range(count)]
+    rows: list[bytes] = []
+    credits: list[bytes] = []
+    pending = 0
+    try:
+        turn = 0
+        while True:
+            frame = workers[turn % count].next_frame()
+            if isinstance(frame, parse_worker.End):
+                break
+            if isinstance(frame, parse_worker.Refused):
+                raise RefusedFile(frame.message)
+            rows.append(frame.staged)
+            credits.append(frame.credits)
+            pending += len(frame.staged) + len(frame.credits)
+            staged.keys.update(frame.new_keys)
+            before, staged.rows_read = staged.rows_read, staged.rows_read + frame.rows
+            if pending >= FLUSH_BYTES:
+                staging.write_copy_text(b"".join(rows), b"".join(credits))
+                rows, credits, pending = [], [], 0
+            if progress_id is not None and (
+                before // progress.EVERY_ROWS != staged.rows_read // progress.EVERY_ROWS
+            ):
+                progress.report(progress_id, staged.rows_read, frame.bytes_read)
+            turn += 1
+        staging.write_copy_text(b"".join(rows), b"".join(credits))
+        staged.workers_peak_rss_kb.append(frame.peak_rss_kb)
+        for worker in workers[turn % count + 1 :] + workers[: turn % count]:
+            end = worker.next_frame()  # each reached the end of the same file
+            if not isinstance(end, parse_worker.End):
+                raise RuntimeError(f"parse worker {worker.index} did not end with the file")
+            staged.workers_peak_rss_kb.append(end.peak_rss_kb)
+    finally:
+        for worker in workers:
+            worker.stop()
+    return staged

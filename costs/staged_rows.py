@@ -1,0 +1,50 @@
+"""Export lines turned into the rows an import stages. Shared by the importer and its
+parse workers (`parse_worker`), which run without Django."""
+
+from collections.abc import Iterable
+
+from costs.bq_rows import FieldError, RowKey, key_digest, parse
+from costs.export_file import refused
+
+
+def stage_lines(
+    numbered: Iterable[tuple[int, bytes]],
+    name: str,
+    digests: dict[RowKey, bytes],
+    rows: list[tuple],
+    credits: list[tuple],
+    new_keys: list[tuple[bytes, RowKey]],
+) -> int:
+    """Append each non-blank line's staged row (line number, identity hash, invoice
+    month, rollup key digest, cost, credits, usage) to `rows` and its credits (line
+    number, type, amount) to `credits`; a rollup key not in `digests` is added there and
+    to `new_keys`. Returns how many rows were appended; a bad line raises RefusedFile
+    naming it (`name:number`) and the field."""
+    count = 0
+    for number, line in numbered:
+        if not line or line.isspace():  # blank (isspace() copies nothing, strip() would)
+            continue
+        try:
+            row = parse(line)
+        except FieldError as exc:
+            raise refused(f"{name}:{number}", str(exc)) from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise refused(f"{name}:{number}", f"not valid JSON ({_reason(exc)})") from None
+        key = row.key
+        digest = digests.get(key)
+        if digest is None:
+            digest = digests[key] = key_digest(key)
+            new_keys.append((digest, key))
+        total = 0
+        for kind, amount in row.credits:
+            credits.append((number, kind, amount))
+            total += amount
+        usage = row.usage_amount
+        rows.append((number, row.row_hash, key.invoice_month, digest, row.cost_nanos, total, usage))
+        count += 1
+    return count
+
+
+def _reason(exc: ValueError) -> str:
+    msg, col = getattr(exc, "msg", None), getattr(exc, "colno", None)
+    return f"{msg} at column {col}" if msg else str(exc)
