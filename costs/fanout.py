@@ -3,7 +3,6 @@ part and Python runs it on one core, so a big file is parsed by one worker proce
 core (`parse_worker`) while this process copies their blocks, in the file's order, into
 the staging tables. What it stages is exactly what the importer's own loop stages."""
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,14 +37,12 @@ class _Worker:
     def __init__(self, path: Path, name: str, index: int, count: int):
         self.index = index
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-        paths = [str(settings.BASE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
         self.process = subprocess.Popen(  # noqa: S603 - our own module, the file's path
             [sys.executable, "-m", "costs.parse_worker", str(path), name, str(index), str(count)],
+            cwd=settings.BASE_DIR,  # where `costs` is
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
-            env=env,
         )
 
     def next_frame(self) -> parse_worker.Frame:
