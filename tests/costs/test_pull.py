@@ -118,6 +118,14 @@ def test_without_an_export_table_the_pull_says_what_to_configure(platform):
     }
 
 
+@pytest.mark.parametrize("month", ["2026-13", "202610", "", "Oct 2026"])
+def test_pull_billing_refuses_a_malformed_month_before_recording_a_pull(platform, month):
+    events = AuditEvent.objects.count()
+    with pytest.raises(CommandError, match=f"'{month}' is not a month like 2026-10 — nothing"):
+        run("pull_billing", "--month", month)
+    assert not BillingImport.objects.exists() and AuditEvent.objects.count() == events
+
+
 def test_a_malformed_month_is_refused(platform):
     record = pull.pull_month("2026-13")
     assert record.status == "refused" and "not a month like 2026-10" in record.message
