@@ -40,6 +40,7 @@ _MINUS_ZERO = re.compile(rb"-0(?![.0-9eE])")  # an integer -0, or text that look
 _EMPTY: dict = {}
 _decode_standard = msgspec.json.Decoder(bq_schema.Row).decode
 _encode_standard = msgspec.json.Encoder().encode  # declared order = sorted keys
+_show = msgspec.json.Encoder(decimal_format="number").encode
 _NUMBER_START = frozenset(b"-0123456789")
 
 
@@ -82,8 +83,9 @@ def key_digest(key: RowKey) -> bytes:
 
 
 def shown(value: object) -> str:
-    """A value as the user wrote it, for error messages (JSON text, shortened)."""
-    text = json.dumps(value, default=str, ensure_ascii=False)
+    """A value as the user wrote it, for error messages (JSON text, numbers with their
+    digits, shortened)."""
+    text = msgspec.json.format(_show(value), indent=0).decode()  # spaced as json.dumps
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -226,8 +228,13 @@ class _IntegerZero(Exception):
 
 
 def _strict(line: bytes):
-    """The standard library's reading of a line: every number a Decimal."""
-    return json.loads(line, parse_float=Decimal, parse_int=Decimal)
+    """The standard library's reading of a line: every number a Decimal, and NaN or
+    Infinity (which it would read, but which are not JSON) refused."""
+    return json.loads(line, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constant)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _canonical_number(value: Decimal | int) -> str:

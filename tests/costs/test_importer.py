@@ -171,6 +171,38 @@ def test_a_timestamp_or_month_of_the_wrong_kind_is_refused_naming_it(
     assert CostDaily.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("currency", b"12.50", "currency: 12.50 is not a currency code"),
+        ("invoice", b"202610.0", "invoice: 202610.0 is not a record"),
+        ("labels", b'[{"key": "app", "value": 1.50}]', "labels[0].value: 1.50 is not a string"),
+        ("credits", b"[-0.10]", "credits[0]: -0.10 is not a credit record"),
+    ],
+)
+def test_a_number_in_the_sentence_is_shown_as_the_file_wrote_it(
+    platform, write_export, field, text, message
+):
+    """Not as a string ("12.50"), which would tell the user to remove quotes they never
+    wrote."""
+    line = ndjson([{**export_row("1.00"), field: "@@"}]).replace(b'"@@"', text)
+    record = import_file(write_export(line))
+    assert record.message == f"export.jsonl:1: {message} — refused, nothing imported"
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize("field", ["cost", "pad"])
+def test_nan_and_infinity_are_not_json_and_refuse_the_file(platform, write_export, constant, field):
+    line = ndjson([{**export_row("1.00"), field: "@@"}]).replace(b'"@@"', constant)
+    record = import_file(write_export(ndjson([export_row("2.00")]) + line))
+    assert record.status == "refused"
+    assert record.message == (
+        f"export.jsonl:2: not valid JSON ({constant.decode()} is not a JSON number) — refused, "
+        "nothing imported"
+    )
+    assert CostDaily.objects.count() == 0
+
+
 @pytest.mark.parametrize("depth", [5000, 100_000])
 def test_a_line_nested_too_deeply_is_refused_with_the_line(platform, write_export, depth):
     good = ndjson([export_row("1.00")])
