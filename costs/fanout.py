@@ -6,14 +6,13 @@ the staging tables. What it stages is exactly what the importer's own loop stage
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
 from costs import parse_worker, progress, staging
-from costs.bq_rows import RowKey
 from costs.export_file import RefusedFile
+from costs.staged_rows import Staged
 
 FLUSH_BYTES = 2 << 20  # COPY text gathered before it is sent
 
@@ -24,13 +23,6 @@ def worker_count(size_bytes: int) -> int:
     if workers < 2 or size_bytes <= settings.BILLING_PARALLEL_IMPORT_BYTES:
         return 0
     return workers
-
-
-@dataclass
-class Staged:
-    keys: dict[bytes, RowKey] = field(default_factory=dict)  # rollup keys by digest
-    rows_read: int = 0
-    workers_peak_rss_kb: list[int] = field(default_factory=list)
 
 
 class _Worker:
@@ -97,12 +89,10 @@ def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
                 progress.report(progress_id, staged.rows_read, frame.bytes_read)
             turn += 1
         staging.write_copy_text(b"".join(rows), b"".join(credits))
-        staged.workers_peak_rss_kb.append(frame.peak_rss_kb)
         for worker in workers[turn % count + 1 :] + workers[: turn % count]:
             end = worker.next_frame()  # each reached the end of the same file
             if not isinstance(end, parse_worker.End):
                 raise RuntimeError(f"parse worker {worker.index} did not end with the file")
-            staged.workers_peak_rss_kb.append(end.peak_rss_kb)
     finally:
         for worker in workers:
             worker.stop()

@@ -10,7 +10,6 @@ A bad line refuses the whole file, naming the line and the field; nothing change
 import os
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -30,20 +29,12 @@ from costs.models import (
     InvoiceMonth,
 )
 from costs.money import cents
-from costs.staged_rows import stage_lines
+from costs.staged_rows import Staged, stage_lines
 from platform_admin import audit
 from platform_admin.models import PlatformSettings
 
 FORMATS = ("auto", "bq-json", "cost-table-csv")
 _IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities and rollups
-
-
-@dataclass
-class _Staged:
-    """What streaming the file left: rollup keys by digest, and the rows read."""
-
-    keys: dict[bytes, RowKey] = field(default_factory=dict)
-    rows_read: int = 0
 
 
 def import_file(
@@ -220,7 +211,7 @@ def _format(path: Path, fmt: str, name: str) -> str:
 
 def _stage(
     path: Path, name: str, reader: HashingReader, progress_id: int | None, fmt: str, size: int
-) -> _Staged:
+) -> Staged:
     """Stream the file into the staging tables; a bad line raises RefusedFile. A big
     export is parsed by worker processes (`fanout`), the rest here."""
     workers = fanout.worker_count(size) if fmt == "bq-json" else 0
@@ -228,8 +219,8 @@ def _stage(
         staged = fanout.stage(path, name, workers, progress_id)
         while reader.read(CHUNK):  # the file's SHA-256
             pass
-        return _Staged(staged.keys, staged.rows_read)
-    staged = _Staged()
+        return staged
+    staged = Staged()
     digests: dict[RowKey, bytes] = {}
     new_keys: list[tuple[bytes, RowKey]] = []
     rows: list[tuple] = []

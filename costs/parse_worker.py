@@ -40,7 +40,7 @@ class Refused(msgspec.Struct, tag="refused", array_like=True):
 
 
 class End(msgspec.Struct, tag="end", array_like=True):
-    peak_rss_kb: int
+    pass
 
 
 Frame = Block | Refused | End
@@ -93,7 +93,7 @@ def run(path: Path, name: str, index: int, count: int, out) -> None:
         except RefusedFile as exc:
             send(out, Refused(str(exc)))
             return
-    send(out, End(_peak_rss_kb()))
+    send(out, End())
 
 
 def send(out, frame: Frame) -> None:
@@ -101,12 +101,6 @@ def send(out, frame: Frame) -> None:
     out.write(LENGTH.pack(len(data)))
     out.write(data)
     out.flush()
-
-
-def _peak_rss_kb() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main(argv: list[str]) -> int:

@@ -2,9 +2,18 @@
 parse workers (`parse_worker`), which run without Django."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from costs.bq_rows import FieldError, RowKey, key_digest, parse
 from costs.export_file import refused
+
+
+@dataclass
+class Staged:
+    """What staging a file left: its rollup keys by digest, and the rows read."""
+
+    keys: dict[bytes, RowKey] = field(default_factory=dict)
+    rows_read: int = 0
 
 
 def stage_lines(
