@@ -79,3 +79,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def cpus_available(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: those it may run on, fewer if its cgroup's CPU
+    quota is smaller (a container given 1.5 CPUs on a bigger host gets 2)."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = _cgroup_quota(cgroup)
+    return cpus if quota is None else max(1, min(cpus, -(-quota[0] // quota[1])))
+
+
+def _cgroup_quota(cgroup: Path) -> tuple[int, int] | None:
+    """(quota, period) in microseconds, from cgroup v2's cpu.max or v1's cfs files."""
+    try:
+        fields = (cgroup / "cpu.max").read_text().split()
+    except OSError:
+        try:
+            fields = [
+                (cgroup / "cpu" / f"cpu.cfs_{name}_us").read_text().strip()
+                for name in ("quota", "period")
+            ]
+        except OSError:
+            return None
+    if len(fields) != 2 or not all(f.lstrip("-").isdigit() for f in fields):
+        return None  # "max 100000": no quota
+    quota, period = int(fields[0]), int(fields[1])
+    return (quota, period) if quota > 0 and period > 0 else None

@@ -1,6 +1,5 @@
 """Settings for platform-admin, read from the environment (see README, "Configuration")."""
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -8,7 +7,15 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from platform_admin.env import env_bool, env_decimal, env_float, env_int, env_list, env_str
+from platform_admin.env import (
+    cpus_available,
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -217,7 +224,7 @@ BILLING_INLINE_IMPORT_BYTES = env_int("BILLING_INLINE_IMPORT_BYTES", 4 * 1024 * 
 # An export file over this size is parsed by worker processes, one per CPU (at most 4;
 # 0 or 1: none), beside the import's own process.
 BILLING_PARALLEL_IMPORT_BYTES = env_int("BILLING_PARALLEL_IMPORT_BYTES", 4 * 1024 * 1024)
-BILLING_IMPORT_WORKERS = env_int("BILLING_IMPORT_WORKERS", min(4, len(os.sched_getaffinity(0))))
+BILLING_IMPORT_WORKERS = env_int("BILLING_IMPORT_WORKERS", min(4, cpus_available()))
 # The anomaly check: a component's day over twice its 14-day median alerts only above this
 # amount (billing currency), so a few cents doubling never does.
 COST_ANOMALY_FLOOR = env_decimal("COST_ANOMALY_FLOOR", "1")

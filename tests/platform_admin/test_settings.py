@@ -62,3 +62,28 @@ def test_a_cost_anomaly_floor_that_is_no_amount_fails_start_up():
     assert "COST_ANOMALY_FLOOR='one dollar' is not an amount like 1.50" in result.stderr
     negative = manage("check", DEBUG="on", COST_ANOMALY_FLOOR="-1")
     assert "must be a finite amount, 0 or more" in negative.stderr
+
+
+def _cgroup(tmp_path, v2: str | None = None, v1: tuple[str, str] | None = None):
+    tmp_path.mkdir()
+    if v2 is not None:
+        (tmp_path / "cpu.max").write_text(v2 + "\n")
+    if v1 is not None:
+        (tmp_path / "cpu").mkdir()
+        (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text(v1[0] + "\n")
+        (tmp_path / "cpu" / "cpu.cfs_period_us").write_text(v1[1] + "\n")
+    return tmp_path
+
+
+def test_the_cpus_available_are_bounded_by_the_containers_cpu_quota(tmp_path):
+    """What the parse workers of a big billing import are counted by."""
+    from platform_admin.env import cpus_available
+
+    host = len(os.sched_getaffinity(0))
+    (tmp_path / "none").mkdir()
+    assert cpus_available(tmp_path / "none") == host
+    assert cpus_available(_cgroup(tmp_path / "max", v2="max 100000")) == host
+    assert cpus_available(_cgroup(tmp_path / "half", v2="50000 100000")) == 1
+    assert cpus_available(_cgroup(tmp_path / "v1", v1=("150000", "100000"))) == min(host, 2)
+    assert cpus_available(_cgroup(tmp_path / "v1-none", v1=("-1", "100000"))) == host
+    assert cpus_available(_cgroup(tmp_path / "many", v2=f"{host * 400000} 100000")) == host
