@@ -111,15 +111,23 @@ def new_sums() -> dict[bytes, dict]:
     """Per rollup key digest: rows, cost, credits, usage and credits by type of the new
     rows."""
     sums: dict[bytes, dict] = {}
+    exact = connection.vendor == "postgresql"  # SQLite would sum usage's text as floats
+    usage = "SUM(usage_amount)" if exact else "NULL"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT key_hash, COUNT(*), SUM(cost), SUM(credits) "  # noqa: S608
+            f"SELECT key_hash, COUNT(*), SUM(cost), SUM(credits), {usage} "  # noqa: S608
             f"FROM {NEW} GROUP BY key_hash"
         )
-        for digest, count, cost, credit in cursor.fetchall():
-            sums[bytes(digest)] = {"rows": count, "cost": int(cost), "credits": int(credit)}
-            sums[bytes(digest)].update(usage=None, by_type={})
-        _add_usage(cursor, sums)
+        for digest, count, cost, credit, used in cursor.fetchall():
+            sums[bytes(digest)] = {
+                "rows": count,
+                "cost": int(cost),
+                "credits": int(credit),
+                "usage": used,
+                "by_type": {},
+            }
+        if not exact:
+            _add_usage(cursor, sums)
         cursor.execute(
             f"SELECT n.key_hash, c.credit_type, SUM(c.amount) FROM {NEW} n "  # noqa: S608
             f"JOIN {STAGED_CREDIT} c ON c.seq = n.seq GROUP BY n.key_hash, c.credit_type"
@@ -130,12 +138,7 @@ def new_sums() -> dict[bytes, dict]:
 
 
 def _add_usage(cursor, sums: dict[bytes, dict]) -> None:
-    if connection.vendor == "postgresql":
-        cursor.execute(f"SELECT key_hash, SUM(usage_amount) FROM {NEW} GROUP BY key_hash")  # noqa: S608
-        for digest, usage in cursor.fetchall():
-            sums[bytes(digest)]["usage"] = usage
-        return
-    # SQLite would sum the text as floats: add the Decimals here instead.
+    """SQLite: the usage amounts' Decimals added here."""
     cursor.execute(f"SELECT key_hash, usage_amount FROM {NEW} WHERE usage_amount IS NOT NULL")  # noqa: S608
     for digest, usage in cursor:
         sums[bytes(digest)]["usage"] = (sums[bytes(digest)]["usage"] or Decimal(0)) + Decimal(usage)
