@@ -29,7 +29,7 @@ import msgspec
 import orjson
 
 from costs import bq_schema
-from costs.money import to_nanos
+from costs.money import from_nanos, to_nanos
 
 PACIFIC = ZoneInfo("America/Los_Angeles")  # Google's reports bucket days in US/Pacific
 INVOICE_MONTH = re.compile(r"^(\d{4})(0[1-9]|1[0-2])$")
@@ -42,6 +42,8 @@ _decode_standard = msgspec.json.Decoder(bq_schema.Row).decode
 _encode_standard = msgspec.json.Encoder().encode  # declared order = sorted keys
 _show = msgspec.json.Encoder(decimal_format="number").encode
 _NUMBER_START = frozenset(b"-0123456789")
+MAX_NANOS = 2**63 - 1  # amounts are kept as 64-bit nano-units: about 9.2 billion either way
+MAX_USAGE = Decimal("1e29")  # usage amounts as NUMERIC(38, 9)
 
 
 class FieldError(Exception):
@@ -139,7 +141,10 @@ def _standard(line: bytes) -> ParsedRow:
         if amount is None:
             raise _NotStandard
         credit.amount = _normal(amount)
-        credits.append((credit.type or UNSPECIFIED_CREDIT, to_nanos(Decimal(amount))))
+        nanos = to_nanos(Decimal(amount))
+        if not -MAX_NANOS <= nanos <= MAX_NANOS:
+            raise _NotStandard  # out of range: the general reading names it
+        credits.append((credit.type or UNSPECIFIED_CREDIT, nanos))
     row_hash = hashlib.blake2b(_encode_standard(row), digest_size=16).digest()
     project = row.project or bq_schema.NO_PROJECT
     service = row.service or bq_schema.NO_NAMED
@@ -162,7 +167,12 @@ def _standard(line: bytes) -> ParsedRow:
             unit,
         )
     )
-    return ParsedRow(row_hash, key, to_nanos(Decimal(cost)), credits, usage_amount)
+    cost_nanos = to_nanos(Decimal(cost))
+    if not -MAX_NANOS <= cost_nanos <= MAX_NANOS or (
+        usage_amount is not None and not -MAX_USAGE < usage_amount < MAX_USAGE
+    ):
+        raise _NotStandard
+    return ParsedRow(row_hash, key, cost_nanos, credits, usage_amount)
 
 
 def _number_text(raw: msgspec.Raw | None) -> str | None:
@@ -339,7 +349,19 @@ def _number(row: dict, field: str) -> int:
     value = row.get(field)
     if not _is_number(value):
         raise FieldError(field, value, "is missing" if value is None else "is not a number")
-    return to_nanos(value)
+    return _nanos(value, field)
+
+
+def _nanos(value: Decimal | int, field: str) -> int:
+    nanos = to_nanos(value)
+    if -MAX_NANOS <= nanos <= MAX_NANOS:
+        return nanos
+    raise FieldError(
+        field, value, f"is more than an amount can be (at most {_MAX_AMOUNT} either way)"
+    )
+
+
+_MAX_AMOUNT = f"{from_nanos(MAX_NANOS):,}"
 
 
 def _currency(value) -> str:
@@ -409,14 +431,20 @@ def _credits(row: dict) -> list[tuple[str, int]]:
             raise FieldError(f"credits[{i}].amount", amount, "is not a number")
         # Older exports name credits without a type; any type string is accepted.
         kind = _text(credit, "type", f"credits[{i}].") or UNSPECIFIED_CREDIT
-        out.append((kind, to_nanos(amount)))
+        out.append((kind, _nanos(amount, f"credits[{i}].amount")))
     return out
 
 
 def _usage(row: dict) -> Decimal | None:
     amount = _record(row, "usage").get("amount")
-    if amount is None or amount.__class__ is Decimal:
-        return amount
-    if amount.__class__ is not int:
+    if amount is None:
+        return None
+    if amount.__class__ is int:
+        amount = Decimal(amount)
+    elif amount.__class__ is not Decimal:
         raise FieldError("usage.amount", amount, "is not a number")
-    return Decimal(amount)
+    if -MAX_USAGE < amount < MAX_USAGE:
+        return amount
+    raise FieldError(
+        "usage.amount", amount, "is more than a usage amount can be (less than 1e29 either way)"
+    )

@@ -1,6 +1,6 @@
 """Adding new export rows' sums into the daily rollups, and re-attributing them."""
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.db.models import Sum
 
@@ -10,6 +10,7 @@ from costs.models import CostDaily
 from costs.money import from_nanos, to_nanos
 
 CHUNK = 500
+USAGE_DIGITS = CostDaily._meta.get_field("usage_amount").max_digits
 _SUMMED = ["cost_nanos", "credits_nanos", "net_nanos", "usage_amount", "credits_by_type"]
 
 
@@ -50,7 +51,8 @@ def _add_sums(bucket: CostDaily, sums: dict) -> None:
     bucket.credits_nanos += sums["credits"]
     bucket.net_nanos = bucket.cost_nanos + bucket.credits_nanos
     if sums["usage"] is not None:
-        bucket.usage_amount = Decimal(bucket.usage_amount) + sums["usage"]
+        with localcontext(prec=USAGE_DIGITS):  # not the default 28 digits: exact
+            bucket.usage_amount = Decimal(bucket.usage_amount) + sums["usage"]
     by_type = dict(bucket.credits_by_type)
     for kind, nanos in sums["by_type"].items():
         total = to_nanos(Decimal(by_type.get(kind, "0"))) + nanos

@@ -4,7 +4,7 @@ parse workers (`parse_worker`), which run without Django."""
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from costs.bq_rows import FieldError, RowKey, key_digest, parse
+from costs.bq_rows import MAX_NANOS, FieldError, RowKey, key_digest, parse
 from costs.export_file import refused
 
 
@@ -48,6 +48,8 @@ def stage_lines(
         for kind, amount in row.credits:
             credits.append((number, kind, amount))
             total += amount
+        if not -MAX_NANOS <= total <= MAX_NANOS:
+            raise refused(f"{name}:{number}", "credits: their sum is more than an amount can be")
         usage = row.usage_amount
         rows.append((number, row.row_hash, key.invoice_month, digest, row.cost_nanos, total, usage))
         count += 1

@@ -190,6 +190,45 @@ def test_a_number_in_the_sentence_is_shown_as_the_file_wrote_it(
     assert record.message == f"export.jsonl:1: {message} — refused, nothing imported"
 
 
+BIGGEST = "9,223,372,036.854775807"  # 2**63 - 1 nano-units
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"cost": Decimal("10000000000.00")},
+            f"cost: 10000000000.00 is more than an amount can be (at most {BIGGEST} either way)",
+        ),
+        (
+            {"credits": [{"type": "PROMOTION", "amount": Decimal("-9223372036.9")}]},
+            "credits[0].amount: -9223372036.9 is more than an amount can be (at most "
+            f"{BIGGEST} either way)",
+        ),
+        (
+            {"credits": [{"type": "PROMOTION", "amount": Decimal("-5000000000")}] * 2},
+            "credits: their sum is more than an amount can be",
+        ),
+        (
+            {"usage": {"amount": Decimal("1E+29"), "unit": "byte-seconds"}},
+            "usage.amount: 1E+29 is more than a usage amount can be (less than 1e29 either way)",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("both_parsers")
+def test_an_amount_beyond_what_the_import_holds_is_refused_naming_it(
+    platform, write_export, changes, message
+):
+    """Instead of the database's overflow crashing the import."""
+    rows = [export_row("1.00"), {**export_row("1.00", sku="x"), **changes}]
+    record = import_file(write_export(rows))
+    assert record.status == "refused"
+    assert record.message == f"export.jsonl:2: {message} — refused, nothing imported"
+    assert CostDaily.objects.count() == 0
+    largest = {**export_row("9223372036.854775807"), "usage": {"amount": Decimal("9" * 29)}}
+    assert import_file(write_export([largest], name="largest.jsonl")).status == "succeeded"
+
+
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 @pytest.mark.parametrize("field", ["cost", "pad"])
 def test_nan_and_infinity_are_not_json_and_refuse_the_file(platform, write_export, constant, field):
