@@ -63,11 +63,13 @@ def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
     """Stage the file with `count` workers; a bad line raises RefusedFile (the first one
     in the file, as the importer's own loop would)."""
     staged = Staged()
-    workers = [_Worker(path.resolve(), name, i, count) for i in range(count)]
+    workers: list[_Worker] = []
     rows: list[bytes] = []
     credits: list[bytes] = []
     pending = 0
     try:
+        for index in range(count):
+            workers.append(_Worker(path.resolve(), name, index, count))
         turn = 0
         while True:
             frame = workers[turn % count].next_frame()
