@@ -200,7 +200,8 @@ def _day(value) -> date:
 def _replace(record: BillingImport, month: str, sums: dict[RowKey, dict], actor) -> None:
     before = rollup.month_nets([month])[month]
     CostDaily.objects.filter(invoice_month=month).delete()
-    BillingRow.objects.filter(invoice_month=month).delete()  # files' identities, if replaced
+    if InvoiceMonth.objects.filter(month=month, source=ImportSource.FILE).exists():
+        BillingRow.objects.filter(invoice_month=month).delete()  # replacing files' rows
     rollup.add(sums, Attributor())
     after = rollup.month_nets([month])[month]
     InvoiceMonth.objects.update_or_create(

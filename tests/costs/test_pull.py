@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from costs import pull, report
-from costs.models import BillingImport, CostDaily, InvoiceMonth
+from costs.models import BillingImport, BillingRow, CostDaily, InvoiceMonth
 from platform_admin.models import AuditEvent, PlatformSettings
 from tests.costs.test_commands import cents, google_canonical, sandbox_export  # noqa: F401
 from tests.deployments.conftest import gcp, sandbox_server  # noqa: F401
@@ -85,6 +85,7 @@ def test_a_pull_into_a_month_from_files_is_refused_unless_replacing(gcp, platfor
     assert "export rows" in run("pull_billing", "--month", MONTH, "--replace")
     assert report.month_report(MONTH) == before  # BigQuery agrees with the file
     assert InvoiceMonth.objects.get(month=MONTH).source == "pull"
+    assert not BillingRow.objects.filter(invoice_month=MONTH).exists()  # the files' rows go
 
 
 def test_the_open_months_are_the_current_and_the_previous_until_its_fifth():
