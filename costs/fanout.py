@@ -3,6 +3,8 @@ part and Python runs it on one core, so a big file is parsed by one worker proce
 core (`parse_worker`) while this process copies their blocks, in the file's order, into
 the staging tables. What it stages is exactly what the importer's own loop stages."""
 
+import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,18 @@ def worker_count(size_bytes: int) -> int:
     if workers < 2 or size_bytes <= settings.BILLING_PARALLEL_IMPORT_BYTES:
         return 0
     return workers
+
+
+def shared_path(path: Path, opened) -> Path | None:
+    """The path by which the workers open the very file the importer has open; None if
+    there is none (a pipe, or a file deleted or replaced since it was opened)."""
+    try:
+        resolved = path.resolve()
+        mine = os.fstat(opened.fileno())
+        same = os.path.samestat(os.stat(resolved), mine) and stat.S_ISREG(mine.st_mode)
+    except (OSError, ValueError):
+        return None
+    return resolved if same else None
 
 
 class _Worker:
@@ -60,8 +74,8 @@ class _Worker:
 
 
 def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
-    """Stage the file with `count` workers; a bad line raises RefusedFile (the first one
-    in the file, as the importer's own loop would)."""
+    """Stage the file at `path` (see `shared_path`) with `count` workers; a bad line
+    raises RefusedFile (the first one in the file, as the importer's own loop would)."""
     staged = Staged()
     workers: list[_Worker] = []
     rows: list[bytes] = []
@@ -69,7 +83,7 @@ def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
     pending = 0
     try:
         for index in range(count):
-            workers.append(_Worker(path.resolve(), name, index, count))
+            workers.append(_Worker(path, name, index, count))
         turn = 0
         while True:
             frame = workers[turn % count].next_frame()

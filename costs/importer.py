@@ -215,8 +215,9 @@ def _stage(
     """Stream the file into the staging tables; a bad line raises RefusedFile. A big
     export is parsed by worker processes (`fanout`), the rest here."""
     workers = fanout.worker_count(size) if fmt == "bq-json" else 0
-    if workers and connection.vendor == "postgresql":
-        staged = fanout.stage(path, name, workers, progress_id)
+    shared = fanout.shared_path(path, reader.raw) if workers else None
+    if shared is not None and connection.vendor == "postgresql":
+        staged = fanout.stage(shared, name, workers, progress_id)
         while reader.read(CHUNK):  # the file's SHA-256
             pass
         return staged

@@ -219,3 +219,33 @@ def test_a_parse_worker_that_dies_errors_the_import_and_imports_nothing(platform
     assert "parse worker 1 exited with code -9" in err.decode()
     assert all(_gone(pid) for pid in workers)
     assert (CostDaily.objects.count(), BillingRow.objects.count()) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deleted", [False, True])
+def test_a_big_export_given_as_standard_input_is_imported_even_once_deleted(
+    platform, tmp_path, deleted
+):
+    """`import_billing /dev/stdin < export.jsonl`: the workers open the file by its own
+    path; a file deleted since (nothing else can open it) is parsed by the importer."""
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(ndjson(_rows(6000)))
+    db = connection.settings_dict
+    with open(path, "rb") as stdin:
+        if deleted:
+            path.unlink()
+        done = subprocess.run(
+            [sys.executable, "manage.py", "import_billing", "/dev/stdin"],
+            cwd=REPO,
+            env={
+                **os.environ,
+                "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+                "BILLING_PARALLEL_IMPORT_BYTES": "1",
+                "BILLING_IMPORT_WORKERS": "2",
+            },
+            stdin=stdin,
+            capture_output=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().startswith("stdin: 6000 rows read, 6000 new, 0 already known")
