@@ -2,6 +2,7 @@
 
 from decimal import Decimal, localcontext
 
+from django.db import connection
 from django.db.models import Sum
 
 from costs.attribution import Attributor
@@ -34,7 +35,31 @@ def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
                 updated.append(bucket)
             _add_sums(bucket, sums)
         CostDaily.objects.bulk_create(created)
-        CostDaily.objects.bulk_update(updated, [*_SUMMED, "row_count"])
+        _write_sums(updated)
+
+
+def _write_sums(buckets: list[CostDaily]) -> None:
+    """Save the buckets' new sums. On PostgreSQL one UPDATE from arrays of the values:
+    Django's bulk_update builds a CASE per field and bucket, a millisecond a bucket of
+    Python (14 s for a month's 13 000 buckets)."""
+    if not buckets:
+        return
+    if connection.vendor != "postgresql":
+        CostDaily.objects.bulk_update(buckets, [*_SUMMED, "row_count"])
+        return
+    meta = CostDaily._meta
+    fields = [meta.pk, *(meta.get_field(name) for name in ["row_count", *_SUMMED])]
+    columns = ", ".join(f.column for f in fields)
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    sets = ", ".join(f"{f.column} = v.{f.column}" for f in fields[1:])
+    prep = connection
+    values = [[f.get_db_prep_save(getattr(b, f.attname), prep) for b in buckets] for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {meta.db_table} AS d SET {sets} FROM UNNEST({arrays}) AS v({columns}) "  # noqa: S608 - the model's own names
+            f"WHERE d.{meta.pk.column} = v.{meta.pk.column}",
+            values,
+        )
 
 
 def _new_bucket(hashed: str, key: RowKey, attributor: Attributor) -> CostDaily:

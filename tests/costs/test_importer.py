@@ -46,6 +46,40 @@ def test_overlapping_exports_in_every_order_count_each_row_once(platform, write_
     assert CostDaily.objects.get().row_count == 4
 
 
+def test_rows_added_to_existing_buckets_leave_them_as_one_import_of_all_would(
+    platform, write_export
+):
+    """The second file adds to the 1 200 buckets the first created (more than one chunk
+    of them): counts, cost, credits by type (one type new to them), usage."""
+
+    def row(i, credit):
+        return export_row(
+            f"{i}.{i:06d}",
+            sku=f"S{i % 1200}",
+            labels={"app": "agent"},
+            credits=[(credit, f"-0.{i % 9}1")],
+            usage={"amount": Decimal(f"{i}.5"), "unit": "seconds"},
+        )
+
+    first = [row(i, "FREE_TIER") for i in range(1200)]
+    second = [row(i, "PROMOTION") for i in range(1200, 3000)]
+    import_file(write_export(first, name="first.jsonl"))
+    import_file(write_export(second, name="second.jsonl"))
+    fields = ("key_hash", "row_count", "cost_nanos", "credits_nanos", "net_nanos")
+    both = list(CostDaily.objects.order_by("key_hash").values_list(*fields, "credits_by_type"))
+    usage = sorted(CostDaily.objects.values_list("key_hash", "usage_amount"))
+
+    CostDaily.objects.all().delete()
+    BillingRow.objects.all().delete()
+    import_file(write_export(first + second, name="all.jsonl"))
+
+    assert both == list(
+        CostDaily.objects.order_by("key_hash").values_list(*fields, "credits_by_type")
+    )
+    assert usage == sorted(CostDaily.objects.values_list("key_hash", "usage_amount"))
+    assert len(both) == 1200 and {len(b[-1]) for b in both} == {2}
+
+
 @pytest.mark.usefixtures("both_parsers")
 def test_identical_rows_within_one_file_all_count(platform, write_export):
     row = export_row("2.50")
