@@ -153,6 +153,26 @@ def child_import(path: str) -> dict:
     return {"seconds": seconds, "rows": record.rows_new, "workers_rss_mb": workers.peak_mb}
 
 
+def child_import_more(paths: str) -> dict:
+    """The second of two exports of the same month: its new rows go into the buckets
+    the first created (only the second is timed)."""
+    import django
+
+    django.setup()
+    from costs.importer import import_file
+    from costs.models import CostDaily
+
+    first, second = paths.split(",")
+    child_import(first)
+    buckets = CostDaily.objects.count()
+    started = time.perf_counter()
+    record = import_file(Path(second))
+    seconds = time.perf_counter() - started
+    assert record.status == "succeeded", record.message
+    created = CostDaily.objects.count() - buckets
+    return {"seconds": seconds, "rows": record.rows_new, "buckets": buckets, "created": created}
+
+
 class _ChildrenRss:
     """The peak of the summed RSS of this process's children (the import's parse
     workers), sampled every 20 ms from /proc."""
@@ -245,6 +265,7 @@ def child_duckdb(path: str) -> dict:
 
 CHILDREN = {
     "import": child_import,
+    "import-more": child_import_more,
     "copy": child_copy,
     "pandas": child_pandas,
     "duckdb": child_duckdb,
@@ -318,10 +339,13 @@ def main() -> int:
             print(
                 f"generated {n:,} rows ({size:.0f} MB gzip) in {time.perf_counter() - started:.1f}s"
             )
+        more = Path(tmp) / "export-more.jsonl.gz"
+        generate(more, SIZES[0], seed=8)  # other rows of the same month, hours and SKUs
         big = files[SIZES[-1]]
         csv_path = Path(tmp) / "flat.csv"
         flatten(big, csv_path)
         ours = {n: run_child("import", str(files[n]), env) for n in SIZES}
+        again = run_child("import-more", f"{files[SIZES[0]]},{more}", env)
         floor = run_child("copy", str(csv_path), env)
         pandas = run_child("pandas", str(big), env)
         duck = run_child("duckdb", str(big), env)
@@ -345,6 +369,12 @@ def main() -> int:
     print(
         f"  our import at {SIZES[0]:,} rows: {small['rows'] / small['seconds']:,.0f} rows/s, "
         f"peak RSS {small['rss_mb']:.0f} MB"
+    )
+    print(
+        f"  a second export of the month, {again['rows']:,} new rows into its "
+        f"{again['buckets']:,} buckets ({again['created']:,} new): "
+        f"{again['rows'] / again['seconds']:,.0f} rows/s, "
+        f"{again['rows'] / again['seconds'] / (small['rows'] / small['seconds']):.2f}x the first"
     )
     checks = [
         ("vs COPY", rate["ours"] / rate["copy"], TARGETS["copy"], ">="),
