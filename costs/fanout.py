@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 
 from costs import parse_worker, progress, staging
 from costs.export_file import RefusedFile
@@ -20,11 +21,12 @@ FLUSH_BYTES = 2 << 20  # COPY text gathered before it is sent
 
 
 def worker_count(size_bytes: int) -> int:
-    """How many parse workers a file of this size gets: 0 = the importer parses it."""
+    """How many parse workers a file of this size gets: 0 = the importer parses it (as
+    it does all on SQLite, whose staging is not COPY text)."""
     workers = settings.BILLING_IMPORT_WORKERS
     if workers < 2 or size_bytes <= settings.BILLING_PARALLEL_IMPORT_BYTES:
         return 0
-    return workers
+    return workers if connection.vendor == "postgresql" else 0
 
 
 def shared_path(path: Path, opened) -> Path | None:

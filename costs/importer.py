@@ -216,7 +216,7 @@ def _stage(
     export is parsed by worker processes (`fanout`), the rest here."""
     workers = fanout.worker_count(size) if fmt == "bq-json" else 0
     shared = fanout.shared_path(path, reader.raw) if workers else None
-    if shared is not None and connection.vendor == "postgresql":
+    if shared is not None:
         staged = fanout.stage(shared, name, workers, progress_id)
         while reader.read(CHUNK):  # the file's SHA-256
             pass

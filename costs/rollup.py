@@ -56,8 +56,10 @@ def _update(buckets: list[CostDaily], names: list[str]) -> None:
     columns = ", ".join(f.column for f in fields)
     arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
     sets = ", ".join(f"{f.column} = v.{f.column}" for f in fields[1:])
-    prep = connection
-    values = [[f.get_db_prep_save(getattr(b, f.attname), prep) for b in buckets] for f in fields]
+    values = [
+        [field.get_db_prep_save(getattr(bucket, field.attname), connection) for bucket in buckets]
+        for field in fields
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {meta.db_table} AS d SET {sets} FROM UNNEST({arrays}) AS v({columns}) "  # noqa: S608 - the model's own names
