@@ -263,6 +263,32 @@ def test_an_amount_beyond_what_the_import_holds_is_refused_naming_it(
     assert import_file(write_export([largest], name="largest.jsonl")).status == "succeeded"
 
 
+@pytest.mark.usefixtures("both_parsers")
+def test_long_texts_in_any_stored_field_are_imported_whole(platform, write_export):
+    """Google's texts have no length the import may assume: none is cut, none crashes."""
+    long = {
+        "service": {"id": "S" * 100, "description": "Service " * 60},
+        "sku": {"id": "K" * 100, "description": "SKU " * 300},
+        "location": {"region": "r" * 100},
+        "usage": {"amount": Decimal("1"), "unit": "u" * 100},
+        "cost_type": "t" * 60,
+        "project": {"id": "p" * 200},
+        "currency_conversion_rate": Decimal("1." + "3" * 60),
+    }
+    record = import_file(write_export([{**export_row("2.50"), **long}]))
+    assert record.status == "succeeded", record.message
+    bucket = CostDaily.objects.get()
+    assert bucket.sku_description == "SKU " * 300 and bucket.component == "Service " * 60
+    assert (bucket.service_id, bucket.region, bucket.usage_unit) == (
+        "S" * 100,
+        "r" * 100,
+        "u" * 100,
+    )
+    assert bucket.currency_conversion_rate == "1." + "3" * 27  # its identity's 28 digits
+    assert bucket.project_id == "p" * 200
+    assert month_report("2026-10")["services"] == {"Service " * 60: "2.50"}
+
+
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 @pytest.mark.parametrize("field", ["cost", "pad"])
 def test_nan_and_infinity_are_not_json_and_refuse_the_file(platform, write_export, constant, field):
