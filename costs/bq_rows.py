@@ -386,7 +386,10 @@ def _pacific_day(value: str) -> date:
         raise FieldError("usage_start_time", value, "is not a timestamp") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # BigQuery TIMESTAMPs are UTC
-    return moment.astimezone(PACIFIC).date()
+    try:
+        return moment.astimezone(PACIFIC).date()
+    except OverflowError:  # the first or last hours of year 1 or 9999
+        raise FieldError("usage_start_time", value, "is out of the range of days") from None
 
 
 def _invoice_month(value) -> str:

@@ -191,8 +191,14 @@ def test_bad_credit_amount_names_the_nested_field(platform, write_export):
         ("usage_start_time", {"at": 1}, '{"at": 1} is not a timestamp'),
         ("invoice", {"month": ["202610"]}, '["202610"] is not a month like 202610'),
         ("invoice", {"month": "2026-10"}, '"2026-10" is not a month like 202610'),
+        (
+            "usage_start_time",
+            "0001-01-01 00:00:00 UTC",
+            '"0001-01-01 00:00:00 UTC" is out of the range of days',
+        ),
     ],
 )
+@pytest.mark.usefixtures("both_parsers")
 def test_a_timestamp_or_month_of_the_wrong_kind_is_refused_naming_it(
     platform, write_export, field, value, message
 ):
