@@ -100,10 +100,39 @@ def parse(line: bytes) -> ParsedRow:
 
 
 def _parse(line: bytes) -> ParsedRow:
+    if b"\\u0000" in line:  # rare: a NUL escaped in a string, which may be a kept one
+        return _without_nul(_general(line))
     try:
         return _standard(line)
     except (msgspec.DecodeError, FieldError, _NotStandard):
         return _general(line)
+
+
+# Where each kept text of a row comes from, as a refusal names it.
+_KEPT_TEXTS = {
+    "project_id": "project.id",
+    "service_id": "service.id",
+    "service_description": "service.description",
+    "sku_id": "sku.id",
+    "sku_description": "sku.description",
+    "cost_type": "cost_type",
+    "currency": "currency",
+    "region": "location.region",
+    "usage_unit": "usage.unit",
+}
+
+
+def _without_nul(row: ParsedRow) -> ParsedRow:
+    """The row, unless a text it keeps holds a NUL character, which PostgreSQL cannot
+    store (then FieldError naming the first)."""
+    texts = [(path, getattr(row.key, name)) for name, path in _KEPT_TEXTS.items()]
+    for i, (key, value) in enumerate(row.key.labels):
+        texts += [(f"labels[{i}].key", key), (f"labels[{i}].value", value)]
+    texts += [(f"credits[{i}].type", kind) for i, (kind, _) in enumerate(row.credits)]
+    for path, text in texts:
+        if "\x00" in text:
+            raise FieldError(path, text, "holds a NUL character, which cannot be stored")
+    return row
 
 
 class _NotStandard(Exception):

@@ -295,6 +295,31 @@ def test_long_texts_in_any_stored_field_are_imported_whole(platform, write_expor
     assert month_report("2026-10")["services"] == {"Service " * 60: "2.50"}
 
 
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"sku": {"id": "S-1", "description": "CPU\u0000"}}, 'sku.description: "CPU\\u0000"'),
+        ({"labels": [{"key": "app", "value": "\u0000"}]}, 'labels[0].value: "\\u0000"'),
+        (
+            {"credits": [{"type": "A\u0000", "amount": Decimal("-1")}]},
+            'credits[0].type: "A\\u0000"',
+        ),
+    ],
+)
+@pytest.mark.usefixtures("both_parsers")
+def test_a_nul_character_in_a_kept_text_is_refused_naming_it(
+    platform, write_export, changes, named
+):
+    """PostgreSQL cannot store it; a NUL in a field the import does not keep is fine."""
+    record = import_file(write_export([export_row("1.00"), {**export_row("2.00"), **changes}]))
+    assert record.message == (
+        f"export.jsonl:2: {named} holds a NUL character, which cannot be stored — refused, "
+        "nothing imported"
+    )
+    ignored = {**export_row("3.00"), "billing_account_id": "a\u0000b"}
+    assert import_file(write_export([ignored], name="ignored.jsonl")).status == "succeeded"
+
+
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 @pytest.mark.parametrize("field", ["cost", "pad"])
 def test_nan_and_infinity_are_not_json_and_refuse_the_file(platform, write_export, constant, field):
