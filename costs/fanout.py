@@ -101,9 +101,7 @@ def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
             if pending >= FLUSH_BYTES:
                 staging.write_copy_text(b"".join(rows), b"".join(credits))
                 rows, credits, pending = [], [], 0
-            if progress_id is not None and (
-                before // progress.EVERY_ROWS != staged.rows_read // progress.EVERY_ROWS
-            ):
+            if progress_id is not None and progress.due(before, staged.rows_read):
                 progress.report(progress_id, staged.rows_read, frame.bytes_read)
             turn += 1
         staging.write_copy_text(b"".join(rows), b"".join(credits))

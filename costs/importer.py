@@ -237,9 +237,7 @@ def _stage(
         if len(rows) >= staging.BATCH:
             staging.write(rows, credits)
             rows, credits = [], []
-        if progress_id is not None and (
-            before // progress.EVERY_ROWS != staged.rows_read // progress.EVERY_ROWS
-        ):
+        if progress_id is not None and progress.due(before, staged.rows_read):
             progress.report(progress_id, staged.rows_read, reader.bytes_read)
     staging.write(rows, credits)
     staged.keys = dict(new_keys)

@@ -7,6 +7,11 @@ KEEP_SECONDS = 24 * 3600
 EVERY_ROWS = 20_000
 
 
+def due(rows_before: int, rows_now: int) -> bool:
+    """Whether reading from `rows_before` to `rows_now` rows passed a report's turn."""
+    return rows_before // EVERY_ROWS != rows_now // EVERY_ROWS
+
+
 def _key(import_id: int) -> str:
     return f"costs:import-progress:{import_id}"
 

@@ -35,11 +35,7 @@ def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
                 updated.append(bucket)
             _add_sums(bucket, sums)
         CostDaily.objects.bulk_create(created)
-        _write_sums(updated)
-
-
-def _write_sums(buckets: list[CostDaily]) -> None:
-    _update(buckets, ["row_count", *_SUMMED])
+        _update(updated, ["row_count", *_SUMMED])
 
 
 def _update(buckets: list[CostDaily], names: list[str]) -> None:
