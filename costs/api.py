@@ -39,7 +39,7 @@ def month_commitments(request, month: str):
     discount (decimal strings rounded half-up to cents; null where no price tells),
     utilisation and coverage (shares 0–1), what a smaller or an extra commitment would
     have saved, and the page's sentences."""
-    if not report.MONTH.match(month):
+    if not report.is_month(month):
         raise HttpError(400, f"{month!r} is not a month like 2026-10")
     currency = PlatformSettings.load().currency
     lines = commitments.month_lines(month, prices.latest(), currency)

@@ -32,7 +32,9 @@ from costs import bq_schema
 from costs.money import from_nanos, to_nanos
 
 PACIFIC = ZoneInfo("America/Los_Angeles")  # Google's reports bucket days in US/Pacific
-INVOICE_MONTH = re.compile(r"^(\d{4})(0[1-9]|1[0-2])$")
+YEAR = r"(19[7-9][0-9]|2[0-9]{3})"  # an export's months: 1970-2999, ASCII digits only
+INVOICE_MONTH = re.compile(YEAR + r"(0[1-9]|1[0-2])")
+FIRST_YEAR = 1970
 UNSPECIFIED_CREDIT = "CREDIT_TYPE_UNSPECIFIED"
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
 _EXACT_INT = 10**28  # integers below this normalise to themselves (Decimal's precision)
@@ -50,7 +52,12 @@ class FieldError(Exception):
     """A value the importer cannot accept: `field` is its path in the row."""
 
     def __init__(self, field: str, value: object, problem: str):
-        super().__init__(f"{field}: {shown(value)} {problem}")
+        super().__init__(
+            f"{field}: {problem}" if value is MISSING else f"{field}: {shown(value)} {problem}"
+        )
+
+
+MISSING = object()  # a FieldError's value when there is none (null, or no such field)
 
 
 class RowKey(NamedTuple):
@@ -377,7 +384,9 @@ def _text(record: dict, field: str, prefix: str = "") -> str:
 def _number(row: dict, field: str) -> int:
     value = row.get(field)
     if not _is_number(value):
-        raise FieldError(field, value, "is missing" if value is None else "is not a number")
+        if value is None:
+            raise FieldError(field, MISSING, "is missing")
+        raise FieldError(field, value, "is not a number")
     return _nanos(value, field)
 
 
@@ -416,9 +425,12 @@ def _pacific_day(value: str) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # BigQuery TIMESTAMPs are UTC
     try:
-        return moment.astimezone(PACIFIC).date()
+        day = moment.astimezone(PACIFIC).date()
     except OverflowError:  # the first or last hours of year 1 or 9999
         raise FieldError("usage_start_time", value, "is out of the range of days") from None
+    if day.year < FIRST_YEAR:
+        raise FieldError("usage_start_time", value, "is before 1970, older than any export")
+    return day
 
 
 def _invoice_month(value) -> str:
@@ -429,7 +441,7 @@ def _invoice_month(value) -> str:
 
 @lru_cache(maxsize=1_000)
 def _month(value: str) -> str:
-    match = INVOICE_MONTH.match(value)
+    match = INVOICE_MONTH.fullmatch(value)
     if match is None:
         raise FieldError("invoice.month", value, "is not a month like 202610")
     return f"{match[1]}-{match[2]}"

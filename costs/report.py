@@ -8,19 +8,29 @@ import re
 from django.db.models import Sum
 
 from costs.attribution import NO_SERVICE
+from costs.bq_rows import YEAR
 from costs.models import CostDaily
 from costs.money import cents
 from platform_admin.csv_safe import safe_cell
 from platform_admin.models import Environment, PlatformSettings
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# A month the figures can be about: an invoice month an export can hold (1970-2999, so
+# every date of the month and of the months around it exists).
+MONTH = re.compile(YEAR + r"-(0[1-9]|1[0-2])")
+
+
+def is_month(text: str) -> bool:
+    """Whether `text` is a month YYYY-MM, exactly (no space or newline around it)."""
+    return MONTH.fullmatch(text) is not None
+
+
 UNALLOCATED = "unallocated"
 
 
 def month_report(month: str) -> dict:
     """{"month", "currency", "total", "environments", "services"} of invoice month
     YYYY-MM; a month without data gives zeros. Raises ValueError on a malformed month."""
-    if not MONTH.match(month):
+    if not is_month(month):
         raise ValueError(f"{month!r} is not a month like 2026-10")
     rows = CostDaily.objects.filter(invoice_month=month)
     sums = {"c": Sum("cost_nanos"), "k": Sum("credits_nanos"), "n": Sum("net_nanos")}

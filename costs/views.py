@@ -1,7 +1,7 @@
 """The Costs page: thin views over `costs.pages` (database only, never Google)."""
 
 from django.contrib import messages
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -10,7 +10,7 @@ from costs import focus, pages, progress, running, targets, uploads
 from costs.bq_rows import PACIFIC
 from costs.importer import FORMATS
 from costs.models import BillingImport, ImportStatus
-from costs.report import MONTH, UNALLOCATED
+from costs.report import UNALLOCATED, is_month
 from platform_admin.models import Environment, Role
 from platform_admin.roles import has_role
 
@@ -22,7 +22,7 @@ def index(request):
 
     today = timezone.now().astimezone(PACIFIC).date()
     month = request.GET.get("month") or f"{today:%Y-%m}"
-    if not MONTH.match(month):
+    if not is_month(month):
         messages.error(request, f"{month[:20]!r} is not a month like 2026-10: showing this month.")
         month = f"{today:%Y-%m}"
     env = request.GET.get("env", "")
@@ -107,16 +107,17 @@ def set_target(request):
         shown = f"{amount:,.2f}" if amount is not None else "the platform file's"
         messages.success(request, f"Target of {what} set to {shown}.")
     month = request.POST.get("month", "")
-    return redirect(
-        f"{reverse('costs:index')}?month={month}" if MONTH.match(month) else "costs:index"
-    )
+    return redirect(f"{reverse('costs:index')}?month={month}" if is_month(month) else "costs:index")
 
 
 def export_csv(request):
     """The month's FOCUS-style CSV (?month=YYYY-MM), streamed."""
     month = request.GET.get("month", "")
-    if not MONTH.match(month):
-        raise Http404("export needs ?month=YYYY-MM")
+    if not is_month(month):
+        return HttpResponseBadRequest(
+            f"{month[:20]!r} is not a month like 2026-10: the export is of ?month=YYYY-MM.",
+            content_type="text/plain; charset=utf-8",
+        )
     response = StreamingHttpResponse(focus.lines(month), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="costs-{month}-focus.csv"'
     return response

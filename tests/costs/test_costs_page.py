@@ -107,10 +107,16 @@ def test_the_drill_down_goes_environment_component_service_sku(
     assert client.get("/costs/?env=nowhere").status_code == 404
 
 
-def test_a_malformed_month_says_so_and_shows_this_month(client, carol, platform):
+@pytest.mark.parametrize(
+    "month", ["2026-13", "0000-01", "9999-12", "2026-10%0A", "2026-10%20", "２０２６-10"]
+)
+def test_a_malformed_month_says_so_and_shows_this_month(client, carol, platform, month):
+    """Years outside 1970-2999 too (a year 0 or a month after 9999-12 has no dates), and a
+    month with anything around it."""
     client.force_login(carol)
-    page = client.get("/costs/?month=2026-13").content.decode()
-    assert "is not a month like 2026-10" in page
+    response = client.get(f"/costs/?month={month}")
+    assert response.status_code == 200
+    assert "is not a month like 2026-10: showing this month" in response.content.decode()
 
 
 def test_the_page_query_count_does_not_grow_with_history(client, carol, platform, write_export):

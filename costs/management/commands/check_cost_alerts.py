@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from costs import services
-from costs.report import MONTH
+from costs.report import is_month
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--month", help="Invoice month YYYY-MM (default: the open months).")
 
     def handle(self, *args, month, **options):
-        if month and not MONTH.match(month):
+        if month and not is_month(month):
             raise CommandError(f"{month!r} is not a month like 2026-10")
         fired = services.check_alerts([month] if month else None)
         for message in dict.fromkeys(a.message for a in fired):  # a message per post

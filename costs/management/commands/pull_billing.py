@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from costs import pull
 from costs.models import ImportStatus
-from costs.report import MONTH
+from costs.report import is_month
 from platform_admin import gcp
 
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, month, replace, **options):
-        if month is not None and not MONTH.match(month):  # a typo records no pull
+        if month is not None and not is_month(month):  # a typo records no pull
             raise CommandError(f"{month!r} is not a month like 2026-10 — nothing pulled")
         try:
             months = [month] if month else pull.open_months(pull.today())
