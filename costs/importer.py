@@ -7,9 +7,10 @@ their sums go into the daily rollups, and the import and its audit event are rec
 A bad line refuses the whole file, naming the line and the field; nothing changes.
 """
 
+import logging
 import os
-import traceback
 from collections.abc import Iterator
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -29,10 +30,12 @@ from costs.models import (
     InvoiceMonth,
 )
 from costs.money import cents
+from costs.month import today as pacific_today
 from costs.staged_rows import Staged, stage_lines
 from platform_admin import audit
 from platform_admin.models import PlatformSettings
 
+log = logging.getLogger(__name__)
 FORMATS = ("auto", "bq-json", "cost-table-csv")
 _IMPORT_LOCK_KEY = 0x62696C6C  # "bill": one import at a time writes identities and rollups
 
@@ -86,12 +89,27 @@ def _run(path: Path, raw, record: BillingImport, actor, report_progress: bool) -
         _drain(reader, record)
         finish(record, ImportStatus.REFUSED, str(exc))
         audit.record("billing.refused", actor=actor, obj=record, detail=_detail(record))
-    except Exception:
-        finish(record, ImportStatus.ERRORED, traceback.format_exc())
+    except Exception as exc:
+        failed(record, exc, actor)
         raise
     except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
         running.stopped(record)
         raise
+
+
+def failed(record: BillingImport, exc: Exception, actor) -> None:
+    """Record an import (or pull) that crashed: errored, with a sentence anyone may read;
+    the traceback goes to the log, not to the page."""
+    log.error("billing import %s failed", record.pk, exc_info=exc)
+    what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    finish(
+        record,
+        ImportStatus.ERRORED,
+        f"failed on an unexpected error ({type(exc).__name__}{': ' + what if what else ''}) "
+        "— nothing imported; the server log has the details",
+    )
+    kind = "billing.pull_errored" if record.source == ImportSource.PULL else "billing.errored"
+    audit.record(kind, actor=actor, obj=record, detail=_detail(record))
 
 
 def _import(
@@ -104,6 +122,9 @@ def _import(
     staging.create()
     progress_id = record.pk if report_progress else None
     staged = _stage(path, record.file_name, reader, progress_id, record.format, record.size_bytes)
+    if not staged.rows_read:
+        raise refused(record.file_name, "the file holds no export rows")
+    _check_keys(staged, record.file_name)
     record.sha256 = reader.sha256.hexdigest()
     record.rows_read = staged.rows_read
     record.rows_new = staging.select_new()
@@ -113,12 +134,42 @@ def _import(
     _claim_months(record, months)
     staging.claim_new(record.pk)
     sums = {staged.keys[digest]: s for digest, s in staging.new_sums().items()}
-    rollup.add(sums, Attributor())
+    try:
+        rollup.add(sums, Attributor())
+    except rollup.BucketOverflow as exc:
+        raise refused(record.file_name, str(exc)) from None
     after = rollup.month_nets(months)
     staging.drop()
     record.months = {m: {"before": cents(before[m]), "after": cents(after[m])} for m in months}
     finish(record, ImportStatus.SUCCEEDED, _summary(record))
     audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
+
+
+def _check_keys(staged: Staged, name: str) -> None:
+    """Refuse rows no export of this billing account holds: in another currency than the
+    account's, or of a usage day still to come. Names the first such line."""
+    currency = PlatformSettings.load().currency
+    latest = pacific_today() + timedelta(days=1)  # a day of slack for clocks
+    bad = {
+        digest: key
+        for digest, key in staged.keys.items()
+        if key.currency != currency or key.usage_day > latest
+    }
+    if not bad:
+        return
+    line, digest = staging.first_line(list(bad))
+    key = bad[digest]
+    if key.currency != currency:
+        raise refused(
+            f"{name}:{line}",
+            f'currency: "{key.currency}" is not the billing account\'s currency ({currency}, '
+            "[billing] currency in the platform file); an export holds one account's rows",
+        )
+    raise refused(
+        f"{name}:{line}",
+        f"usage_start_time: its usage day {key.usage_day} (US/Pacific) is still to come; an "
+        "export holds only usage that happened",
+    )
 
 
 # Each file format: (one file, files), as a sentence names them.

@@ -12,7 +12,6 @@ only when the user asks to replace it (`replace=True`, audited).
 """
 
 import json
-import traceback
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -32,7 +31,7 @@ from costs.models import (
 )
 from costs.money import cents, to_nanos
 from costs.month import open_months, today
-from costs.report import MONTH
+from costs.report import is_month
 from platform_admin import audit, gcp, gcp_bigquery
 from platform_admin.models import PlatformSettings
 
@@ -111,7 +110,7 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
 
 def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
     try:
-        if not MONTH.match(month):
+        if not is_month(month):
             raise PullRefused(f"{month!r} is not a month like 2026-10")
         where = source()
         _check_source(month, replace)
@@ -126,9 +125,10 @@ def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
         audit.record("billing.pull_refused", actor=actor, obj=record, detail=_detail(record))
     except gcp.GcpError as exc:
         importer.finish(record, ImportStatus.ERRORED, f"BigQuery: {exc}")
+        audit.record("billing.pull_errored", actor=actor, obj=record, detail=_detail(record))
         raise
-    except Exception:
-        importer.finish(record, ImportStatus.ERRORED, traceback.format_exc())
+    except Exception as exc:
+        importer.failed(record, exc, actor)
         raise
     except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
         running.stopped(record)
@@ -202,7 +202,10 @@ def _replace(record: BillingImport, month: str, sums: dict[RowKey, dict], actor)
     CostDaily.objects.filter(invoice_month=month).delete()
     if InvoiceMonth.objects.filter(month=month, source=ImportSource.FILE).exists():
         BillingRow.objects.filter(invoice_month=month).delete()  # replacing files' rows
-    rollup.add(sums, Attributor())
+    try:
+        rollup.add(sums, Attributor())
+    except rollup.BucketOverflow as exc:
+        raise PullRefused(f"BigQuery's rows of {month}: {exc} — refused, nothing changed") from None
     after = rollup.month_nets([month])[month]
     InvoiceMonth.objects.update_or_create(
         month=month,

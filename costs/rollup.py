@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.db.models import JSONField, Sum
 
 from costs.attribution import Attributor
-from costs.bq_rows import RowKey, key_digest
+from costs.bq_rows import MAX_NANOS, RowKey, key_digest
 from costs.models import CostDaily
 from costs.money import from_nanos, to_nanos
 
@@ -15,12 +15,25 @@ USAGE_DIGITS = CostDaily._meta.get_field("usage_amount").max_digits
 _SUMMED = ["cost_nanos", "credits_nanos", "net_nanos", "usage_amount", "credits_by_type"]
 
 
+class BucketOverflow(Exception):
+    """A daily bucket's sum would pass what an amount can be (64-bit nano-units)."""
+
+    def __init__(self, key: RowKey):
+        self.key = key
+        super().__init__(
+            f"the rows of {key.usage_day} for {key.sku_description or key.sku_id or '(no SKU)'} "
+            f"in {key.project_id or '(no project)'} sum to more than an amount can be "
+            f"(at most {from_nanos(MAX_NANOS):,} either way)"
+        )
+
+
 def key_hash(key: RowKey) -> str:
     return key_digest(key).hex()
 
 
 def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
-    """Add each key's sums to its CostDaily bucket, creating the buckets not seen yet."""
+    """Add each key's sums to its CostDaily bucket, creating the buckets not seen yet.
+    Raises BucketOverflow (before writing anything) when a bucket's sum passes the bound."""
     items = [(key_hash(key), key, sums) for key, sums in sums_by_key.items()]
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
@@ -34,6 +47,8 @@ def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
             else:
                 updated.append(bucket)
             _add_sums(bucket, sums)
+            if not all(-MAX_NANOS <= n <= MAX_NANOS for n in _sums_of(bucket)):
+                raise BucketOverflow(key)
         _create(created)
         _update(updated, ["row_count", *_SUMMED])
 
@@ -116,6 +131,10 @@ def _add_sums(bucket: CostDaily, sums: dict) -> None:
         total = to_nanos(Decimal(by_type.get(kind, "0"))) + nanos
         by_type[kind] = str(from_nanos(total))
     bucket.credits_by_type = by_type
+
+
+def _sums_of(bucket: CostDaily) -> tuple[int, int, int]:
+    return bucket.cost_nanos, bucket.credits_nanos, bucket.net_nanos
 
 
 def month_nets(months) -> dict[str, int]:

@@ -58,4 +58,7 @@ def stage_lines(
 
 def _reason(exc: ValueError) -> str:
     msg, col = getattr(exc, "msg", None), getattr(exc, "colno", None)
-    return f"{msg} at column {col}" if msg else str(exc)
+    if not msg:
+        return str(exc)
+    at = " " if msg.endswith(" at") else " at "  # "Unterminated string starting at"
+    return f"{msg}{at}column {col}"

@@ -6,7 +6,7 @@ PostgreSQL loads them with COPY, other databases with batched INSERTs.
 """
 
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.db import connection
 
@@ -78,6 +78,25 @@ def _copy(cursor, sql: str, rows: Iterable[tuple]) -> None:
             copy.write_row(row)
 
 
+def first_line(key_digests: list[bytes]) -> tuple[int, bytes]:
+    """(line number, key digest) of the first staged row with one of these rollup keys."""
+    if connection.vendor == "postgresql":
+        chunks, where = [key_digests], "key_hash = ANY(%s)"
+    else:  # a statement's variables are bounded: a chunk at a time
+        chunks = [key_digests[i : i + 500] for i in range(0, len(key_digests), 500)]
+    found = []
+    with connection.cursor() as cursor:
+        for chunk in chunks:
+            if connection.vendor != "postgresql":
+                where = f"key_hash IN ({', '.join(['%s'] * len(chunk))})"
+            cursor.execute(
+                f"SELECT seq, key_hash FROM {STAGED} WHERE {where} ORDER BY seq LIMIT 1",  # noqa: S608
+                [chunk] if connection.vendor == "postgresql" else chunk,
+            )
+            found += [(seq, bytes(digest)) for seq, digest in cursor.fetchall()]
+    return min(found)
+
+
 def select_new() -> int:
     """Number each staged row among its identical ones (its occurrence in the file), keep
     those whose (hash, occurrence) is not counted yet; returns how many are new."""
@@ -110,24 +129,16 @@ def claim_new(billing_import_id: int) -> None:
 def new_sums() -> dict[bytes, dict]:
     """Per rollup key digest: rows, cost, credits, usage and credits by type of the new
     rows."""
+    if connection.vendor != "postgresql":
+        return _sums_here()
     sums: dict[bytes, dict] = {}
-    exact = connection.vendor == "postgresql"  # SQLite would sum usage's text as floats
-    usage = "SUM(usage_amount)" if exact else "NULL"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT key_hash, COUNT(*), SUM(cost), SUM(credits), {usage} "  # noqa: S608
+            "SELECT key_hash, COUNT(*), SUM(cost), SUM(credits), SUM(usage_amount) "  # noqa: S608
             f"FROM {NEW} GROUP BY key_hash"
         )
         for digest, count, cost, credit, used in cursor.fetchall():
-            sums[bytes(digest)] = {
-                "rows": count,
-                "cost": int(cost),
-                "credits": int(credit),
-                "usage": used,
-                "by_type": {},
-            }
-        if not exact:
-            _add_usage(cursor, sums)
+            sums[bytes(digest)] = _sums(count, int(cost), int(credit), used)
         cursor.execute(
             f"SELECT n.key_hash, c.credit_type, SUM(c.amount) FROM {NEW} n "  # noqa: S608
             f"JOIN {STAGED_CREDIT} c ON c.seq = n.seq GROUP BY n.key_hash, c.credit_type"
@@ -137,8 +148,29 @@ def new_sums() -> dict[bytes, dict]:
     return sums
 
 
-def _add_usage(cursor, sums: dict[bytes, dict]) -> None:
-    """SQLite: the usage amounts' Decimals added here."""
-    cursor.execute(f"SELECT key_hash, usage_amount FROM {NEW} WHERE usage_amount IS NOT NULL")  # noqa: S608
-    for digest, usage in cursor:
-        sums[bytes(digest)]["usage"] = (sums[bytes(digest)]["usage"] or Decimal(0)) + Decimal(usage)
+def _sums(rows: int, cost: int, credits: int, usage: Decimal | None) -> dict:
+    return {"rows": rows, "cost": cost, "credits": credits, "usage": usage, "by_type": {}}
+
+
+def _sums_here() -> dict[bytes, dict]:
+    """SQLite: the same sums, added by Python (SQLite's SUM of integers stops at 64 bits,
+    and it would add usage's text as floats)."""
+    sums: dict[bytes, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT key_hash, cost, credits, usage_amount FROM {NEW}")  # noqa: S608
+        for digest, cost, credit, usage in cursor:
+            into = sums.setdefault(bytes(digest), _sums(0, 0, 0, None))
+            into["rows"] += 1
+            into["cost"] += cost
+            into["credits"] += credit
+            if usage is not None:
+                with localcontext(prec=38):  # usage_amount's NUMERIC(38, 9), not 28 digits
+                    into["usage"] = (into["usage"] or Decimal(0)) + Decimal(usage)
+        cursor.execute(
+            f"SELECT n.key_hash, c.credit_type, c.amount FROM {NEW} n "  # noqa: S608
+            f"JOIN {STAGED_CREDIT} c ON c.seq = n.seq"
+        )
+        for digest, kind, amount in cursor:
+            by_type = sums[bytes(digest)]["by_type"]
+            by_type[kind] = by_type.get(kind, 0) + amount
+    return sums

@@ -39,13 +39,7 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
         for chunk in uploaded.chunks():
             out.write(chunk)
     name = Path(uploaded.name).name[:255]
-    if uploaded.size <= settings.BILLING_INLINE_IMPORT_BYTES:
-        try:
-            return import_file(
-                path, actor=user, file_name=name, fmt=fmt, replace_months=replace_months
-            )
-        finally:
-            path.unlink(missing_ok=True)
+    inline = uploaded.size <= settings.BILLING_INLINE_IMPORT_BYTES
     record = BillingImport.objects.create(
         source=ImportSource.FILE,
         file_name=name,
@@ -55,8 +49,16 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
         actor=user.get_username(),
         status=ImportStatus.QUEUED,
         replace_months=replace_months,
-        upload_path=str(path),
+        upload_path="" if inline else str(path),
     )
+    if inline:
+        try:
+            import_file(path, actor=user, fmt=fmt, record=record, replace_months=replace_months)
+        except Exception:  # recorded as errored, logged: the page shows its sentence
+            record.refresh_from_db()
+        finally:
+            path.unlink(missing_ok=True)
+        return record
     job = django_rq.get_queue("billing").enqueue(
         "costs.jobs.import_upload", record.pk, job_timeout=3 * 3600, result_ttl=3600
     )

@@ -411,6 +411,22 @@ def test_malformed_json_and_broken_gzip_are_refused_with_the_line(platform, writ
     assert "the gzip data is broken" in record.message
     assert CostDaily.objects.count() == 0 and net() == "0.00"
     assert len(record.sha256) == 64
+    cut = import_file(write_export(good + b'{"sku": "CPU\n', name="cut-string.jsonl"))
+    assert cut.message == (
+        "cut-string.jsonl:3: not valid JSON (Unterminated string starting at column 9) — "
+        "refused, nothing imported"
+    )
+
+
+@pytest.mark.parametrize("cost", [None, "absent"])
+def test_a_row_without_a_cost_says_the_cost_is_missing(platform, write_export, cost):
+    row = export_row("1.00")
+    if cost is None:
+        row["cost"] = None
+    else:
+        del row["cost"]
+    record = import_file(write_export([export_row("2.00"), row]))
+    assert record.message == "export.jsonl:2: cost: is missing — refused, nothing imported"
 
 
 def test_attribution_by_labels_before_project_else_unallocated(platform, write_export):
@@ -506,3 +522,88 @@ def test_a_bad_line_before_broken_gzip_data_is_the_one_named(platform, write_exp
     record = import_file(broken)
     assert record.message.startswith("broken.jsonl.gz:17: cost:"), record.message
     assert BillingRow.objects.count() == 0
+
+
+@pytest.mark.usefixtures("both_parsers")
+def test_rows_summing_past_what_a_bucket_holds_are_refused_not_a_crash(platform, write_export):
+    """Each row within the bound, their day's sum past it: in one file, or added to the
+    bucket an earlier file filled."""
+    big = export_row("5000000000.00")
+    record = import_file(write_export([export_row("1.00", sku="other"), big, big]))
+    assert record.status == "refused"
+    assert record.message == (
+        "export.jsonl: the rows of 2026-10-05 for CPU Allocation Time in acme-staging sum to "
+        f"more than an amount can be (at most {BIGGEST} either way) — refused, nothing imported"
+    )
+    assert CostDaily.objects.count() == 0 and BillingRow.objects.count() == 0
+
+    assert import_file(write_export([big], name="first.jsonl")).status == "succeeded"
+    again = import_file(write_export([big, big], name="second.jsonl"))  # one more than known
+    assert again.status == "refused" and again.message.startswith("second.jsonl: the rows of")
+    assert net() == "5000000000.00"
+
+
+@pytest.mark.usefixtures("both_parsers")
+def test_a_row_in_another_currency_than_the_accounts_is_refused_naming_its_line(
+    platform, write_export
+):
+    """USD and EUR added up would be neither; the account's currency is the platform
+    file's [billing] currency."""
+    rows = [export_row("1.00"), export_row("2.00"), {**export_row("3.00"), "currency": "EUR"}]
+    record = import_file(write_export(rows))
+    assert record.status == "refused"
+    assert record.message == (
+        'export.jsonl:3: currency: "EUR" is not the billing account\'s currency (USD, '
+        "[billing] currency in the platform file); an export holds one account's rows — "
+        "refused, nothing imported"
+    )
+    assert CostDaily.objects.count() == 0
+
+
+@pytest.mark.usefixtures("both_parsers")
+def test_usage_on_a_day_still_to_come_is_refused_naming_its_line(platform, write_export):
+    from datetime import timedelta
+
+    from costs.month import today
+
+    later = today() + timedelta(days=3)
+    rows = [export_row("1.00"), export_row("2.00", start=f"{later} 20:00:00 UTC")]
+    record = import_file(write_export(rows))
+    assert record.status == "refused"
+    assert record.message == (
+        f"export.jsonl:2: usage_start_time: its usage day {later} (US/Pacific) is still to "
+        "come; an export holds only usage that happened — refused, nothing imported"
+    )
+    tomorrow = today() + timedelta(days=1)  # a clock a little ahead of ours: accepted
+    ahead = import_file(write_export([export_row("1.00", start=f"{tomorrow} 06:00:00 UTC")]))
+    assert ahead.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("invoice", {"month": "202610\n"}, '"202610\\n" is not a month like 202610'),
+        ("invoice", {"month": "000101"}, '"000101" is not a month like 202610'),
+        ("invoice", {"month": "300001"}, '"300001" is not a month like 202610'),
+        ("invoice", {"month": "２０２６10"}, '"２０２６10" is not a month like 202610'),
+        (
+            "usage_start_time",
+            "1969-07-20 20:17:00 UTC",
+            '"1969-07-20 20:17:00 UTC" is before 1970, older than any export',
+        ),
+    ],
+)
+def test_a_month_or_day_no_export_holds_is_refused(platform, write_export, field, value, message):
+    """The pages could not show a month of year 0 or past 9999."""
+    rows = [export_row("1.00"), {**export_row("2.00"), field: value}]
+    record = import_file(write_export(rows))
+    name = "invoice.month" if field == "invoice" else field
+    assert record.message == f"export.jsonl:2: {name}: {message} — refused, nothing imported"
+
+
+def test_a_file_of_blank_lines_only_is_refused(platform, write_export):
+    record = import_file(write_export(b"\n  \n\r\n"))
+    assert record.status == "refused"
+    assert (
+        record.message == "export.jsonl: the file holds no export rows — refused, nothing imported"
+    )

@@ -132,3 +132,42 @@ def test_a_large_upload_runs_as_a_job_and_shows_its_progress(
     assert seen, "the page never showed the import's progress"
     expected = sum(i % 100 for i in range(60_000))
     assert month_report("2026-10")["environments"]["staging"]["net"] == f"{expected / 100:.2f}"
+
+
+@pytest.mark.django_db
+def test_an_import_that_crashes_shows_a_sentence_not_a_traceback_and_is_audited(
+    client, carol, alice, platform, upload_dir
+):
+    """A real failure of the database mid-import (a trigger refusing the identities'
+    INSERT, as a full disk or a lost server would): errored, nothing imported, the
+    traceback in the log and not on a page every user may open."""
+    from django.db import connection
+
+    from platform_admin.models import AuditEvent
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION costs_test_fail() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file (test)'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER costs_test_fail BEFORE INSERT ON costs_billingrow "
+            "FOR EACH STATEMENT EXECUTE FUNCTION costs_test_fail()"
+        )
+    client.force_login(carol)
+
+    response = _upload(client, "oct.jsonl", ndjson([export_row("4.00", labels=STAGING)]))
+
+    record = BillingImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/costs/imports/{record.pk}/"
+    assert record.status == "errored"
+    assert record.message == (
+        "failed on an unexpected error (ProgrammingError: could not extend file (test)) — "
+        "nothing imported; the server log has the details"
+    )
+    client.force_login(alice)
+    page = client.get(response["Location"]).content.decode()
+    assert record.message in page and "Traceback" not in page and ".py" not in page
+    event = AuditEvent.objects.get(action="billing.errored")
+    assert event.detail["file_name"] == "oct.jsonl" and event.detail["status"] == "errored"
+    assert not CostDaily.objects.exists() and not list(upload_dir.iterdir())
