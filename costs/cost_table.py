@@ -22,16 +22,17 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import orjson
 
 from costs.bq_rows import PACIFIC, shown
 from costs.export_file import HashingReader, lines, refused
+from costs.money import written_amount
 
 MONTHS = {calendar.month_name[n].lower(): n for n in range(1, 13)}
 _SPACES = re.compile(r"\s+")
-HEADER_MARKERS = ("cost", "service description", "sku description", "project id")
+HEADER_MARKERS = ("service description", "sku description", "project id")  # beside Cost
 
 
 def _norm(name: str) -> str:
@@ -44,12 +45,8 @@ def looks_like(sniffed: bytes) -> bool:
     return "," in text and not text.lstrip().startswith(("{", "["))
 
 
-def _column(columns: dict[str, int], *names: str, prefix: bool = False) -> int | None:
-    for name in names:
-        for header, index in columns.items():
-            if header == name or (prefix and header.startswith(name)):
-                return index
-    return None
+def _column(columns: dict[str, int], *names: str) -> int | None:
+    return next((columns[name] for name in names if name in columns), None)
 
 
 def invoice_month(value: str) -> str | None:
@@ -82,15 +79,13 @@ def _usage_start(value: str, where: str) -> str:
 
 
 def _number(value: str, column: str, where: str) -> Decimal:
-    text = value.strip().replace(",", "")
+    text = value.strip()
     if text.startswith("(") and text.endswith(")"):  # (1.23) is -1.23 in some exports
         text = "-" + text[1:-1]
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise refused(where, f"{column}: {shown(value)} is not a number") from None
-    if not number.is_finite():
-        raise refused(where, f"{column}: {shown(value)} is not a number")
+    number = written_amount(text)
+    if number is None:
+        comma = " (a comma only separates thousands: 1,234.56)" if "," in text else ""
+        raise refused(where, f"{column}: {shown(value)} is not a number{comma}")
     return number
 
 
@@ -101,6 +96,7 @@ def json_lines(
     RefusedFile naming the line and the column."""
     header: dict[str, str] = {}
     columns: dict[str, int] | None = None
+    width = 0
     idx: dict[str, int | None] = {}
     cost_label = ""
     for number, raw in lines(path, reader, name):
@@ -112,14 +108,17 @@ def json_lines(
         if not text.strip():
             continue
         cells = next(csv.reader(io.StringIO(text)))
+        if not any(cell.strip() for cell in cells):  # ",,,,": a blank line of the sheet
+            continue
         if columns is None:
             names = [_norm(c) for c in cells]
             if (
                 len(cells) > 2
-                and any(n.startswith("cost") for n in names)
-                and any(n in names for n in HEADER_MARKERS[1:])
+                and any(_is_cost(n) for n in names)
+                and any(n in names for n in HEADER_MARKERS)
             ):
                 columns = {n: i for i, n in enumerate(names)}
+                width = len(cells)
                 idx = _indexes(columns)
                 if idx["cost"] is None:
                     raise refused(where, "no Cost column in the Cost table's header")
@@ -128,6 +127,14 @@ def json_lines(
             if len(cells) >= 2:
                 header[_norm(cells[0])] = cells[1].strip()
             continue
+        if len(cells) < width:
+            raise refused(
+                where,
+                f"{len(cells)} cells where the header names {width} columns (a cell holding "
+                "a line break, or a line cut short?)",
+            )
+        if _is_total(cells):
+            continue  # the sheet's own total line, not a row
         yield number, _row(cells, idx, header, currency, where, cost_label)
     if columns is None:
         raise refused(
@@ -136,10 +143,24 @@ def json_lines(
         )
 
 
+def _is_cost(name: str) -> bool:
+    """Whether a column is the cost: "Cost", "Cost ($)", "Unrounded cost (€)" — not
+    "Cost type"."""
+    return re.fullmatch(r"(unrounded )?cost( \(.*\))?", name) is not None
+
+
+def _is_total(cells: list[str]) -> bool:
+    """A line "Total,,,,12.34": the first cell "Total", nothing but amounts after it."""
+    if _norm(cells[0]) != "total":
+        return False
+    return all(not cell.strip() or written_amount(cell) is not None for cell in cells[1:])
+
+
 def _indexes(columns: dict[str, int]) -> dict[str, int | None]:
-    unrounded = _column(columns, "unrounded cost", prefix=True)
+    costs = [(name, i) for name, i in columns.items() if _is_cost(name)]
+    unrounded = next((i for name, i in costs if name.startswith("unrounded")), None)
     return {
-        "cost": unrounded if unrounded is not None else _column(columns, "cost", prefix=True),
+        "cost": unrounded if unrounded is not None else next((i for _, i in costs), None),
         "project": _column(columns, "project id"),
         "service": _column(columns, "service description"),
         "service_id": _column(columns, "service id"),

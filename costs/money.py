@@ -1,9 +1,24 @@
 """Exact money: amounts as integer nano-units (BigQuery NUMERIC's scale of 9 decimals)."""
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 NANOS = Decimal(1_000_000_000)
 CENT = Decimal("0.01")
+
+
+# Digits (ASCII), a point for the decimals, commas only between thousands.
+_WRITTEN = re.compile(r"([-+]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(\.[0-9]+)?")
+
+
+def written_amount(text: str) -> Decimal | None:
+    """An amount as a person or a spreadsheet writes it: "1,250.50" -> 1250.50; None for
+    anything else ("250,00" — a decimal comma, "1e3", "٣٠٠", "1,2,3")."""
+    match = _WRITTEN.fullmatch(text.strip())
+    if match is None or not (match[2] or match[3]):
+        return None
+    sign, whole, fraction = match.groups()
+    return Decimal(sign + (whole or "0").replace(",", "") + (fraction or ""))
 
 
 def to_nanos(amount: Decimal | int) -> int:

@@ -2,11 +2,12 @@
 one), overriding the platform file's `monthly_target`, which stays the source for new
 environments. Every change is audited with the old and the new value."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 
-from costs.models import CostTarget
+from costs.models import CostDaily, CostTarget
+from costs.money import written_amount
 from platform_admin import audit
 from platform_admin.models import Environment, Role
 from platform_admin.roles import require
@@ -20,18 +21,33 @@ class TargetError(ValueError):
 
 def parse_amount(text: str) -> Decimal | None:
     """ "1,250.50" -> Decimal("1250.50"); "" -> None (remove the override)."""
-    text = (text or "").strip().replace(",", "")
+    text = (text or "").strip()
     if not text:
         return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise TargetError(f"{text[:30]!r} is not an amount like 1250.00") from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_TARGET:
+    amount = written_amount(text)
+    if amount is None:
+        comma = " (a comma only separates thousands: 1,250.00)" if "," in text else ""
+        raise TargetError(f"{text[:30]!r} is not an amount like 1250.00{comma}")
+    if amount < 0 or amount > MAX_TARGET:
         raise TargetError(f"a target is between 0 and {MAX_TARGET:,}")
     if amount != amount.quantize(Decimal("0.01")):
         raise TargetError(f"{text[:30]} has more than two decimals")
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(Decimal("0.01")) + 0  # + 0: "-0" is 0.00
+
+
+def _check_component(environment: Environment, component: str) -> None:
+    """A component target is for one of the environment's services, or a component its
+    costs are counted under (a GCP service): a name of neither would be a target no figure
+    is ever compared with."""
+    services = sorted(environment.services.values_list("name", flat=True))
+    if component in services:
+        return
+    if CostDaily.objects.filter(environment=environment, component=component).exists():
+        return
+    raise TargetError(
+        f"{environment.name} has no component {component[:60]!r}: its services are "
+        f"{', '.join(services) or '(none)'}, and no cost of it is counted under that name"
+    )
 
 
 def set_target(user, environment: Environment, component: str, amount: Decimal | None):
@@ -40,6 +56,8 @@ def set_target(user, environment: Environment, component: str, amount: Decimal |
     component = (component or "").strip()
     if len(component) > 120:
         raise TargetError("a component name is at most 120 characters")
+    if component and amount is not None:
+        _check_component(environment, component)
     with transaction.atomic():
         current = (
             CostTarget.objects.select_for_update()

@@ -125,3 +125,67 @@ def test_a_cost_table_and_an_export_of_the_same_month_never_both_count(
     client.force_login(carol)
     page = client.get("/costs/?month=2026-10").content.decode()
     assert "Source: imported Cost table CSVs." in page
+
+
+def _without_unrounded(line: str) -> str:
+    return line.rsplit(",", 1)[0]
+
+
+def test_a_view_without_the_unrounded_cost_counts_the_cost_column_not_cost_type(platform, tmp_path):
+    """ "Cost type" comes before "Cost ($)" in the console's columns."""
+    path = tmp_path / "costs.csv"
+    columns = COLUMNS.replace(",Unrounded cost ($)", "")
+    lines = [_without_unrounded(row) for row in ROWS[:1] + ROWS[2:]]
+    path.write_text(HEADER + columns + "".join(line + "\n" for line in lines))
+
+    record = import_file(path)
+
+    assert record.status == "succeeded", record.message
+    assert month_report("2026-10")["total"]["net"] == "2411.70"  # 10.00 + 2 x 1,200.50 + 0.70
+
+
+def test_a_sheets_blank_lines_and_total_line_are_not_rows(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(_table(ROWS[0], ",,,,,,,,,,,,", ROWS[4], "Total,,,,,,,,,,,10.70,10.704"))
+
+    record = import_file(path)
+
+    assert (record.status, record.rows_read) == ("succeeded", 2), record.message
+    assert month_report("2026-10")["total"]["net"] == "10.70"
+
+
+@pytest.mark.parametrize(
+    ("cost", "message"),
+    [
+        (
+            '"10,51"',
+            'Unrounded cost ($): "10,51" is not a number (a comma only separates thousands: '
+            "1,234.56)",
+        ),
+        ("1e3", 'Unrounded cost ($): "1e3" is not a number'),
+        ("$10", 'Unrounded cost ($): "$10" is not a number'),
+    ],
+)
+def test_a_cost_written_other_than_as_digits_is_refused_not_misread(
+    platform, tmp_path, cost, message
+):
+    """A decimal comma read as a thousands separator would count 10,51 as 1051."""
+    path = tmp_path / "costs.csv"
+    path.write_text(_table(ROWS[0], ROWS[4].replace(",0.7", f",{cost}")))
+
+    record = import_file(path)
+
+    assert record.message == f"costs.csv:9: {message} — refused, nothing imported"
+    assert not CostDaily.objects.exists()
+
+
+def test_a_line_with_fewer_cells_than_the_header_is_refused_saying_so(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(_table(ROWS[0], "Staging,acme-staging"))
+
+    record = import_file(path)
+
+    assert record.message == (
+        "costs.csv:9: 2 cells where the header names 13 columns (a cell holding a line break, "
+        "or a line cut short?) — refused, nothing imported"
+    )

@@ -51,7 +51,10 @@ def test_a_component_target_is_shown_beside_its_actual(client, carol, platform):
         ("twelve", "is not an amount like 1250.00"),
         ("-5", "a target is between 0 and"),
         ("1.234", "has more than two decimals"),
-        ("1e400", "a target is between 0 and"),
+        ("1e400", "is not an amount like 1250.00"),
+        ("250,00", "is not an amount like 1250.00 (a comma only separates thousands: 1,250.00)"),
+        ("1,2,3", "is not an amount like 1250.00"),
+        ("\u0663\u0660\u0660", "is not an amount like 1250.00"),  # Arabic-Indic 300
     ],
 )
 def test_a_bad_amount_changes_nothing_and_says_why(client, carol, platform, amount, sentence):
@@ -62,6 +65,21 @@ def test_a_bad_amount_changes_nothing_and_says_why(client, carol, platform, amou
         not CostTarget.objects.exists()
         and not AuditEvent.objects.filter(action="costs.target_updated").exists()
     )
+
+
+def test_minus_zero_is_a_zero_target(client, carol, platform):
+    client.force_login(carol)
+    assert "Target of Staging set to 0.00." in _set(client, "-0").content.decode()
+
+
+def test_a_target_for_a_component_the_environment_has_not_is_refused(client, carol, platform):
+    """A misspelt component would be a target no figure is compared with."""
+    client.force_login(carol)
+    page = _set(client, "40", component="api-srever").content.decode()
+    assert (
+        "Target not changed: Staging has no component &#x27;api-srever&#x27;: its services " in page
+    )
+    assert not CostTarget.objects.exists()
 
 
 def test_alice_cannot_change_targets(client, alice, platform):
