@@ -9,6 +9,9 @@ A bad line refuses the whole file, naming the line and the field; nothing change
 
 import logging
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
@@ -59,6 +62,8 @@ def import_file(
     `report_progress`: rows and bytes read so far go to `costs.progress` as it streams."""
     path = Path(path)
     with open(path, "rb") as raw:  # first: a file that cannot be opened records nothing
+        if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+            return _spooled(raw, file_name or path.name, fmt, actor, replace_months, record)
         fields = {
             "source": ImportSource.FILE,
             "file_name": file_name or path.name,
@@ -78,6 +83,22 @@ def import_file(
     if record.status == ImportStatus.SUCCEEDED:
         services.check_after_import(record.months)
     return record
+
+
+def _spooled(raw, name: str, fmt: str, actor, replace_months: bool, record) -> BillingImport:
+    """A pipe (`import_billing /dev/stdin`, `<(zcat ...)`) is read once, and the importer
+    reads a file more than once: saved to a temporary file first."""
+    with tempfile.NamedTemporaryFile(prefix="billing-import-", suffix=".spool") as spool:
+        shutil.copyfileobj(raw, spool, CHUNK)
+        spool.flush()
+        return import_file(
+            spool.name,
+            actor=actor,
+            file_name=name,
+            fmt=fmt,
+            replace_months=replace_months,
+            record=record,
+        )
 
 
 def _run(path: Path, raw, record: BillingImport, actor, report_progress: bool) -> None:
@@ -118,7 +139,14 @@ def _import(
     lock()
     if not record.size_bytes:
         raise refused(record.file_name, "the file is empty")
-    record.format = _format(path, record.format, record.file_name)
+    start = sniff(path, record.file_name)
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in start:
+        raise refused(
+            record.file_name,
+            'UTF-16 or UTF-32 text (as Windows saves "Unicode"); exports are UTF-8: save '
+            "it as UTF-8",
+        )
+    record.format = _format(record.format, record.file_name, start)
     staging.create()
     progress_id = record.pk if report_progress else None
     staged = _stage(path, record.file_name, reader, progress_id, record.format, record.size_bytes)
@@ -236,13 +264,12 @@ def _claim_months(record: BillingImport, months: list[str]) -> None:
         )
 
 
-def _format(path: Path, fmt: str, name: str) -> str:
-    """The file's format: as asked, or detected from its content ("auto")."""
+def _format(fmt: str, name: str, start: bytes) -> str:
+    """The file's format: as asked, or detected from the start of its content ("auto")."""
     if fmt not in FORMATS:
         raise RefusedFile(f"{name}: unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
     if fmt != "auto":
         return fmt
-    start = sniff(path, name)
     if start[:1] in (b"{", b""):
         return "bq-json"
     if start[:1] == b"[":

@@ -106,6 +106,7 @@ def test_a_missing_path_a_folder_or_an_empty_file_is_refused_with_a_sentence(pla
         ),
         (tmp_path, f"{tmp_path}: Is a directory — nothing imported"),
         (tmp_path / "empty.jsonl", "empty.jsonl: the file is empty — refused, nothing imported"),
+        ("", "give the path of the export file to import — nothing imported"),
     ]:
         with pytest.raises(CommandError) as refused:
             run("import_billing", str(path))

@@ -607,3 +607,15 @@ def test_a_file_of_blank_lines_only_is_refused(platform, write_export):
     assert (
         record.message == "export.jsonl: the file holds no export rows — refused, nothing imported"
     )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_utf16_file_is_refused_saying_to_save_it_as_utf8(platform, write_export, encoding):
+    """With or without a byte order mark: one sentence, not a JSON error on line 2."""
+    text = ndjson([export_row("1.00"), export_row("2.00")]).decode().encode(encoding)
+    record = import_file(write_export(text))
+    assert record.status == "refused"
+    assert record.message == (
+        'export.jsonl: UTF-16 or UTF-32 text (as Windows saves "Unicode"); exports are UTF-8: '
+        "save it as UTF-8 — refused, nothing imported"
+    )

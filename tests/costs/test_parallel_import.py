@@ -1,6 +1,8 @@
 """A big export is parsed by worker processes: the same figures, identities and
 refusals as the importer's own loop gives, and no worker outlives its import."""
 
+import gzip
+import hashlib
 import os
 import signal
 import subprocess
@@ -137,21 +139,25 @@ def test_the_first_bad_line_of_the_file_is_named_whichever_worker_read_it(
 
 
 def _command(path: Path, **env) -> subprocess.Popen:
-    db = connection.settings_dict
     return subprocess.Popen(
         [sys.executable, "manage.py", "import_billing", str(path)],
         cwd=REPO,
-        env={
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "BILLING_PARALLEL_IMPORT_BYTES": "1",
-            "BILLING_IMPORT_WORKERS": "2",
-            **env,
-        },
+        env={**_parallel_env(), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+
+
+def _parallel_env() -> dict:
+    """The environment of a command on the test database, parsing with two workers."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "BILLING_PARALLEL_IMPORT_BYTES": "1",
+        "BILLING_IMPORT_WORKERS": "2",
+    }
 
 
 def _workers(pid: int) -> list[int]:
@@ -230,22 +236,38 @@ def test_a_big_export_given_as_standard_input_is_imported_even_once_deleted(
     path; a file deleted since (nothing else can open it) is parsed by the importer."""
     path = tmp_path / "export.jsonl"
     path.write_bytes(ndjson(_rows(6000)))
-    db = connection.settings_dict
     with open(path, "rb") as stdin:
         if deleted:
             path.unlink()
         done = subprocess.run(
             [sys.executable, "manage.py", "import_billing", "/dev/stdin"],
             cwd=REPO,
-            env={
-                **os.environ,
-                "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-                "BILLING_PARALLEL_IMPORT_BYTES": "1",
-                "BILLING_IMPORT_WORKERS": "2",
-            },
+            env=_parallel_env(),
             stdin=stdin,
             capture_output=True,
             timeout=120,
         )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert done.stdout.decode().startswith("stdin: 6000 rows read, 6000 new, 0 already known")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("argument", "gz"), [("-", False), ("/dev/stdin", True)])
+def test_an_export_piped_in_is_imported(platform, argument, gz):
+    """`zcat export.jsonl.gz | import_billing -`: a pipe has no size and is read once
+    (it is saved first); it was refused as "the file is empty"."""
+    data = ndjson(_rows(6000))
+    piped = gzip.compress(data) if gz else data
+    done = subprocess.run(
+        [sys.executable, "manage.py", "import_billing", argument],
+        cwd=REPO,
+        env=_parallel_env(),
+        input=piped,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().startswith("stdin: 6000 rows read, 6000 new, 0 already known")
+    record = BillingImport.objects.get()
+    assert record.size_bytes == len(piped)
+    assert record.sha256 == hashlib.sha256(piped).hexdigest()

@@ -13,15 +13,24 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path")
+        parser.add_argument(
+            "path", help="The export file (- or /dev/stdin: standard input, saved first)."
+        )
         parser.add_argument("--format", choices=FORMATS, default="auto")
         parser.add_argument(
             "--replace-months",
             action="store_true",
-            help="Replace the figures of months that came from the BigQuery pull (audited).",
+            help=(
+                "Replace the figures of months that came from the BigQuery pull, or from "
+                "files of the other format (audited)."
+            ),
         )
 
     def handle(self, *args, path, format, replace_months, **options):
+        if not path.strip():
+            raise CommandError("give the path of the export file to import — nothing imported")
+        if path == "-":
+            path = "/dev/stdin"
         try:
             record = import_file(path, actor="cli", fmt=format, replace_months=replace_months)
         except OSError as exc:  # the file could not be opened: no import was recorded
