@@ -104,7 +104,8 @@ def test_the_drill_down_goes_environment_component_service_sku(
     skus = skus.split("Drill down")[1]
     cpu = skus.split('data-item="CPU Allocation Time"')[1].split("</tr>")[0]
     assert "100.00" in cpu and "66.7%" in cpu
-    assert client.get("/costs/?env=nowhere").status_code == 404
+    missing = client.get("/costs/?env=nowhere")
+    assert missing.status_code == 404 and "No environment nowhere." in missing.content.decode()
 
 
 @pytest.mark.parametrize(

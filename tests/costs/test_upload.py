@@ -47,6 +47,7 @@ def test_alice_cannot_import(client, alice, platform, upload_dir):
     client.force_login(alice)
     response = _upload(client, "x.jsonl", ndjson([export_row()]))
     assert response.status_code == 403
+    assert "alice needs the finance role" in response.content.decode()  # says why
     assert not BillingImport.objects.exists() and not CostDaily.objects.exists()
 
 

@@ -154,3 +154,14 @@ def test_refused_requests_write_nothing_to_the_audit_trail(client, alice):
     client.post("/deployments/releases/new/", {"version": "1.5.0\x00"})
     client.get("/audit.csv?until=0000-01-01")
     assert AuditEvent.objects.count() == before
+
+
+def test_a_page_that_does_not_exist_says_so_signed_in_or_not(client, alice):
+    anonymous = client.get("/no/such/page/")
+    assert anonymous.status_code == 404
+    assert "There is no page at /no/such/page/." in _text(anonymous)
+    client.force_login(alice)
+    signed_in = client.get("/no/such/page/")
+    assert signed_in.status_code == 404 and "There is no page at /no/such/page/." in _text(
+        signed_in
+    )
