@@ -250,15 +250,23 @@ def credits_by_type(rows) -> dict[str, Decimal]:
     return {kind: from_nanos(n) for kind, n in sorted(out.items(), key=lambda kv: kv[1])}
 
 
-def daily(month: str, scope: str = "") -> list[tuple[date, Decimal]]:
-    """Net per usage day of the month's rows: of the environment `scope` (a slug, or
-    "unallocated"), or of all ("" ). One query."""
+def scoped(month: str, scope: str = ""):
+    """The month's rows of the environment `scope` (a slug, or "unallocated"), or all
+    ("")."""
     rows = CostDaily.objects.filter(invoice_month=month)
     if scope == UNALLOCATED:
-        rows = rows.filter(environment=None)
-    elif scope:
-        rows = rows.filter(environment__slug=scope)
-    per_day = rows.values("usage_day").annotate(net=Sum("net_nanos")).order_by("usage_day")
+        return rows.filter(environment=None)
+    return rows.filter(environment__slug=scope) if scope else rows
+
+
+def daily(month: str, scope: str = "") -> list[tuple[date, Decimal]]:
+    """Net per usage day of the month's rows in `scope` (see `scoped`). One query."""
+    per_day = (
+        scoped(month, scope)
+        .values("usage_day")
+        .annotate(net=Sum("net_nanos"))
+        .order_by("usage_day")
+    )
     return [(row["usage_day"], from_nanos(row["net"] or 0)) for row in per_day]
 
 

@@ -108,6 +108,9 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         "focus": focus,
         "drill": drill,
         "chart": daily_chart(m, scope, currency),
+        "credits": figures.credits_by_type(figures.scoped(month, env_slug))
+        if focus
+        else m.credits_by_type,
         "trend_months": months,
         "trend": [
             {"scope": s, "nets": [trend.get(s.slug, {}).get(x) for x in months]} for s in m.scopes

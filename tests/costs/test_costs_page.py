@@ -108,6 +108,26 @@ def test_the_drill_down_goes_environment_component_service_sku(
     assert missing.status_code == 404 and "No environment nowhere." in missing.content.decode()
 
 
+def test_credits_by_type_are_the_drilled_environments_own(client, carol, platform, write_export):
+    staging = export_row("10.00", labels=STAGING, credits=[("FREE_TIER", "-1.50")])
+    production = export_row(
+        "20.00", project="acme-prod", credits=[("COMMITTED_USAGE_DISCOUNT", "-4.00")]
+    )
+    import_file(write_export([staging, production]))
+    client.force_login(carol)
+
+    def credits(query: str) -> str:
+        page = client.get(f"/costs/?month=2026-10{query}").content.decode()
+        return page.split("<h2>Credits by type")[1].split("</section>")[0]
+
+    everything = credits("")
+    assert 'data-credit="FREE_TIER"' in everything and "COMMITTED_USAGE_DISCOUNT" in everything
+    mine = credits("&env=staging")
+    assert mine.startswith(" · Staging</h2>")
+    assert 'data-credit="FREE_TIER"' in mine and "-1.50" in mine
+    assert "COMMITTED_USAGE_DISCOUNT" not in mine
+
+
 @pytest.mark.parametrize(
     "month", ["2026-13", "0000-01", "9999-12", "2026-10%0A", "2026-10%20", "２０２６-10"]
 )
