@@ -108,10 +108,20 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
     return record
 
 
+def month_problem(month: str) -> str | None:
+    """Why `month` cannot be pulled (malformed, or not begun), or None."""
+    if not is_month(month):
+        return f"{month!r} is not a month like 2026-10"
+    day = today()
+    if month > f"{day:%Y-%m}":
+        return f"{month} has not begun (today is {day} in US/Pacific): nothing to pull yet"
+    return None
+
+
 def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
     try:
-        if not is_month(month):
-            raise PullRefused(f"{month!r} is not a month like 2026-10")
+        if problem := month_problem(month):
+            raise PullRefused(problem)
         where = source()
         _check_source(month, replace)
         sums = fetch(where, month)  # Google: no transaction held

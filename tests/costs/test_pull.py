@@ -127,6 +127,18 @@ def test_pull_billing_refuses_a_malformed_month_before_recording_a_pull(platform
     assert not BillingImport.objects.exists() and AuditEvent.objects.count() == events
 
 
+def test_a_month_not_begun_is_not_pulled_nor_claimed(platform):
+    """A pull of it would find no rows and claim the month, refusing its files later."""
+    from datetime import timedelta
+
+    later = pull.today().replace(day=28) + timedelta(days=5)
+    with pytest.raises(CommandError, match=f"{later:%Y-%m} has not begun .* nothing pulled"):
+        run("pull_billing", "--month", f"{later:%Y-%m}")
+    record = pull.pull_month(f"{later:%Y-%m}")
+    assert record.status == "refused" and "has not begun" in record.message
+    assert not InvoiceMonth.objects.exists()
+
+
 def test_a_malformed_month_is_refused(platform):
     record = pull.pull_month("2026-13")
     assert record.status == "refused" and "not a month like 2026-10" in record.message

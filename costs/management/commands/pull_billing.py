@@ -4,7 +4,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from costs import pull
 from costs.models import ImportStatus
-from costs.report import is_month
 from platform_admin import gcp
 
 
@@ -24,8 +23,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, month, replace, **options):
-        if month is not None and not is_month(month):  # a typo records no pull
-            raise CommandError(f"{month!r} is not a month like 2026-10 — nothing pulled")
+        if month is not None and (problem := pull.month_problem(month)):  # records no pull
+            raise CommandError(f"{problem} — nothing pulled")
         try:
             months = [month] if month else pull.open_months(pull.today())
             failed = False
