@@ -352,7 +352,10 @@ def finish(record: BillingImport, status: str, message: str) -> None:
 
 
 def _summary(record: BillingImport) -> str:
-    return f"{record.rows_read} rows read: {record.rows_new} new, {record.rows_known} already known"
+    return (
+        f"{record.rows_read} row{'' if record.rows_read == 1 else 's'} read: "
+        f"{record.rows_new} new, {record.rows_known} already known"
+    )
 
 
 def _detail(record: BillingImport) -> dict:

@@ -11,7 +11,7 @@ from costs.bq_rows import PACIFIC
 from costs.importer import FORMATS
 from costs.models import BillingImport, ImportStatus
 from costs.report import UNALLOCATED, is_month
-from platform_admin.models import Environment, Role
+from platform_admin.models import Environment, PlatformSettings, Role
 from platform_admin.roles import has_role
 
 
@@ -41,6 +41,7 @@ def index(request):
         "month_choices": pages.month_choices(today),
         "can_import": has_role(request.user, Role.FINANCE, anywhere=True),
         "formats": FORMATS,
+        "currency": PlatformSettings.load().currency,
         "target_envs": [e for e in environments if has_role(request.user, Role.FINANCE, e)],
     }
     return render(request, "costs/index.html", context)

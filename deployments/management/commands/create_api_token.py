@@ -49,6 +49,6 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         self.stdout.write(token)
         self.stderr.write(
-            f"Token {name!r} for {username} created, valid {days} days. It is shown only now: "
-            "store it in your CI secrets."
+            f"Token {name!r} for {username} created, valid {days} day{'' if days == 1 else 's'}. "
+            "It is shown only now: store it in your CI secrets."
         )
