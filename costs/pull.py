@@ -125,6 +125,7 @@ def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
         where = source()
         _check_source(month, replace)
         sums = fetch(where, month)  # Google: no transaction held
+        _check_currency(month, sums)
         with transaction.atomic():
             importer.lock()
             _check_source(month, replace)  # again, under the lock
@@ -143,6 +144,18 @@ def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
     except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
         running.stopped(record)
         raise
+
+
+def _check_currency(month: str, sums: dict[RowKey, dict]) -> None:
+    """USD and EUR added up would be neither: the table must be the account's."""
+    currency = PlatformSettings.load().currency
+    other = sorted({key.currency for key in sums} - {currency})
+    if other:
+        raise PullRefused(
+            f"BigQuery's rows of {month} are in {', '.join(other)}, not the billing account's "
+            f"currency ({currency}, [billing] currency in the platform file) — refused, "
+            "nothing changed"
+        )
 
 
 def _check_source(month: str, replace: bool) -> None:

@@ -107,6 +107,20 @@ def test_the_daily_job_pulls_the_open_months(gcp, platform, settings):
     assert set(InvoiceMonth.objects.values_list("month", flat=True)) == {"2026-10", "2026-11"}
 
 
+def test_a_table_in_another_currency_than_the_accounts_is_refused(gcp, platform):
+    """The sandbox's table is in USD; the platform file says EUR."""
+    PlatformSettings.objects.update(currency="EUR")
+
+    record = pull.pull_month(MONTH)
+
+    assert record.status == "refused"
+    assert record.message == (
+        f"BigQuery's rows of {MONTH} are in USD, not the billing account's currency (EUR, "
+        "[billing] currency in the platform file) — refused, nothing changed"
+    )
+    assert not CostDaily.objects.exists() and not InvoiceMonth.objects.exists()
+
+
 def test_without_an_export_table_the_pull_says_what_to_configure(platform):
     PlatformSettings.objects.update(export_table="")
 
