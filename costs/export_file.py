@@ -1,15 +1,21 @@
 """Opening an export file: plain or gzip (detected from its first bytes), read in
-streaming fashion, its SHA-256 computed from the bytes as read."""
+streaming fashion, its SHA-256 computed from the bytes as read.
 
-import gzip
+gzip is read with ISA-L's inflate (python-isal's igzip, the standard library's gzip
+interface): about four times zlib's speed, and every parse worker of a big import
+decompresses the whole file."""
+
 import hashlib
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from isal import igzip, isal_zlib
+
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as some editors save text
 CHUNK = 1 << 20
+BROKEN_GZIP = (OSError, EOFError, zlib.error, isal_zlib.error)
 MAX_LINE = 16 << 20  # an export row is a few KB; a longer line is not one (and memory stays flat)
 
 
@@ -63,11 +69,11 @@ def is_gzip(path: Path) -> bool:
 def sniff(path: Path, name: str = "") -> bytes:
     """The first non-blank bytes of the content (decompressed), to detect the format;
     `name`: the file's name as the user knows it (default: the path's)."""
-    opener = gzip.open if is_gzip(path) else open
+    opener = igzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as fh:
             return fh.read(4096).removeprefix(BOM).lstrip()[:64]
-    except (OSError, EOFError, zlib.error) as exc:
+    except BROKEN_GZIP as exc:
         raise refused(name or path.name, f"not a readable gzip file ({exc})") from exc
 
 
@@ -84,7 +90,7 @@ def blocks(path: Path, reader, name: str = "") -> Iterator[tuple[int, list[bytes
     mark. The same file always gives the same blocks. A broken gzip stream or an
     over-long line raises RefusedFile naming the line and `name` (default: the path's)."""
     name = name or path.name
-    stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
+    stream = igzip.IGzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
     number = 1  # of the next line
     rest = b""
     try:
@@ -102,7 +108,7 @@ def blocks(path: Path, reader, name: str = "") -> Iterator[tuple[int, list[bytes
                     f"a line longer than {MAX_LINE >> 20} MiB, which no export row is (one "
                     "JSON object a line is expected)",
                 )
-    except (OSError, EOFError, zlib.error) as exc:
+    except BROKEN_GZIP as exc:
         raise refused(f"{name}:{number}", f"the gzip data is broken ({exc})") from exc
     if rest:
         yield number, [rest]
