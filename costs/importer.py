@@ -122,12 +122,13 @@ def failed(record: BillingImport, exc: Exception, actor) -> None:
     """Record an import (or pull) that crashed: errored, with a sentence anyone may read;
     the traceback goes to the log, not to the page."""
     log.error("billing import %s failed", record.pk, exc_info=exc)
-    what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    first_line = next(iter(str(exc).strip().splitlines()), "")[:300]
+    what = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     finish(
         record,
         ImportStatus.ERRORED,
-        f"failed on an unexpected error ({type(exc).__name__}{': ' + what if what else ''}) "
-        "— nothing imported; the server log has the details",
+        f"failed on an unexpected error ({what}) — nothing imported; the server log has the "
+        "details",
     )
     kind = "billing.pull_errored" if record.source == ImportSource.PULL else "billing.errored"
     audit.record(kind, actor=actor, obj=record, detail=_detail(record))

@@ -47,7 +47,8 @@ def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
             else:
                 updated.append(bucket)
             _add_sums(bucket, sums)
-            if not all(-MAX_NANOS <= n <= MAX_NANOS for n in _sums_of(bucket)):
+            summed = (bucket.cost_nanos, bucket.credits_nanos, bucket.net_nanos)
+            if not all(-MAX_NANOS <= n <= MAX_NANOS for n in summed):
                 raise BucketOverflow(key)
         _create(created)
         _update(updated, ["row_count", *_SUMMED])
@@ -131,10 +132,6 @@ def _add_sums(bucket: CostDaily, sums: dict) -> None:
         total = to_nanos(Decimal(by_type.get(kind, "0"))) + nanos
         by_type[kind] = str(from_nanos(total))
     bucket.credits_by_type = by_type
-
-
-def _sums_of(bucket: CostDaily) -> tuple[int, int, int]:
-    return bucket.cost_nanos, bucket.credits_nanos, bucket.net_nanos
 
 
 def month_nets(months) -> dict[str, int]:

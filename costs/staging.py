@@ -80,18 +80,20 @@ def _copy(cursor, sql: str, rows: Iterable[tuple]) -> None:
 
 def first_line(key_digests: list[bytes]) -> tuple[int, bytes]:
     """(line number, key digest) of the first staged row with one of these rollup keys."""
-    if connection.vendor == "postgresql":
-        chunks, where = [key_digests], "key_hash = ANY(%s)"
-    else:  # a statement's variables are bounded: a chunk at a time
-        chunks = [key_digests[i : i + 500] for i in range(0, len(key_digests), 500)]
+    postgresql = connection.vendor == "postgresql"
+    size = len(key_digests) if postgresql else 500  # SQLite bounds a statement's variables
     found = []
     with connection.cursor() as cursor:
-        for chunk in chunks:
-            if connection.vendor != "postgresql":
-                where = f"key_hash IN ({', '.join(['%s'] * len(chunk))})"
+        for start in range(0, len(key_digests), size):
+            chunk = key_digests[start : start + size]
+            where, params = (
+                ("key_hash = ANY(%s)", [chunk])
+                if postgresql
+                else (f"key_hash IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            )
             cursor.execute(
                 f"SELECT seq, key_hash FROM {STAGED} WHERE {where} ORDER BY seq LIMIT 1",  # noqa: S608
-                [chunk] if connection.vendor == "postgresql" else chunk,
+                params,
             )
             found += [(seq, bytes(digest)) for seq, digest in cursor.fetchall()]
     return min(found)

@@ -160,6 +160,18 @@ def _parallel_env() -> dict:
     }
 
 
+def _import_standard_input(argument: str, **given) -> subprocess.CompletedProcess:
+    """`import_billing ARGUMENT` with standard input as `given` (stdin= or input=)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "import_billing", argument],
+        cwd=REPO,
+        env=_parallel_env(),
+        capture_output=True,
+        timeout=120,
+        **given,
+    )
+
+
 def _workers(pid: int) -> list[int]:
     """The parse workers the process `pid` started."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -239,14 +251,7 @@ def test_a_big_export_given_as_standard_input_is_imported_even_once_deleted(
     with open(path, "rb") as stdin:
         if deleted:
             path.unlink()
-        done = subprocess.run(
-            [sys.executable, "manage.py", "import_billing", "/dev/stdin"],
-            cwd=REPO,
-            env=_parallel_env(),
-            stdin=stdin,
-            capture_output=True,
-            timeout=120,
-        )
+        done = _import_standard_input("/dev/stdin", stdin=stdin)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert done.stdout.decode().startswith("stdin: 6000 rows read, 6000 new, 0 already known")
 
@@ -258,14 +263,7 @@ def test_an_export_piped_in_is_imported(platform, argument, gz):
     (it is saved first); it was refused as "the file is empty"."""
     data = ndjson(_rows(6000))
     piped = gzip.compress(data) if gz else data
-    done = subprocess.run(
-        [sys.executable, "manage.py", "import_billing", argument],
-        cwd=REPO,
-        env=_parallel_env(),
-        input=piped,
-        capture_output=True,
-        timeout=120,
-    )
+    done = _import_standard_input(argument, input=piped)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert done.stdout.decode().startswith("stdin: 6000 rows read, 6000 new, 0 already known")
     record = BillingImport.objects.get()
