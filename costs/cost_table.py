@@ -18,7 +18,6 @@ The Cost table has no resource labels: its rows are attributed by project.
 
 import calendar
 import csv
-import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
@@ -99,15 +98,17 @@ def json_lines(
     width = 0
     idx: dict[str, int | None] = {}
     cost_label = ""
-    for number, raw in lines(path, reader, name):
+    text = _Text(path, reader, name)
+    records = csv.reader(text)  # a quoted cell may hold line breaks: a record, many lines
+    while True:
+        number = text.read + 1  # the record's first line
         where = f"{name}:{number}"
         try:
-            text = raw.decode("utf-8-sig").rstrip("\r")
-        except UnicodeDecodeError:
-            raise refused(where, "not UTF-8 text") from None
-        if not text.strip():
-            continue
-        cells = next(csv.reader(io.StringIO(text)))
+            cells = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a lenient reader's only two
+            raise refused(where, _unreadable(str(exc))) from None
         if not any(cell.strip() for cell in cells):  # ",,,,": a blank line of the sheet
             continue
         if columns is None:
@@ -130,8 +131,8 @@ def json_lines(
         if len(cells) < width:
             raise refused(
                 where,
-                f"{len(cells)} cells where the header names {width} columns (a cell holding "
-                "a line break, or a line cut short?)",
+                f"{len(cells)} cells where the header names {width} columns (a line cut "
+                'short, or a quote (") opening a cell that never closes?)',
             )
         if _is_total(cells):
             continue  # the sheet's own total line, not a row
@@ -141,6 +142,39 @@ def json_lines(
             name,
             "no column header line found (a Cost table CSV names its columns, Cost among them)",
         )
+
+
+def _unreadable(error: str) -> str:
+    if "new-line" in error:
+        return (
+            "a carriage return (CR) alone inside a line, outside quotes: save the file with "
+            "LF or CRLF line ends"
+        )
+    return (
+        f'a cell longer than {csv.field_size_limit():,} characters (a quote (") opening a '
+        "cell here that never closes?)"
+    )
+
+
+class _Text:
+    """The file's lines as text for `csv.reader` (line ends kept, which a quoted cell's
+    line break needs); `read` counts the lines handed out so far."""
+
+    def __init__(self, path, reader: HashingReader, name: str):
+        self.read = 0
+        self._lines = lines(path, reader, name)
+        self._name = name
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        number, raw = next(self._lines)
+        self.read = number
+        try:
+            return raw.decode("utf-8-sig").rstrip("\r") + "\n"
+        except UnicodeDecodeError:
+            raise refused(f"{self._name}:{number}", "not UTF-8 text") from None
 
 
 def _is_cost(name: str) -> bool:

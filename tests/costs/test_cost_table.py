@@ -186,6 +186,50 @@ def test_a_line_with_fewer_cells_than_the_header_is_refused_saying_so(platform, 
     record = import_file(path)
 
     assert record.message == (
-        "costs.csv:9: 2 cells where the header names 13 columns (a cell holding a line break, "
-        "or a line cut short?) — refused, nothing imported"
+        "costs.csv:9: 2 cells where the header names 13 columns (a line cut short, or a quote "
+        '(") opening a cell that never closes?) — refused, nothing imported'
     )
+
+
+def test_a_quoted_cell_holding_a_line_break_is_one_cell_and_later_lines_keep_their_numbers(
+    platform, tmp_path
+):
+    path = tmp_path / "costs.csv"
+    two_line_sku = 'Staging,acme-staging,Cloud Run,SVC-RUN,"CPU\r\n(tier 2)",SKU-2'
+    path.write_bytes(
+        _table(ROWS[0], f"{two_line_sku},,Usage,2026-10-05,,,2.00,2.0", f"{CPU},,Usage").encode()
+    )
+
+    record = import_file(path)
+
+    # Line 8 holds the first row, lines 9-10 the second, line 11 is the short one.
+    assert record.message.startswith("costs.csv:11: 8 cells where the header names 13 ")
+    path.write_bytes(_table(ROWS[0], f"{two_line_sku},,Usage,2026-10-05,,,2.00,2.0").encode())
+    record = import_file(path)
+    assert record.status == "succeeded", record.message
+    assert record.rows_new == 2
+    assert month_report("2026-10")["environments"]["staging"]["net"] == "12.00"
+    skus = set(CostDaily.objects.values_list("sku_description", flat=True))
+    assert skus == {"CPU Allocation Time", "CPU\n(tier 2)"}
+
+
+def test_a_quote_that_never_closes_and_a_lone_carriage_return_are_refused_naming_the_line(
+    platform, tmp_path
+):
+    path = tmp_path / "costs.csv"
+    rest = [f"{CPU},,Usage,2026-10-05,,,1.00,1.0"] * 3000  # more than a cell may hold
+    path.write_text(_table(ROWS[0], 'Staging,acme-staging,Cloud Run,SVC-RUN,"CPU', *rest))
+
+    record = import_file(path)
+
+    assert record.message == (
+        'costs.csv:9: a cell longer than 131,072 characters (a quote (") opening a cell '
+        "here that never closes?) — refused, nothing imported"
+    )
+    path.write_bytes(_table(ROWS[0], ROWS[1].replace("Free tier", "Free\rtier")).encode())
+    record = import_file(path)
+    assert record.message == (
+        "costs.csv:9: a carriage return (CR) alone inside a line, outside quotes: save the "
+        "file with LF or CRLF line ends — refused, nothing imported"
+    )
+    assert not CostDaily.objects.exists()
