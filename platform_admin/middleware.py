@@ -140,3 +140,25 @@ class RefuseUnstorableInputMiddleware:
         if _is_api(request):
             return JsonResponse({"message": problem}, status=400)
         return render(request, "400.html", {"message": problem}, status=400)
+
+
+class MethodNotAllowedPageMiddleware:
+    """A page's form address opened in the browser (GET on a view that only takes a
+    form's POST) answers 405 with a page saying so, instead of Django's empty body. The
+    API answers its own 405s (JSON)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code != 405 or response.content or _is_api(request):
+            return response
+        page = render(
+            request,
+            "405.html",
+            {"method": request.method, "allowed": response.get("Allow", "")},
+            status=405,
+        )
+        page["Allow"] = response.get("Allow", "")
+        return page

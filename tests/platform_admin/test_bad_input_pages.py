@@ -165,3 +165,14 @@ def test_a_page_that_does_not_exist_says_so_signed_in_or_not(client, alice):
     assert signed_in.status_code == 404 and "There is no page at /no/such/page/." in _text(
         signed_in
     )
+
+
+def test_a_forms_address_opened_in_the_browser_says_what_it_takes(client, carol):
+    client.force_login(carol)
+    before = AuditEvent.objects.count()
+
+    response = client.get("/costs/import/")
+
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert "/costs/import/ takes POST (a form's button sends it), not GET" in _text(response)
+    assert AuditEvent.objects.count() == before
