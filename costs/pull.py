@@ -12,9 +12,10 @@ only when the user asks to replace it (`replace=True`, audited).
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.db import transaction
 
@@ -175,16 +176,29 @@ def fetch(where: Source, month: str) -> dict[RowKey, dict]:
             f"{where.table!r} is not a BigQuery table of the form project.dataset.table"
         )
     params = {"invoice_month": month.replace("-", "")}
+    return month_sums(
+        gcp_bigquery.run_query(where.project, ROLLUP_SQL.format(table=where.table), params),
+        gcp_bigquery.run_query(where.project, CREDITS_SQL.format(table=where.table), params),
+    )
+
+
+def month_sums(rollup_rows: Iterable[dict], credit_rows: Iterable[dict]) -> dict[RowKey, dict]:
+    """The rollup query's groups and the credits-by-type query's, summed per rollup key.
+    Groups BigQuery keeps apart can be one key here (labels in another order, a NULL
+    project and an empty one): they add up."""
     sums: dict[RowKey, dict] = {}
-    for row in gcp_bigquery.run_query(where.project, ROLLUP_SQL.format(table=where.table), params):
-        sums[_key(row)] = {
-            "rows": int(row["row_count"]),
-            "cost": to_nanos(Decimal(row["gross_cost"] or 0)),
-            "credits": to_nanos(Decimal(row["credits"] or 0)),
-            "usage": None if row["usage_amount"] is None else Decimal(row["usage_amount"]),
-            "by_type": {},
-        }
-    for row in gcp_bigquery.run_query(where.project, CREDITS_SQL.format(table=where.table), params):
+    for row in rollup_rows:
+        usage = None if row["usage_amount"] is None else Decimal(row["usage_amount"])
+        bucket = sums.setdefault(
+            _key(row), {"rows": 0, "cost": 0, "credits": 0, "usage": None, "by_type": {}}
+        )
+        bucket["rows"] += int(row["row_count"])
+        bucket["cost"] += to_nanos(Decimal(row["gross_cost"] or 0))
+        bucket["credits"] += to_nanos(Decimal(row["credits"] or 0))
+        if usage is not None:
+            with localcontext(prec=38):  # usage_amount's NUMERIC(38, 9), not 28 digits
+                bucket["usage"] = usage + (bucket["usage"] or 0)
+    for row in credit_rows:
         bucket = sums.get(_key(row))
         if bucket is not None and row["credit_amount"] is not None:
             kind = row["credit_type"] or "CREDIT_TYPE_UNSPECIFIED"

@@ -157,3 +157,50 @@ def test_a_malformed_month_is_refused(platform):
     record = pull.pull_month("2026-13")
     assert record.status == "refused" and "not a month like 2026-10" in record.message
     assert json.dumps(record.months) == "{}"
+
+
+def _group(labels: str, cost: str, **fields) -> dict:
+    """One group of the rollup query's result, as the BigQuery client returns it."""
+    return {
+        "usage_date": date(2026, 10, 5),
+        "invoice_month": "202610",
+        "project_id": "acme-prod",
+        "labels_json": labels,
+        "service_id": "SVC",
+        "service_description": "Cloud Run",
+        "sku_id": "SKU",
+        "sku_description": "CPU",
+        "cost_type": "regular",
+        "currency": "USD",
+        "currency_conversion_rate": 1.0,
+        "region": "us-central1",
+        "usage_unit": "seconds",
+        "row_count": 2,
+        "gross_cost": cost,
+        "credits": "-1",
+        "usage_amount": "10",
+        **fields,
+    }
+
+
+def test_groups_bigquery_keeps_apart_but_one_bucket_holds_add_up_not_replace():
+    env_app = '[{"key":"env","value":"prod"},{"key":"app","value":"api"}]'
+    app_env = '[{"key":"app","value":"api"},{"key":"env","value":"prod"}]'
+    nulls = {"project_id": None, "service_description": None, "cost_type": None}
+    empties = {"project_id": "", "service_description": "", "cost_type": "regular"}
+    groups = [
+        _group(env_app, "100"),
+        _group(app_env, "40"),
+        _group("[]", "7", **nulls),
+        _group("[]", "5", **empties),
+    ]
+    credits = [{**g, "credit_type": "FREE_TIER", "credit_amount": "-1"} for g in groups]
+
+    sums = pull.month_sums(groups, credits)
+
+    assert len(sums) == 2
+    labelled, bare = sorted(sums.values(), key=lambda s: -s["cost"])
+    assert labelled["cost"] == 140 * 10**9 and bare["cost"] == 12 * 10**9
+    assert labelled["rows"] == bare["rows"] == 4
+    assert labelled["credits"] == -2 * 10**9 and labelled["usage"] == 20
+    assert labelled["by_type"] == {"FREE_TIER": -2 * 10**9}
