@@ -10,8 +10,12 @@ it. Recognised columns (case and spacing ignored; only "Cost" is required):
   "Credit type" is that credit (its cost is the credit's amount).
 - Project ID; Service description / ID; SKU description / ID; Cost type; Usage start
   date (a date or a time: the usage day); Usage amount and unit; Invoice month (202610,
-  2026-10 or "October 2026"), else the header block's "Invoice month".
-- Currency: a "Currency" column, else the header block's, else the platform's.
+  2026-10, "October 2026" or "Oct 2026"), else the header block's "Invoice month".
+- Currency: a "Currency" column, else the header block's, else the one the cost column
+  names ("Cost (€)", "Cost (EUR)"; not "$", which is many dollars), else the platform's.
+
+The sheet's last lines (Subtotal, Tax, Total: a word and amounts, from the first Subtotal
+or Total on) are its own sums, not rows.
 
 The Cost table has no resource labels: its rows are attributed by project.
 """
@@ -23,15 +27,29 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-import orjson
+import msgspec
 
 from costs.bq_rows import PACIFIC, shown
 from costs.export_file import HashingReader, lines, refused
 from costs.money import written_amount
 
-MONTHS = {calendar.month_name[n].lower(): n for n in range(1, 13)}
+MONTHS = {calendar.month_name[n].lower(): n for n in range(1, 13)} | {
+    calendar.month_abbr[n].lower(): n for n in range(1, 13)
+}
 _SPACES = re.compile(r"\s+")
-HEADER_MARKERS = ("service description", "sku description", "project id")  # beside Cost
+# The view's columns this reads (beside Cost); one of them with Cost marks the header line.
+KNOWN_COLUMNS = frozenset(
+    (
+        "billing account name", "billing account id", "project name", "project id",
+        "project number", "project hierarchy", "service description", "service id",
+        "sku description", "sku id", "credit type", "cost type", "usage start date",
+        "usage start time", "usage end date", "usage end time", "usage amount", "usage unit",
+        "invoice month", "currency", "location", "region",
+    )
+)  # fmt: skip
+SUMMARY_WORDS = ("total", "subtotal", "tax", "rounding error")  # the sheet's last lines
+_encode = msgspec.json.Encoder(decimal_format="number").encode  # amounts: their digits
+CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₪": "ILS", "₺": "TRY"}
 
 
 def _norm(name: str) -> str:
@@ -93,11 +111,13 @@ def json_lines(
 ) -> Iterator[tuple[int, bytes]]:
     """(CSV line number, the export row as JSON) of each data line; a bad line raises
     RefusedFile naming the line and the column."""
-    header: dict[str, str] = {}
+    header: dict[str, tuple[int, str]] = {}  # the header block: name -> (line, value)
     columns: dict[str, int] | None = None
     width = 0
     idx: dict[str, int | None] = {}
     cost_label = ""
+    values: dict[str, str] = {}  # the header block's values
+    footer = False  # past the sheet's Subtotal or Total line: its summary, not rows
     text = _Text(path, reader, name)
     records = csv.reader(text)  # a quoted cell may hold line breaks: a record, many lines
     while True:
@@ -113,35 +133,74 @@ def json_lines(
             continue
         if columns is None:
             names = [_norm(c) for c in cells]
-            if (
-                len(cells) > 2
-                and any(_is_cost(n) for n in names)
-                and any(n in names for n in HEADER_MARKERS)
-            ):
+            if any(_is_cost(n) for n in names) and any(n in KNOWN_COLUMNS for n in names):
                 columns = {n: i for i, n in enumerate(names)}
                 width = len(cells)
                 idx = _indexes(columns)
-                if idx["cost"] is None:
-                    raise refused(where, "no Cost column in the Cost table's header")
                 cost_label = cells[idx["cost"]].strip().lstrip("\ufeff")
+                header_currency = _label_currency(cost_label)
+                if header_currency and "currency" not in header:
+                    header["currency"] = (number, header_currency)
+                if idx["month"] is None:
+                    _check_header_month(header, name)
+                values = {key: value for key, (_, value) in header.items()}
                 continue
-            if len(cells) >= 2:
-                header[_norm(cells[0])] = cells[1].strip()
+            if len(cells) >= 2:  # "Invoice month,October, 2026": the value's commas kept
+                header[_norm(cells[0])] = (number, ",".join(cells[1:]).strip().strip(","))
             continue
-        if len(cells) < width:
-            raise refused(
-                where,
-                f"{len(cells)} cells where the header names {width} columns (a line cut "
-                'short, or a quote (") opening a cell that never closes?)',
+        summary = _summary_line(cells)
+        if summary is not None:
+            footer = footer or summary in ("total", "subtotal")
+            if footer:
+                continue  # Subtotal, Tax, Total: the sheet's own sums, not rows
+        if len(cells) != width and (
+            len(cells) < width or any(cell.strip() for cell in cells[width:])
+        ):
+            hint = (
+                'a line cut short, or a quote (") opening a cell that never closes?'
+                if len(cells) < width
+                else "an amount with a thousands separator outside quotes, 1,234.56?"
             )
-        if _is_total(cells):
-            continue  # the sheet's own total line, not a row
-        yield number, _row(cells, idx, header, currency, where, cost_label)
+            raise refused(
+                where, f"{len(cells)} cells where the header names {width} columns ({hint})"
+            )
+        yield number, _row(cells, idx, values, currency, where, cost_label)
     if columns is None:
         raise refused(
             name,
             "no column header line found (a Cost table CSV names its columns, Cost among them)",
         )
+
+
+def _check_header_month(header: dict[str, tuple[int, str]], name: str) -> None:
+    """The header block's "Invoice month" (every row's, there being no column), named by
+    its own line when it is not a month."""
+    line, value = header.get("invoice month", (0, ""))
+    if value and invoice_month(value) is None:
+        raise refused(
+            f"{name}:{line}",
+            f"Invoice month: {shown(value)} is not a month (202610, 2026-10, October 2026)",
+        )
+
+
+def _label_currency(label: str) -> str:
+    """The currency a cost column's label names: "Cost (EUR)" or "Cost (€)" -> "EUR"; ""
+    when it names none or an ambiguous sign ($ is many dollars, ¥ yen or yuan)."""
+    match = re.search(r"\(([^()]*)\)\s*$", label)
+    sign = match[1].strip() if match else ""
+    if re.fullmatch(r"[A-Z]{3}", sign):
+        return sign
+    return CURRENCY_SIGNS.get(sign, "")
+
+
+def _summary_line(cells: list[str]) -> str | None:
+    """A line "Total,,12.34" (its first filled cell a word, every other one an amount):
+    that word, lower-cased; None for any other line."""
+    filled = [cell.strip() for cell in cells if cell.strip()]
+    word = _norm(filled[0])
+    if word not in SUMMARY_WORDS or not all(written_amount(c) is not None for c in filled[1:]):
+        return None
+    return word
 
 
 def _unreadable(error: str) -> str:
@@ -181,13 +240,6 @@ def _is_cost(name: str) -> bool:
     """Whether a column is the cost: "Cost", "Cost ($)", "Unrounded cost (€)" — not
     "Cost type"."""
     return re.fullmatch(r"(unrounded )?cost( \(.*\))?", name) is not None
-
-
-def _is_total(cells: list[str]) -> bool:
-    """A line "Total,,,,12.34": the first cell "Total", nothing but amounts after it."""
-    if _norm(cells[0]) != "total":
-        return False
-    return all(not cell.strip() or written_amount(cell) is not None for cell in cells[1:])
 
 
 def _indexes(columns: dict[str, int]) -> dict[str, int | None]:
@@ -231,13 +283,13 @@ def _row(cells, idx, header, currency, where, cost_label: str) -> bytes:
         "usage_start_time": _usage_start(start, where)
         if start
         else f"{month[:4]}-{month[4:]}-01 19:00:00 UTC",
-        "cost": "<<0>>" if credit_type else f"<<{amount}>>",
-        "credits": [{"type": credit_type, "name": credit_type, "amount": f"<<{amount}>>"}]
+        "cost": Decimal(0) if credit_type else amount,
+        "credits": [{"type": credit_type, "name": credit_type, "amount": amount}]
         if credit_type
         else [],
         "currency": _cell(cells, idx["currency"]) or header.get("currency", "") or currency,
         "usage": {
-            "amount": f"<<{_number(usage_amount, 'Usage amount', where)}>>",
+            "amount": _number(usage_amount, "Usage amount", where),
             "unit": _cell(cells, idx["unit"]),
         }
         if usage_amount
@@ -245,7 +297,7 @@ def _row(cells, idx, header, currency, where, cost_label: str) -> bytes:
         "invoice": {"month": month},
         "cost_type": (_cell(cells, idx["cost_type"]) or "regular").lower().replace(" ", "_"),
     }
-    return orjson.dumps(row).replace(b'"<<', b"").replace(b'>>"', b"")
+    return _encode(row)
 
 
 def _named(id_: str, description: str) -> dict | None:

@@ -233,3 +233,97 @@ def test_a_quote_that_never_closes_and_a_lone_carriage_return_are_refused_naming
         "file with LF or CRLF line ends — refused, nothing imported"
     )
     assert not CostDaily.objects.exists()
+
+
+def _minimal(columns: str, *lines: str, month: str = "Invoice month,2026-10") -> str:
+    return "\n".join([month, "", columns, *lines]) + "\n"
+
+
+def test_a_line_with_more_filled_cells_than_the_header_is_refused_not_misread(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    columns = "Project ID,Service description,Cost ($)"
+    path.write_text(_minimal(columns, "acme-prod,Compute Engine,1,234.56", "acme-prod,Run,10.00"))
+
+    record = import_file(path)
+
+    assert record.message == (
+        "costs.csv:4: 4 cells where the header names 3 columns (an amount with a thousands "
+        "separator outside quotes, 1,234.56?) — refused, nothing imported"
+    )
+    path.write_text(_minimal(columns, "acme-prod,Compute Engine,1.50,,", "acme-prod,Run,10.00"))
+    assert import_file(path).status == "succeeded"  # empty cells after the last: no matter
+    assert month_report("2026-10")["total"]["net"] == "11.50"
+
+
+def test_the_sheets_subtotal_tax_and_total_lines_are_not_rows_but_a_tax_row_is(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(
+        _minimal(
+            "Project name,Project ID,Service description,Cost ($)",
+            "Prod,acme-prod,Compute Engine,100.00",
+            "Prod,acme-prod,Cloud Run,20.00",
+            ",,Tax,1.20",  # a row of the view: its service is "Tax"
+            ",Subtotal,,121.20",
+            "Tax,,0.00",
+            ",Total,,121.20",
+        )
+    )
+
+    record = import_file(path)
+
+    assert record.status == "succeeded", record.message
+    assert record.rows_read == 3
+    report = month_report("2026-10")
+    assert report["total"]["net"] == "121.20" and report["services"]["Tax"] == "1.20"
+
+
+def test_small_views_month_spellings_and_cells_with_angle_brackets_are_read(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(
+        _minimal(
+            "Service description,Cost ($)",
+            "Egress >>,1.00",
+            "<<5>>,2.00",
+            month="Invoice month,October, 2026",
+        )
+    )
+
+    record = import_file(path)
+
+    assert record.status == "succeeded", record.message
+    services = month_report("2026-10")["services"]
+    assert services == {"Egress >>": "1.00", "<<5>>": "2.00"}
+    path.write_text(
+        _minimal(
+            "Project name,Project number,Cost ($)", "Prod,42,3.00", month="Invoice month,Oct 2026"
+        )
+    )
+    assert import_file(path).status == "succeeded"
+    assert month_report("2026-10")["total"]["net"] == "6.00"
+
+
+def test_a_bad_header_month_is_named_by_its_own_line(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(
+        _minimal("Service description,Cost ($)", "Cloud Run,1.00", month="Invoice month,Okt 2026")
+    )
+
+    record = import_file(path)
+
+    assert record.message == (
+        'costs.csv:1: Invoice month: "Okt 2026" is not a month (202610, 2026-10, October '
+        "2026) — refused, nothing imported"
+    )
+
+
+def test_a_cost_column_in_another_currency_than_the_accounts_is_refused(platform, tmp_path):
+    path = tmp_path / "costs.csv"
+    path.write_text(_minimal("Service description,Cost (€)", "Cloud Run,100.00"))
+
+    record = import_file(path)
+
+    assert record.status == "refused"
+    assert record.message.startswith(
+        'costs.csv:4: currency: "EUR" is not the billing account\'s currency (USD, '
+    )
+    assert not CostDaily.objects.exists()
