@@ -160,7 +160,8 @@ def _import(
     record.rows_known = staged.rows_read - record.rows_new
     months = sorted({key.invoice_month for key in staged.keys.values()})
     before = rollup.month_nets(months)
-    _claim_months(record, months)
+    if _claim_months(record, months):  # emptied: every row of the file counts there now
+        staging.select_new()
     staging.claim_new(record.pk)
     sums = {staged.keys[digest]: s for digest, s in staging.new_sums().items()}
     try:
@@ -208,10 +209,13 @@ FILE_FORMATS = {
 }
 
 
-def _claim_months(record: BillingImport, months: list[str]) -> None:
-    """The months become this format's files' months. A pulled month, or one counted from
-    files of the other format (the same usage, summed differently), only when the user
-    asked to replace it: its figures go first. Runs before the new rows are counted."""
+def _claim_months(record: BillingImport, months: list[str]) -> list[str]:
+    """The months become this format's files' months. A pulled month, one counted from
+    files of the other format (the same usage, summed differently), or — for a Cost
+    table — one counted from another Cost table that this one adds to (its lines are
+    totals of their period: a newer download's grown lines would count twice), only when
+    the user asked to replace the months: then every month the file falls in is emptied
+    first (audited), and returned. Runs before the new rows are counted."""
     held = list(InvoiceMonth.objects.filter(month__in=months))
     pulled = sorted(m.month for m in held if m.source == ImportSource.PULL)
     other = sorted(
@@ -239,7 +243,9 @@ def _claim_months(record: BillingImport, months: list[str]) -> None:
             f"To replace the figures of {listed} with this file, import it again with "
             '"replace the month" (import_billing --replace-months), audited'
         )
-    replaced = pulled + other
+    if record.format == "cost-table-csv" and not record.replace_months:
+        _refuse_a_second_cost_table(record, held)
+    replaced = sorted(m.month for m in held) if record.replace_months else []
     if replaced:
         CostDaily.objects.filter(invoice_month__in=replaced).delete()
         BillingRow.objects.filter(invoice_month__in=replaced).delete()
@@ -248,7 +254,7 @@ def _claim_months(record: BillingImport, months: list[str]) -> None:
             actor=record.created_by or record.actor,
             obj=record,
             detail={
-                "months": sorted(replaced),
+                "months": replaced,
                 "by": "file",
                 "file_name": record.file_name,
                 "format": record.format,
@@ -263,6 +269,24 @@ def _claim_months(record: BillingImport, months: list[str]) -> None:
                 "last_import": record,
             },
         )
+    return replaced
+
+
+def _refuse_a_second_cost_table(record: BillingImport, held: list[InvoiceMonth]) -> None:
+    counted = {m.month: m for m in held if m.file_format == "cost-table-csv"}
+    grown = sorted(set(counted) & staging.new_months())
+    if not grown:
+        return  # none, or the same lines again: they add nothing
+    listed = ", ".join(grown)
+    earlier = counted[grown[0]].last_import
+    named = f" ({earlier.file_name})" if earlier is not None else ""
+    raise RefusedFile(
+        f"{record.file_name}: its rows fall in {listed}, already counted from a Cost table "
+        f"CSV{named}, and it holds lines that one did not; a Cost table's lines are totals of "
+        "the period it covers, so a newer download's lines that grew would count twice — "
+        f"refused, nothing imported. To count {listed} from this file instead, import it "
+        'again with "replace the month" (import_billing --replace-months), audited'
+    )
 
 
 def _format(fmt: str, name: str, start: bytes) -> str:

@@ -56,8 +56,8 @@ class BillingImport(models.Model):
     bytes_read = models.BigIntegerField(default=0)
     replace_months = models.BooleanField(
         default=False,
-        help_text="The user asked to replace the data of the months this import touches "
-        "that came from the other source (file vs pull).",
+        help_text="The user asked to replace the figures of the months this import's rows "
+        "fall in (whatever they came from) with the file's.",
     )
     pulled_month = models.CharField(max_length=7, blank=True, help_text="A pull: its month.")
     upload_path = models.CharField(

@@ -104,6 +104,7 @@ def select_new() -> int:
     those whose (hash, occurrence) is not counted yet; returns how many are new."""
     identity = BillingRow._meta.db_table
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {NEW}")  # selected again after a replace
         cursor.execute(
             f"CREATE TEMPORARY TABLE {NEW} AS "  # noqa: S608 - our own table names only
             "SELECT s.seq, s.row_hash, s.occurrence, s.invoice_month, s.key_hash, s.cost, "
@@ -115,6 +116,13 @@ def select_new() -> int:
         )
         cursor.execute(f"SELECT COUNT(*) FROM {NEW}")  # noqa: S608
         return cursor.fetchone()[0]
+
+
+def new_months() -> set[str]:
+    """The invoice months the new rows fall in."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT invoice_month FROM {NEW}")  # noqa: S608
+        return {month for (month,) in cursor.fetchall()}
 
 
 def claim_new(billing_import_id: int) -> None:

@@ -117,11 +117,12 @@ def test_a_cost_table_and_an_export_of_the_same_month_never_both_count(
     assert (
         "whose figures come from Cost table CSVs; a BigQuery export file (NDJSON)" in back.message
     )
-    # More of the same format is fine.
+    # Another Cost table of the month replaces it, when asked (see the next download's test).
     more = tmp_path / "more.csv"
     more.write_text(_table(ROWS[2]))
-    assert import_file(more).status == "succeeded"
-    assert month_report("2026-10")["total"]["net"] == "1210.50"
+    assert import_file(more).status == "refused"
+    assert import_file(more, replace_months=True).status == "succeeded"
+    assert month_report("2026-10")["total"]["net"] == "1200.50"
     client.force_login(carol)
     page = client.get("/costs/?month=2026-10").content.decode()
     assert "Source: imported Cost table CSVs." in page
@@ -295,11 +296,11 @@ def test_small_views_month_spellings_and_cells_with_angle_brackets_are_read(plat
     assert services == {"Egress >>": "1.00", "<<5>>": "2.00"}
     path.write_text(
         _minimal(
-            "Project name,Project number,Cost ($)", "Prod,42,3.00", month="Invoice month,Oct 2026"
+            "Project name,Project number,Cost ($)", "Prod,42,3.00", month="Invoice month,Sep 2026"
         )
     )
     assert import_file(path).status == "succeeded"
-    assert month_report("2026-10")["total"]["net"] == "6.00"
+    assert month_report("2026-09")["total"]["net"] == "3.00"
 
 
 def test_a_bad_header_month_is_named_by_its_own_line(platform, tmp_path):
@@ -327,3 +328,39 @@ def test_a_cost_column_in_another_currency_than_the_accounts_is_refused(platform
         'costs.csv:4: currency: "EUR" is not the billing account\'s currency (USD, '
     )
     assert not CostDaily.objects.exists()
+
+
+def test_a_newer_download_of_a_months_cost_table_is_refused_unless_it_replaces_the_month(
+    platform, tmp_path
+):
+    columns = "Project ID,Service description,SKU description,Cost ($)"
+    mid, full = tmp_path / "ct_mid.csv", tmp_path / "ct_full.csv"
+    mid.write_text(
+        _minimal(columns, "acme-prod,Compute Engine,Core,500.00", "acme-prod,Run,CPU,20.00")
+    )
+    full.write_text(
+        _minimal(columns, "acme-prod,Compute Engine,Core,1000.00", "acme-prod,Run,CPU,20.00")
+    )
+    assert import_file(mid).status == "succeeded"
+
+    refused = import_file(full)
+
+    assert refused.message == (
+        "ct_full.csv: its rows fall in 2026-10, already counted from a Cost table CSV "
+        "(ct_mid.csv), and it holds lines that one did not; a Cost table's lines are totals "
+        "of the period it covers, so a newer download's lines that grew would count twice — "
+        "refused, nothing imported. To count 2026-10 from this file instead, import it again "
+        'with "replace the month" (import_billing --replace-months), audited'
+    )
+    assert month_report("2026-10")["total"]["net"] == "520.00"
+    assert import_file(mid).rows_new == 0  # the same download again: adds nothing, no refusal
+
+    replaced = import_file(full, replace_months=True)
+
+    assert replaced.status == "succeeded", replaced.message
+    assert (replaced.rows_new, replaced.rows_known) == (1, 1)
+    assert replaced.months == {"2026-10": {"before": "520.00", "after": "1020.00"}}
+    assert month_report("2026-10")["total"]["net"] == "1020.00"
+    assert import_file(full).rows_new == 0 and month_report("2026-10")["total"]["net"] == "1020.00"
+    event = AuditEvent.objects.filter(action="billing.months_replaced").get()
+    assert event.detail["months"] == ["2026-10"] and event.detail["file_name"] == "ct_full.csv"

@@ -619,3 +619,22 @@ def test_a_utf16_file_is_refused_saying_to_save_it_as_utf8(platform, write_expor
         'export.jsonl: UTF-16 or UTF-32 text (as Windows saves "Unicode"); exports are UTF-8: '
         "save it as UTF-8 — refused, nothing imported"
     )
+
+
+def test_replacing_the_month_counts_it_from_the_file_alone(platform, write_export):
+    """A month polluted by a wrong file is reset by importing the right one with
+    "replace the month"; another month is left as it was."""
+    wrong = write_export([export_row("500"), export_row("7", month="202609")], "wrong.jsonl")
+    right = write_export([export_row("10"), export_row("2")], "right.jsonl")
+    import_file(wrong)
+    import_file(right)
+    assert net() == "512.00"
+
+    record = import_file(right, replace_months=True)
+
+    assert record.status == "succeeded", record.message
+    assert (record.rows_new, record.rows_known) == (0, 2)
+    assert record.months == {"2026-10": {"before": "512.00", "after": "12.00"}}
+    assert net() == "12.00" and net("2026-09") == "7.00"
+    assert BillingRow.objects.filter(invoice_month="2026-10").count() == 2
+    assert import_file(right).rows_new == 0 and net() == "12.00"  # its rows are known again

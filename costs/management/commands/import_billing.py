@@ -21,8 +21,9 @@ class Command(BaseCommand):
             "--replace-months",
             action="store_true",
             help=(
-                "Replace the figures of months that came from the BigQuery pull, or from "
-                "files of the other format (audited)."
+                "Replace the figures of the months the file's rows fall in with the "
+                "file's, whatever they came from: the BigQuery pull, files of the other "
+                "format, an earlier Cost table, earlier files (audited)."
             ),
         )
 
