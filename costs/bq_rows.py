@@ -177,7 +177,7 @@ def _standard(line: bytes) -> ParsedRow:
         if amount is None:
             raise _NotStandard
         credit.amount = _normal(amount)
-        nanos = to_nanos(Decimal(amount))
+        nanos = _bounded_nanos(Decimal(amount))
         if not -MAX_NANOS <= nanos <= MAX_NANOS:
             raise _NotStandard  # out of range: the general reading names it
         credits.append((credit.type or UNSPECIFIED_CREDIT, nanos))
@@ -203,7 +203,7 @@ def _standard(line: bytes) -> ParsedRow:
             unit,
         )
     )
-    cost_nanos = to_nanos(Decimal(cost))
+    cost_nanos = _bounded_nanos(Decimal(cost))
     if not -MAX_NANOS <= cost_nanos <= MAX_NANOS or (
         usage_amount is not None and not -MAX_USAGE < usage_amount < MAX_USAGE
     ):
@@ -230,10 +230,19 @@ def _normal(text: str) -> str:
     is one): "3600.0" -> "3600", "-0.0" -> "-0"."""
     if len(text) <= 28 and "e" not in text and "E" not in text:
         return text.rstrip("0").rstrip(".") if "." in text else text
-    return format(Decimal(text).normalize(), "f")
+    return _decimal_text(Decimal(text))
 
 
 _normal_rate = lru_cache(maxsize=1_000)(_normal)  # one rate repeats on most rows
+
+
+def _decimal_text(value: Decimal) -> str:
+    """A number's normalised decimal text; beyond Decimal's exponents (1e9999999, which
+    no amount can be and the checks refuse) its own notation."""
+    try:
+        return format(value.normalize(), "f")
+    except ArithmeticError:  # decimal.Overflow
+        return str(value)
 
 
 def _normal_raw(raw: msgspec.Raw | None) -> str | None:
@@ -286,7 +295,7 @@ def _no_constant(name: str):
 def _canonical_number(value: Decimal | int) -> str:
     if value.__class__ is int and -_EXACT_INT < value < _EXACT_INT:
         return str(value)
-    return format(Decimal(value).normalize(), "f")  # rounded to the context's 28 digits
+    return _decimal_text(Decimal(value))  # rounded to the context's 28 digits
 
 
 def _canonical(value, zero_seen: bool = False):
@@ -303,7 +312,7 @@ def _canonical(value, zero_seen: bool = False):
     if kind is list:
         return [v if v.__class__ is str else _canonical(v, zero_seen) for v in value]
     if kind is Decimal:
-        return format(value.normalize(), "f")
+        return _decimal_text(value)
     if kind is int:
         if value or zero_seen:
             return _canonical_number(value)
@@ -391,7 +400,7 @@ def _number(row: dict, field: str) -> int:
 
 
 def _nanos(value: Decimal | int, field: str) -> int:
-    nanos = to_nanos(value)
+    nanos = _bounded_nanos(value)
     if -MAX_NANOS <= nanos <= MAX_NANOS:
         return nanos
     raise FieldError(
@@ -400,6 +409,14 @@ def _nanos(value: Decimal | int, field: str) -> int:
 
 
 _MAX_AMOUNT = f"{from_nanos(MAX_NANOS):,}"
+
+
+def _bounded_nanos(value: Decimal | int) -> int:
+    """to_nanos, or past MAX_NANOS for an amount beyond Decimal's exponents (1e999999)."""
+    try:
+        return to_nanos(value)
+    except ArithmeticError:  # decimal.Overflow
+        return MAX_NANOS + 1
 
 
 def _currency(value) -> str:

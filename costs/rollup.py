@@ -11,19 +11,27 @@ from costs.models import CostDaily
 from costs.money import from_nanos, to_nanos
 
 CHUNK = 500
-USAGE_DIGITS = CostDaily._meta.get_field("usage_amount").max_digits
+USAGE_FIELD = CostDaily._meta.get_field("usage_amount")
+USAGE_DIGITS = USAGE_FIELD.max_digits
+MAX_USAGE = Decimal(10) ** (USAGE_DIGITS - USAGE_FIELD.decimal_places)  # NUMERIC(38, 9): 1e29
 _SUMMED = ["cost_nanos", "credits_nanos", "net_nanos", "usage_amount", "credits_by_type"]
 
 
 class BucketOverflow(Exception):
-    """A daily bucket's sum would pass what an amount can be (64-bit nano-units)."""
+    """A daily bucket's sum would pass what an amount can be (64-bit nano-units), or its
+    usage what a usage amount can be (NUMERIC(38, 9))."""
 
-    def __init__(self, key: RowKey):
+    def __init__(self, key: RowKey, usage: bool = False):
         self.key = key
+        where = (
+            f"of {key.usage_day} for {key.sku_description or key.sku_id or '(no SKU)'} in "
+            f"{key.project_id or '(no project)'}"
+        )
         super().__init__(
-            f"the rows of {key.usage_day} for {key.sku_description or key.sku_id or '(no SKU)'} "
-            f"in {key.project_id or '(no project)'} sum to more than an amount can be "
-            f"(at most {from_nanos(MAX_NANOS):,} either way)"
+            f"the usage {where} sums to more than a usage amount can be (less than 1e29 either way)"
+            if usage
+            else f"the rows {where} sum to more than an amount can be (at most "
+            f"{from_nanos(MAX_NANOS):,} either way)"
         )
 
 
@@ -50,6 +58,8 @@ def add(sums_by_key: dict[RowKey, dict], attributor: Attributor) -> None:
             summed = (bucket.cost_nanos, bucket.credits_nanos, bucket.net_nanos)
             if not all(-MAX_NANOS <= n <= MAX_NANOS for n in summed):
                 raise BucketOverflow(key)
+            if not -MAX_USAGE < Decimal(bucket.usage_amount) < MAX_USAGE:  # exact (abs() rounds)
+                raise BucketOverflow(key, usage=True)
         _create(created)
         _update(updated, ["row_count", *_SUMMED])
 

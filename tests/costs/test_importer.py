@@ -253,6 +253,20 @@ BIGGEST = "9,223,372,036.854775807"  # 2**63 - 1 nano-units
             {"usage": {"amount": Decimal("1E+29"), "unit": "byte-seconds"}},
             "usage.amount: 1E+29 is more than a usage amount can be (less than 1e29 either way)",
         ),
+        (  # beyond Decimal's own exponents: was an Overflow crash
+            {"cost": Decimal("1E+999999")},
+            f"cost: 1E+999999 is more than an amount can be (at most {BIGGEST} either way)",
+        ),
+        (
+            {"credits": [{"type": "PROMOTION", "amount": Decimal("-1E+999999")}]},
+            "credits[0].amount: -1E+999999 is more than an amount can be (at most "
+            f"{BIGGEST} either way)",
+        ),
+        (
+            {"usage": {"amount": Decimal("1E+9999999"), "unit": "byte-seconds"}},
+            "usage.amount: 1E+9999999 is more than a usage amount can be (less than 1e29 "
+            "either way)",
+        ),
     ],
 )
 @pytest.mark.usefixtures("both_parsers")
@@ -541,6 +555,21 @@ def test_rows_summing_past_what_a_bucket_holds_are_refused_not_a_crash(platform,
     again = import_file(write_export([big, big], name="second.jsonl"))  # one more than known
     assert again.status == "refused" and again.message.startswith("second.jsonl: the rows of")
     assert net() == "5000000000.00"
+
+
+@pytest.mark.usefixtures("both_parsers")
+def test_usage_summing_past_what_a_bucket_holds_is_refused_not_a_crash(platform, write_export):
+    heavy = {**export_row("1.00"), "usage": {"amount": Decimal("6E+28"), "unit": "bytes"}}
+
+    record = import_file(write_export([heavy, heavy]))
+
+    assert record.status == "refused"
+    assert record.message == (
+        "export.jsonl: the usage of 2026-10-05 for CPU Allocation Time in acme-staging sums "
+        "to more than a usage amount can be (less than 1e29 either way) — refused, nothing "
+        "imported"
+    )
+    assert CostDaily.objects.count() == 0 and BillingRow.objects.count() == 0
 
 
 @pytest.mark.usefixtures("both_parsers")
