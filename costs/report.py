@@ -79,12 +79,19 @@ def as_csv(report: dict) -> str:
 
 
 def as_table(report: dict) -> str:
-    """A plain-text table for a terminal."""
-    lines = [f"Invoice month {report['month']} ({report['currency']})", ""]
-    lines.append(f"{'':<32}{'cost':>14}{'credits':>14}{'net':>14}")
+    """A plain-text table for a terminal: columns as wide as their longest figure, two
+    spaces apart."""
     rows = [("total", report["total"])] + list(report["environments"].items())
+    amounts = [a[k] for _, a in rows for k in ("cost", "credits", "net")]
+    width = max(len(text) for text in [*amounts, *report["services"].values(), "credits"]) + 2
+    name_width = max(len(name) for name, _ in rows) + 2
+    lines = [f"Invoice month {report['month']} ({report['currency']})", ""]
+    lines.append(f"{'':<{name_width}}{'cost':>{width}}{'credits':>{width}}{'net':>{width}}")
     for name, a in rows:
-        lines.append(f"{name:<32}{a['cost']:>14}{a['credits']:>14}{a['net']:>14}")
-    lines += ["", f"{'GCP service':<60}{'net':>14}"]
-    lines += [f"{name[:59]:<60}{net:>14}" for name, net in report["services"].items()]
+        lines.append(
+            f"{name:<{name_width}}{a['cost']:>{width}}{a['credits']:>{width}}{a['net']:>{width}}"
+        )
+    services = max([len(name) for name in report["services"]] + [len("GCP service")]) + 2
+    lines += ["", f"{'GCP service':<{services}}{'net':>{width}}"]
+    lines += [f"{name:<{services}}{net:>{width}}" for name, net in report["services"].items()]
     return "\n".join(lines) + "\n"

@@ -146,3 +146,16 @@ def test_a_formula_in_an_exports_service_name_is_neutralised_in_the_csv(platform
 
     names = {row[3]: row[6] for row in rows if row[2] == "service"}
     assert names == {'\'=HYPERLINK("http://127.0.0.1/x","y")': "5.00", "Cloud Run": "-2.50"}
+
+
+def test_the_table_keeps_its_columns_apart_whatever_the_amounts(platform, write_export):
+    run(
+        "import_billing",
+        str(write_export([export_row("-9000000000.00", credits=[("X", "-0.001")])])),
+    )
+
+    table = run("cost_report", "--month", "2026-10", "--format", "table").splitlines()
+
+    total = table[3].split()
+    assert total == ["total", "-9000000000.00", "0.00", "-9000000000.00"]
+    assert "1 row read" in run("import_billing", str(write_export([export_row("1")], "one.jsonl")))

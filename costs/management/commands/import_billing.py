@@ -41,7 +41,8 @@ class Command(BaseCommand):
         if record.status != ImportStatus.SUCCEEDED:
             raise CommandError(record.message)
         self.stdout.write(
-            f"{record.file_name}: {record.rows_read} rows read, {record.rows_new} new, "
+            f"{record.file_name}: {record.rows_read} row{'' if record.rows_read == 1 else 's'} "
+            f"read, {record.rows_new} new, "
             f"{record.rows_known} already known"
         )
         for month, net in record.months.items():
