@@ -61,7 +61,9 @@ class BillingImport(models.Model):
     )
     pulled_month = models.CharField(max_length=7, blank=True, help_text="A pull: its month.")
     upload_path = models.CharField(
-        max_length=500, blank=True, help_text="Where a queued upload waits for its job."
+        max_length=500,
+        blank=True,
+        help_text="Where an upload waits (removed as its import ends).",
     )
     job_id = models.CharField(max_length=64, blank=True)
     runner = models.CharField(

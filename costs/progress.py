@@ -2,6 +2,7 @@
 transaction, whose writes nobody sees until it commits, so the page polls this instead."""
 
 import django_rq
+from redis.exceptions import RedisError
 
 KEEP_SECONDS = 24 * 3600
 EVERY_ROWS = 20_000
@@ -23,6 +24,10 @@ def report(import_id: int, rows: int, bytes_read: int) -> None:
 
 
 def read(import_id: int) -> dict[str, int]:
-    """{"rows", "bytes"} read so far ({} before the first report)."""
-    raw = django_rq.get_connection("billing").hgetall(_key(import_id))
+    """{"rows", "bytes"} read so far ({} before the first report, or while Redis does not
+    answer: the page goes on without the figures)."""
+    try:
+        raw = django_rq.get_connection("billing").hgetall(_key(import_id))
+    except RedisError:
+        return {}
     return {k.decode(): int(v) for k, v in raw.items()}

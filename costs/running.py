@@ -15,13 +15,21 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
+import django_rq
 from django.db import Error, connection
 from django.utils import timezone
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from costs.models import BillingImport, ImportSource, ImportStatus
 from platform_admin import audit
 
 _LOCK_CLASS = 0x62696D70  # "bimp": two-key advisory locks (class, import id)
+LOST = (
+    "lost before a worker took it: its job is gone from the queue (the worker's Redis was "
+    "emptied or restarted) — nothing imported. Upload the file again."
+)
 STOPPED = (
     "stopped before it finished: its process ended (killed, interrupted or restarted) — "
     "nothing imported. {again}"
@@ -58,17 +66,39 @@ def holding(record: BillingImport):
 
 
 def settle() -> int:
-    """Record every running import whose process is gone as stopped; returns how many."""
+    """Record every running import whose process is gone as stopped, and every queued
+    upload whose job is gone (the queue's Redis emptied) as lost; returns how many."""
     with connection.cursor() as cursor:  # every page view asks: plain SQL, no ORM compile
         cursor.execute(
-            f"SELECT id FROM {BillingImport._meta.db_table} WHERE status = %s",  # noqa: S608
-            [ImportStatus.RUNNING],
+            f"SELECT id, status FROM {BillingImport._meta.db_table} "  # noqa: S608
+            "WHERE status = %s OR (status = %s AND job_id <> '')",
+            [ImportStatus.RUNNING, ImportStatus.QUEUED],
         )
-        ids = [row[0] for row in cursor.fetchall()]
-    if not ids:
+        found = cursor.fetchall()
+    if not found:
         return 0
-    records = BillingImport.objects.filter(pk__in=ids, status=ImportStatus.RUNNING)
-    return sum(1 for record in records if not _alive(record) and stopped(record))
+    settled = 0
+    for record in BillingImport.objects.filter(pk__in=[pk for pk, _ in found]):
+        if record.status == ImportStatus.RUNNING and not _alive(record):
+            settled += stopped(record)
+        elif record.status == ImportStatus.QUEUED and _job_lost(record.job_id):
+            settled += stopped(record, ImportStatus.QUEUED, LOST)
+    return settled
+
+
+def _job_lost(job_id: str) -> bool:
+    """Whether an upload's job will never run: gone from Redis, or ended without taking
+    its import (which it claims first)."""
+    try:
+        job = Job.fetch(job_id, connection=django_rq.get_connection("billing"))
+    except NoSuchJobError:
+        return True
+    except RedisError:
+        return False  # cannot tell now
+    return job.get_status(refresh=False) in _ENDED
+
+
+_ENDED = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED)
 
 
 def _alive(record: BillingImport) -> bool:
@@ -93,11 +123,11 @@ def _alive(record: BillingImport) -> bool:
         return cursor.fetchone()[0]
 
 
-def stopped(record: BillingImport) -> bool:
-    """Record `record`, marked running, as stopped (its process ended, or is ending);
-    False if it finished meanwhile."""
-    message = STOPPED.format(again=_again(record))
-    changed = BillingImport.objects.filter(pk=record.pk, status=ImportStatus.RUNNING).update(
+def stopped(record: BillingImport, status: str = ImportStatus.RUNNING, message: str = "") -> bool:
+    """Record `record`, marked `status` (running: its process ended, or is ending), as
+    stopped; False if it finished (or started) meanwhile."""
+    message = message or STOPPED.format(again=_again(record))
+    changed = BillingImport.objects.filter(pk=record.pk, status=status).update(
         status=ImportStatus.ERRORED,
         message=message,
         finished_at=timezone.now(),

@@ -5,11 +5,13 @@ The file waits in BILLING_UPLOAD_DIR, which the web and the worker processes sha
 is deleted once imported or refused. Only finance (or admin) may import.
 """
 
+import logging
 import uuid
 from pathlib import Path
 
 import django_rq
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from costs import running
 from costs.importer import FORMATS, finish, import_file
@@ -17,6 +19,12 @@ from costs.models import BillingImport, ImportSource, ImportStatus
 from platform_admin import audit
 from platform_admin.models import Role
 from platform_admin.roles import require
+
+log = logging.getLogger(__name__)
+NOT_QUEUED = (
+    "could not be queued: the job queue (the worker's Redis) did not answer — nothing "
+    "imported. Upload the file again once it is up"
+)
 
 
 class UploadError(Exception):
@@ -49,7 +57,7 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
         actor=user.get_username(),
         status=ImportStatus.QUEUED,
         replace_months=replace_months,
-        upload_path="" if inline else str(path),
+        upload_path=str(path),  # removed with the record's end, however its process ends
     )
     if inline:
         try:
@@ -59,9 +67,16 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
         finally:
             path.unlink(missing_ok=True)
         return record
-    job = django_rq.get_queue("billing").enqueue(
-        "costs.jobs.import_upload", record.pk, job_timeout=3 * 3600, result_ttl=3600
-    )
+    try:
+        job = django_rq.get_queue("billing", commit_mode="auto").enqueue(  # now: it can fail
+            "costs.jobs.import_upload", record.pk, job_timeout=3 * 3600, result_ttl=3600
+        )
+    except RedisError as exc:
+        path.unlink(missing_ok=True)
+        log.error("billing upload %s could not be queued", record.pk, exc_info=exc)
+        finish(record, ImportStatus.ERRORED, NOT_QUEUED)
+        audit.record("billing.errored", actor=user, obj=record, detail={"file_name": name})
+        return record
     BillingImport.objects.filter(pk=record.pk).update(job_id=job.id)
     audit.record(
         "billing.upload_queued",

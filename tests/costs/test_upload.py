@@ -172,3 +172,61 @@ def test_an_import_that_crashes_shows_a_sentence_not_a_traceback_and_is_audited(
     event = AuditEvent.objects.get(action="billing.errored")
     assert event.detail["file_name"] == "oct.jsonl" and event.detail["status"] == "errored"
     assert not CostDaily.objects.exists() and not list(upload_dir.iterdir())
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once it is closed
+
+
+@pytest.mark.django_db
+def test_an_upload_the_queue_cannot_take_says_so_and_leaves_no_file(
+    client, carol, platform, upload_dir, settings, monkeypatch
+):
+    import django_rq.settings
+
+    from costs.uploads import NOT_QUEUED
+    from platform_admin.models import AuditEvent
+
+    settings.BILLING_INLINE_IMPORT_BYTES = 10
+    down = {"URL": f"redis://127.0.0.1:{_closed_port()}/0"}
+    monkeypatch.setitem(django_rq.settings.QUEUES, "billing", down)
+    client.force_login(carol)
+
+    response = _upload(client, "big.jsonl", ndjson([export_row("4.00", labels=STAGING)] * 3))
+
+    record = BillingImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/costs/imports/{record.pk}/"
+    assert record.status == "errored" and record.message == NOT_QUEUED
+    page = client.get(response["Location"])  # Redis still down: the page still opens
+    assert page.status_code == 200 and "could not be queued" in page.content.decode()
+    assert not list(upload_dir.iterdir()) and not CostDaily.objects.exists()
+    assert AuditEvent.objects.filter(action="billing.errored").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_queued_upload_whose_job_is_lost_says_so_and_its_file_goes(
+    client, carol, platform, upload_dir, settings, redis_conn
+):
+    from rq.job import Job
+
+    from costs.running import LOST
+
+    settings.BILLING_INLINE_IMPORT_BYTES = 10
+    client.force_login(carol)
+    location = _upload(client, "big.jsonl", ndjson([export_row("4.00", labels=STAGING)] * 3))[
+        "Location"
+    ]
+    record = BillingImport.objects.get()
+    assert "Waiting for a worker" in client.get(location).content.decode()  # no worker yet
+
+    Job.fetch(record.job_id, connection=redis_conn).delete()  # as a Redis emptied would
+
+    part = client.get(location + "part/").content.decode()
+    record.refresh_from_db()
+    assert record.status == "errored" and record.message == LOST
+    assert 'data-active="false"' in part and "lost before a worker took it" in part
+    assert not list(upload_dir.iterdir())
