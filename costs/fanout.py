@@ -60,12 +60,11 @@ class _Worker:
             data = self.process.stdout.read(length)
             if len(data) == length:
                 return parse_worker.decode(data)
-        self.process.wait()
+        code = self.process.wait()
         self.stderr.seek(0)
-        raise RuntimeError(
-            f"parse worker {self.index} exited with code {self.process.returncode}:\n"
-            + self.stderr.read()[-4000:].decode(errors="replace")
-        )
+        said = self.stderr.read()[-4000:].decode(errors="replace").strip()
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        raise RuntimeError(f"parse worker {self.index} {how}" + (f":\n{said}" if said else ""))
 
     def stop(self) -> None:
         if self.process.poll() is None:

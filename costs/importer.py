@@ -113,8 +113,12 @@ def _run(path: Path, raw, record: BillingImport, actor, report_progress: bool) -
     except Exception as exc:
         failed(record, exc, actor)
         raise
-    except BaseException:  # interrupted (Ctrl-C, SystemExit): the process is ending
-        running.stopped(record)
+    except BaseException as exc:  # interrupted (Ctrl-C, SystemExit): the process is ending
+        try:
+            running.stopped(record)
+        except Exception:  # the connection went with the interrupt: settle() will see
+            log.warning("billing import %s: could not record it stopped", record.pk)
+        exc.billing_import = record  # which import it interrupted (it may have committed)
         raise
 
 

@@ -31,16 +31,18 @@ def _big_export(path):
     return path
 
 
-def _command(*args, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+def _command(*args, stderr=subprocess.DEVNULL, stdin=None, **env) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        **env,
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=REPO,
         env=env,
+        stdin=stdin,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         start_new_session=True,
@@ -95,6 +97,28 @@ def test_an_interrupted_import_says_so_at_once(platform, tmp_path):
     assert command.returncode == 1
     assert err.decode().strip() == "CommandError: interrupted: nothing imported"
     assert record.status == "errored" and record.message.startswith("stopped before it finished")
+    _nothing_imported()
+
+
+def test_a_terminated_import_from_standard_input_says_so_and_leaves_no_spooled_copy(
+    platform, tmp_path
+):
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    with open(_big_export(tmp_path / "big.jsonl"), "rb") as data:
+        command = _command(
+            "import_billing", "-", stdin=data, stderr=subprocess.PIPE, TMPDIR=str(spool)
+        )
+        record = _running("stdin")
+
+        command.terminate()  # `kill PID`: SIGTERM to the command alone
+        _, err = command.communicate(timeout=30)
+
+    record.refresh_from_db()
+    assert command.returncode == 1
+    assert err.decode().strip() == "CommandError: interrupted: nothing imported"
+    assert record.status == "errored" and record.message.startswith("stopped before it finished")
+    assert not list(spool.iterdir())  # the copy of standard input is gone with it
     _nothing_imported()
 
 

@@ -1,9 +1,13 @@
 """`python manage.py import_billing PATH [--format FORMAT] [--replace-months]`."""
 
+import signal
+import threading
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
 
 from costs.importer import FORMATS, import_file
-from costs.models import ImportStatus
+from costs.models import BillingImport, ImportStatus
 
 
 class Command(BaseCommand):
@@ -32,12 +36,25 @@ class Command(BaseCommand):
             raise CommandError("give the path of the export file to import — nothing imported")
         if path == "-":
             path = "/dev/stdin"
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None  # as Ctrl-C
         try:
             record = import_file(path, actor="cli", fmt=format, replace_months=replace_months)
         except OSError as exc:  # the file could not be opened: no import was recorded
             raise CommandError(f"{path}: {exc.strerror} — nothing imported") from None
-        except KeyboardInterrupt:  # recorded as stopped by the importer
-            raise CommandError("interrupted: nothing imported") from None
+        except KeyboardInterrupt as exc:  # recorded as stopped by the importer
+            record = _finished(getattr(exc, "billing_import", None))
+            if record is None:
+                raise CommandError("interrupted: nothing imported") from None
+            self.stderr.write("interrupted as the import finished: it is complete")
+        except Exception as exc:  # recorded as errored (when it got that far), logged
+            first = next(iter(str(exc).strip().splitlines()), "")[:300]
+            raise CommandError(
+                f"failed on an unexpected error ({type(exc).__name__}: {first}) — nothing imported"
+            ) from None
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
         if record.status != ImportStatus.SUCCEEDED:
             raise CommandError(record.message)
         self.stdout.write(
@@ -47,3 +64,18 @@ class Command(BaseCommand):
         )
         for month, net in record.months.items():
             self.stdout.write(f"  invoice month {month}: net {net['before']} -> {net['after']}")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _finished(record: BillingImport | None) -> BillingImport | None:
+    """The interrupted import, if it had committed all the same (Ctrl-C at its COMMIT)."""
+    if record is None:
+        return None
+    try:
+        connection.close()  # the interrupt may have cut the connection mid-answer
+        return BillingImport.objects.filter(pk=record.pk, status=ImportStatus.SUCCEEDED).first()
+    except DatabaseError:
+        return None
