@@ -18,12 +18,39 @@ fi
 
 pids=()       # redis-server and the sandbox
 honcho_pid=""
+# The sessions that $1 or a process under it leads, holding processes under $1
+# (comma-separated; empty where ps cannot say). Never the terminal's: its leader is not
+# under $1.
+sessions_under() {
+  ps -A -o pid= -o ppid= -o sid= 2>/dev/null | awk -v root="$1" '
+    { parent[$1] = $2; session[$1] = $3 }
+    END {
+      for (p in parent) {
+        q = p
+        while (q in parent && q != root && q > 1) q = parent[q]
+        if (q == root) under[p] = 1
+      }
+      for (p in under) if (session[p] in under) found[session[p]] = 1
+      for (s in found) printf "%s%s", (n++ ? "," : ""), s
+    }'
+}
 cleanup() {
-  trap - INT TERM EXIT
+  # A second Ctrl-C while stopping must not end this script before what it started.
+  trap - EXIT
+  trap '' INT TERM
   # honcho first, while Redis and the sandbox still answer: it sends SIGTERM to each
-  # Procfile process's group and SIGKILL to what is left after 5 s, then exits.
+  # Procfile process's group and SIGKILL to what is left after 5 s, then exits. RQ's work
+  # horse (a job in progress: an import, a rollout pass) has a group of its own: what is
+  # left of the sessions honcho started its processes in is killed after that.
   if [ -n "$honcho_pid" ]; then
+    echo "Stopping (a job in progress is stopped too) ..." >&2
+    local sessions
+    sessions=$(sessions_under "$honcho_pid")
     kill -TERM "$honcho_pid" 2>/dev/null || true
+    # honcho waits for its processes' output to end, which a work horse still holds: past
+    # honcho's own SIGKILL (5 s), the horse goes too (its job stops, as a killed worker's).
+    for _ in $(seq 70); do kill -0 "$honcho_pid" 2>/dev/null || break; sleep 0.1; done
+    if [ -n "$sessions" ]; then pkill -KILL -s "$sessions" 2>/dev/null || true; fi
     wait "$honcho_pid" 2>/dev/null || true
   fi
   for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
