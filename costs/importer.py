@@ -141,7 +141,7 @@ def failed(record: BillingImport, exc: Exception, actor) -> None:
 def _import(
     path: Path, record: BillingImport, reader: HashingReader, actor, report_progress: bool
 ) -> None:
-    lock()
+    lock(record.pk if report_progress else None)
     if not record.size_bytes:
         raise refused(record.file_name, "the file is empty")
     start = sniff(path, record.file_name)
@@ -356,11 +356,20 @@ def _batched(numbered: Iterator[tuple[int, bytes]], size: int = 1000) -> Iterato
         yield batch
 
 
-def lock() -> None:
-    """Serialise imports: two overlapping files at once must not both count a row."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+def lock(progress_id: int | None = None) -> None:
+    """Serialise imports: two overlapping files at once must not both count a row. While
+    another import holds it, the page of `progress_id` says this one is waiting."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if progress_id is not None:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+            if cursor.fetchone()[0]:
+                return
+            progress.report(progress_id, 0, 0, waiting=True)
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+        if progress_id is not None:
+            progress.report(progress_id, 0, 0)
 
 
 def _drain(reader: HashingReader, record: BillingImport) -> None:

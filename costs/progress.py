@@ -17,14 +17,15 @@ def _key(import_id: int) -> str:
     return f"costs:import-progress:{import_id}"
 
 
-def report(import_id: int, rows: int, bytes_read: int) -> None:
+def report(import_id: int, rows: int, bytes_read: int, waiting: bool = False) -> None:
+    """Rows and bytes read so far; `waiting`: for another import to finish first."""
     conn = django_rq.get_connection("billing")
-    conn.hset(_key(import_id), mapping={"rows": rows, "bytes": bytes_read})
+    conn.hset(_key(import_id), mapping={"rows": rows, "bytes": bytes_read, "waiting": int(waiting)})
     conn.expire(_key(import_id), KEEP_SECONDS)
 
 
 def read(import_id: int) -> dict[str, int]:
-    """{"rows", "bytes"} read so far ({} before the first report, or while Redis does not
+    """{"rows", "bytes", "waiting"} so far ({} before the first report, or while Redis does not
     answer: the page goes on without the figures)."""
     try:
         raw = django_rq.get_connection("billing").hgetall(_key(import_id))

@@ -89,6 +89,7 @@ def _import_context(pk: int) -> dict:
         "record": record,
         "running": busy,
         "rows_so_far": seen.get("rows", 0),
+        "waiting": bool(seen.get("waiting")),
         "percent": round(100 * seen.get("bytes", 0) / size) if size and seen else 0,
     }
 

@@ -230,3 +230,43 @@ def test_a_queued_upload_whose_job_is_lost_says_so_and_its_file_goes(
     assert record.status == "errored" and record.message == LOST
     assert 'data-active="false"' in part and "lost before a worker took it" in part
     assert not list(upload_dir.iterdir())
+
+
+def test_an_upload_waiting_for_another_import_says_so_then_runs(
+    client, carol, platform, billing_worker, settings
+):
+    import psycopg
+    from django.db import connection
+
+    from costs.importer import _IMPORT_LOCK_KEY
+
+    settings.BILLING_INLINE_IMPORT_BYTES = 10
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+    )
+    other.execute("SELECT pg_advisory_lock(%s)", [_IMPORT_LOCK_KEY])  # another import runs
+    client.force_login(carol)
+    try:
+        location = _upload(client, "oct.jsonl", ndjson([export_row("4.00", labels=STAGING)]))[
+            "Location"
+        ]
+
+        wait_for(
+            lambda: (
+                "Waiting for another import to finish"
+                in client.get(location + "part/").content.decode()
+            ),
+            timeout=60,
+            what="the page to say the upload waits",
+        )
+    finally:
+        other.execute("SELECT pg_advisory_unlock(%s)", [_IMPORT_LOCK_KEY])
+        other.close()
+
+    wait_for(
+        lambda: 'data-active="false"' in client.get(location + "part/").content.decode(),
+        timeout=60,
+        what="the import to end",
+    )
+    assert BillingImport.objects.get().status == "succeeded"
