@@ -13,7 +13,6 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -183,7 +182,7 @@ def _check_keys(staged: Staged, name: str) -> None:
     """Refuse rows no export of this billing account holds: in another currency than the
     account's, or of a usage day still to come. Names the first such line."""
     currency = PlatformSettings.load().currency
-    latest = pacific_today() + timedelta(days=1)  # a day of slack for clocks
+    latest = pacific_today()  # the export lags hours behind usage: no day of it is to come
     bad = {
         digest: key
         for digest, key in staged.keys.items()

@@ -21,7 +21,7 @@ from django.utils import timezone
 from costs.attribution import NO_SERVICE
 from costs.bq_rows import PACIFIC
 from costs.models import CostDaily, CostTarget
-from costs.money import from_nanos, to_nanos
+from costs.money import cents, from_nanos, to_nanos
 from costs.report import UNALLOCATED, is_month
 from platform_admin.models import Environment
 
@@ -87,12 +87,18 @@ class Scope:
         return from_nanos(self.forecast_nanos)
 
     @property
+    def forecast_over(self) -> bool:
+        """The forecast, as shown (in cents), above the target."""
+        return self.target is not None and Decimal(cents(self.forecast_nanos)) > self.target
+
+    @property
     def status(self) -> str:
+        """Against the target, in the cents the page shows (300.004 of 300.00 is on track)."""
         if self.target is None:
             return NO_TARGET
-        if self.net > self.target:
+        if Decimal(cents(self.net_nanos)) > self.target:
             return OVER
-        return AT_RISK if self.forecast > self.target else ON_TRACK
+        return AT_RISK if self.forecast_over else ON_TRACK
 
     @property
     def used(self) -> float | None:
@@ -188,6 +194,10 @@ def month_figures(month: str, today: date) -> Month:
             for (target_env, component), amount in set_targets.items()
             if target_env == env_id and component
         }
+        billed = {component["name"] for component in scope.components}
+        scope.components += [  # a target set for a component with no cost yet this month
+            {"name": name, "net_nanos": 0} for name in sorted(env_target_of) if name not in billed
+        ]
         for component in scope.components:
             net = from_nanos(component["net_nanos"])
             component["net"] = net
@@ -244,7 +254,7 @@ def _forecast(days, net_nanos: int, through: date | None, remaining: int, closed
 def credits_by_type(rows) -> dict[str, Decimal]:
     """Credits summed per type over the rows (the JSON of each bucket, added exactly)."""
     out: dict[str, int] = {}
-    for by_type in rows.exclude(credits_nanos=0).values_list("credits_by_type", flat=True):
+    for by_type in rows.exclude(credits_by_type={}).values_list("credits_by_type", flat=True):
         for kind, amount in (by_type or {}).items():
             out[kind] = out.get(kind, 0) + to_nanos(Decimal(amount))
     return {kind: from_nanos(n) for kind, n in sorted(out.items(), key=lambda kv: kv[1])}

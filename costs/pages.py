@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 
 from costs import commitments, prices, services
 from costs import month as figures
+from costs.bq_rows import PACIFIC
 from costs.estimate import estimate_all, estimate_of
 from costs.importer import FILE_FORMATS
 from costs.models import BillingImport, InvoiceMonth
@@ -24,22 +25,34 @@ HISTORY = 20
 
 
 def _moment(day: date) -> datetime:
-    return datetime.combine(day, time(12), tzinfo=UTC)  # a day's point at its middle
+    """A usage day's point on the chart's axis, whose days are US/Pacific days (drawn as
+    UTC times: the axis has no clock changes): its middle."""
+    return datetime.combine(day, time(12), tzinfo=UTC)
+
+
+def _on_axis(moment: datetime) -> datetime:
+    """An instant (a rollout going live) on the same axis: its Pacific wall-clock time."""
+    return moment.astimezone(PACIFIC).replace(tzinfo=UTC)
 
 
 def daily_chart(month: figures.Month, scope: figures.Scope, currency: str):
     """The month's daily net with the target's daily pace as the line, rollouts marked on
-    the day they went live."""
+    the (US/Pacific) day they went live. Usage of a day before the month that its invoice
+    holds (late usage) widens the axis to that day."""
     slug = "" if scope is month.total else scope.slug
-    points = [(_moment(day), float(net)) for day, net in figures.daily(month.month, slug)]
+    daily = figures.daily(month.month, slug)
+    points = [(_moment(day), float(net)) for day, net in daily]
     days = (month.last - month.first).days + 1
     pace = float(scope.target) / days if scope.target else None
-    start = datetime.combine(month.first, time(0), tzinfo=UTC)
-    end = start + timedelta(days=days)
+    first = min([month.first] + [day for day, _ in daily])
+    start = datetime.combine(first, time(0), tzinfo=UTC)
+    end = datetime.combine(month.last + timedelta(days=1), time(0), tzinfo=UTC)
     slugs = [slug] if slug else None
+    since = datetime.combine(first, time(0), tzinfo=PACIFIC)
+    until = datetime.combine(month.last + timedelta(days=1), time(0), tzinfo=PACIFIC)
     marks = [
-        Mark(m.time, f"{m.release} live in {m.environment} ({m.time:%b %d})")
-        for m in rollout_marks(slugs, since=start, until=end)
+        Mark(_on_axis(m.time), f"{m.release} live in {m.environment} ({_on_axis(m.time):%b %d})")
+        for m in rollout_marks(slugs, since=since, until=until)
         if m.what == "succeeded"
     ]
     return line_chart(

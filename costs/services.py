@@ -49,7 +49,7 @@ def budget_status(environment: Environment, today: date | None = None) -> Budget
     month = f"{today:%Y-%m}"
     scopes = figures.month_figures(month, today).scopes
     scope = next(s for s in scopes if s.slug == environment.slug)
-    over = scope.target is not None and scope.forecast > scope.target
+    over = scope.forecast_over
     return BudgetStatus(
         month=month,
         target=scope.target,

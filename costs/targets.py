@@ -65,6 +65,7 @@ def set_target(user, environment: Environment, component: str, amount: Decimal |
             .first()
         )
         old = current.amount if current else (environment.monthly_target if not component else None)
+        had_override = current is not None
         if amount is None:
             if current is None:
                 return None
@@ -77,7 +78,7 @@ def set_target(user, environment: Environment, component: str, amount: Decimal |
                 defaults={"amount": amount, "updated_by": user},
             )
             new = amount
-        if old != new:
+        if old != new or (amount is not None) != had_override:  # its value, or its source
             audit.record(
                 "costs.target_updated",
                 actor=user,

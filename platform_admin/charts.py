@@ -25,10 +25,18 @@ def _fmt(value: float | None, y_format: Callable[[float], str]) -> str:
     return "no data" if value is None else y_format(value)
 
 
-def _scale(values, threshold, floor: float = 0.0) -> float:
-    known = [v for v in values if v is not None]
-    top = max(known + ([threshold] if threshold is not None else []), default=0.0)
-    return max(top * 1.1, floor) or 1.0
+def _scale(values, threshold, floor: float = 0.0) -> tuple[float, float]:
+    """(bottom, top) of the y axis: from 0, or below it for negative values (a day of
+    refunds), to a tenth above the highest value or threshold."""
+    known = [v for v in values if v is not None] + ([threshold] if threshold is not None else [])
+    top = max(known, default=0.0)
+    bottom = min(known + [0.0])
+    return bottom * 1.1, (max(top * 1.1, floor) or (0.0 if bottom else 1.0))
+
+
+def _y(value: float, scale: tuple[float, float], height: int) -> float:
+    bottom, top = scale
+    return round(height - (value - bottom) / ((top - bottom) or 1.0) * height, 1)
 
 
 def _x(time: datetime, start: datetime, end: datetime, width: float) -> float:
@@ -36,7 +44,7 @@ def _x(time: datetime, start: datetime, end: datetime, width: float) -> float:
     return round(max(0.0, min(1.0, (time - start).total_seconds() / span)) * width, 1)
 
 
-def _path(points, start, end, width, height, top) -> str:
+def _path(points, start, end, width, height, scale) -> str:
     """An SVG path through the points; a None value lifts the pen (a gap)."""
     parts, pen_down = [], False
     for time, value in points:
@@ -44,7 +52,7 @@ def _path(points, start, end, width, height, top) -> str:
             pen_down = False
             continue
         x = _x(time, start, end, width)
-        y = round(height - value / top * height, 1)
+        y = _y(value, scale, height)
         parts.append(f"{'L' if pen_down else 'M'}{x},{y}")
         pen_down = True
     return " ".join(parts)
@@ -78,7 +86,7 @@ def line_chart(
 ) -> SafeString:
     """A time series from `start` to `end`, with an optional horizontal threshold (an
     SLO line) and vertical marks (rollouts)."""
-    top = _scale([v for _, v in points], threshold)
+    scale = _scale([v for _, v in points], threshold)
     desc = _describe(points, y_format, threshold, threshold_label)
     out = [
         f'<svg class="{escape(css_class)}" viewBox="0 0 {width} {height}" role="img" '
@@ -93,14 +101,14 @@ def line_chart(
                 f"<title>{escape(mark.label)}</title></line>"
             )
     if threshold is not None:
-        y = round(height - threshold / top * height, 1)
+        y = _y(threshold, scale, height)
         label = escape(f"{threshold_label} {y_format(threshold)}".strip())
         out.append(
             f'<line class="chart-threshold" x1="0" y1="{y}" x2="{width}" y2="{y}">'
             f"<title>{label}</title></line>"
         )
         out.append(f'<text class="chart-label" x="{width - 4}" y="{max(y - 3, 10)}">{label}</text>')
-    path = _path(points, start, end, width, height, top)
+    path = _path(points, start, end, width, height, scale)
     if path:
         out.append(f'<path class="chart-line" d="{path}"/>')
     out.append("</svg>")

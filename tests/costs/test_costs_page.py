@@ -151,3 +151,77 @@ def test_the_page_query_count_does_not_grow_with_history(client, carol, platform
     with CaptureQueriesContext(connection) as long:
         assert client.get("/costs/?month=2026-10&env=staging").status_code == 200
     assert len(long.captured_queries) == len(short.captured_queries)
+
+
+def test_the_status_is_judged_in_the_cents_shown(platform, write_export):
+    import_file(write_export([export_row("300.004", labels=STAGING)]))
+
+    month = figures.month_figures("2026-10", today=date(2026, 11, 20))
+
+    staging = month.scopes[0]
+    assert f"{staging.net:.2f}" == "300.00" and staging.target == Decimal("300")
+    assert staging.status == figures.ON_TRACK  # 300.00 of 300.00 is not over
+
+
+def test_credits_of_a_bucket_netting_to_zero_still_show_by_type(platform, write_export):
+    row = export_row("0", labels=STAGING, credits=[("PROMOTION", "-1.0"), ("DISCOUNT", "1.0")])
+    import_file(write_export([row, export_row("5", labels=STAGING, sku="other")]))
+
+    month = figures.month_figures("2026-10", today=date(2026, 11, 20))
+
+    assert month.credits_by_type == {"PROMOTION": Decimal("-1"), "DISCOUNT": Decimal("1")}
+
+
+def test_a_component_target_shows_beside_a_component_with_no_cost_yet(
+    client, carol, platform, write_export
+):
+    import_file(write_export([export_row("5", labels=STAGING)]))
+    CostTarget.objects.create(environment=platform["staging"], component="realtime", amount=85)
+
+    month = figures.month_figures("2026-10", today=date(2026, 11, 20))
+
+    components = {c["name"]: c for c in month.scopes[0].components}
+    assert components["realtime"]["target"] == Decimal("85")
+    assert components["realtime"]["net"] == Decimal("0")
+    client.force_login(carol)
+    page = client.get("/costs/?month=2026-10").content.decode()
+    realtime = page.split('data-scope="staging" data-component="realtime"')[1].split("</tr>")[0]
+    assert "85.00" in realtime
+
+
+def test_the_daily_chart_keeps_refund_days_inside_and_marks_rollouts_on_their_pacific_day(
+    client, carol, platform, write_export
+):
+    from datetime import timedelta
+
+    from costs.bq_rows import PACIFIC
+    from platform_admin import audit
+
+    today = figures.today()
+    this_month = f"{today:%Y%m}"
+    days = [today - timedelta(days=n) for n in (3, 2, 1)]  # early in a month: late usage too
+    rows = [
+        export_row(cost, labels=STAGING, month=this_month, start=f"{day} 15:00:00 UTC")
+        for day, cost in zip(days, ("10.00", "10.00", "-25.00"), strict=True)
+    ]
+    import_file(write_export(rows))
+    event = audit.record("rollout.succeeded", environment="staging", detail={"release": "1.5.0"})
+    client.force_login(carol)
+
+    page = client.get(f"/costs/?month={this_month[:4]}-{this_month[4:]}&env=staging")
+
+    chart = page.content.decode().split('<svg class="chart"')[1].split("</svg>")[0]
+    went_live = event.created_at.astimezone(PACIFIC)  # the billing day, not UTC's
+    assert f"1.5.0 live in staging ({went_live:%b %d})" in chart
+    path = chart.split('class="chart-line" d="')[1].split('"')[0]
+    ys = [float(point.split(",")[1]) for point in path.replace("M", "").split(" L")]
+    assert len(ys) == 3 and all(0 <= y <= 140 for y in ys)  # the refund day is drawn too
+
+
+def test_a_rollouts_instant_goes_on_its_pacific_day_of_the_chart():
+    from datetime import UTC, datetime
+
+    from costs.pages import _on_axis
+
+    # 04:00 UTC on Oct 6 is 21:00 on Oct 5 in Pacific time (PDT).
+    assert _on_axis(datetime(2026, 10, 6, 4, tzinfo=UTC)) == datetime(2026, 10, 5, 21, tzinfo=UTC)

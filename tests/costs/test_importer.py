@@ -603,9 +603,11 @@ def test_usage_on_a_day_still_to_come_is_refused_naming_its_line(platform, write
         f"export.jsonl:2: usage_start_time: its usage day {later} (US/Pacific) is still to "
         "come; an export holds only usage that happened — refused, nothing imported"
     )
-    tomorrow = today() + timedelta(days=1)  # a clock a little ahead of ours: accepted
-    ahead = import_file(write_export([export_row("1.00", start=f"{tomorrow} 06:00:00 UTC")]))
-    assert ahead.status == "succeeded"
+    tomorrow = today() + timedelta(days=1)  # in Pacific time: 12:00 PST / 13:00 PDT
+    ahead = import_file(write_export([export_row("1.00", start=f"{tomorrow} 20:00:00 UTC")]))
+    assert ahead.status == "refused" and f"its usage day {tomorrow} (US/Pacific)" in ahead.message
+    early = f"{today()} 08:00:00 UTC"  # today's first hour in Pacific time: it happened
+    assert import_file(write_export([export_row("1.00", start=early)])).status == "succeeded"
 
 
 @pytest.mark.parametrize(

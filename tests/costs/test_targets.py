@@ -86,3 +86,19 @@ def test_alice_cannot_change_targets(client, alice, platform):
     client.force_login(alice)
     assert _set(client, "10").status_code == 403
     assert not CostTarget.objects.exists()
+
+
+def test_pinning_a_target_at_the_platform_files_value_is_audited(client, carol, platform):
+    client.force_login(carol)
+
+    _set(client, "300")  # the platform file's value: from now on finance's
+
+    assert CostTarget.objects.get(component="").amount == Decimal("300")
+    event = AuditEvent.objects.get(action="costs.target_updated")
+    assert (event.detail["old"], event.detail["new"], event.detail["source"]) == (
+        "300.00",
+        "300.00",
+        "dashboard",
+    )
+    _set(client, "")  # and back to following the file
+    assert AuditEvent.objects.filter(action="costs.target_updated").count() == 2
