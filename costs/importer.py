@@ -80,7 +80,11 @@ def import_file(
             record.status = ImportStatus.RUNNING
             _run(path, raw, record, actor, report_progress)
     if record.status == ImportStatus.SUCCEEDED:
-        services.check_after_import(record.months)
+        try:
+            services.check_after_import(record.months)
+        except BaseException as exc:  # interrupted after the commit: the import is complete
+            exc.billing_import = record
+            raise
     return record
 
 
@@ -276,19 +280,28 @@ def _claim_months(record: BillingImport, months: list[str]) -> list[str]:
 
 
 def _refuse_a_second_cost_table(record: BillingImport, held: list[InvoiceMonth]) -> None:
+    """A Cost table into a month counted from another: its new lines must be new lines (a
+    later period, other SKUs), not other amounts for lines counted already (a newer
+    download of the same period, whose lines grew)."""
     counted = {m.month: m for m in held if m.file_format == "cost-table-csv"}
-    grown = sorted(set(counted) & staging.new_months())
+    grown = sorted(
+        month
+        for month, digests in staging.new_keys_by_month().items()
+        if month in counted
+        and CostDaily.objects.filter(invoice_month=month, key_hash__in=digests).exists()
+    )
     if not grown:
-        return  # none, or the same lines again: they add nothing
+        return  # none, or the same lines again, or lines of their own: they add up
     listed = ", ".join(grown)
     earlier = counted[grown[0]].last_import
     named = f" ({earlier.file_name})" if earlier is not None else ""
     raise RefusedFile(
         f"{record.file_name}: its rows fall in {listed}, already counted from a Cost table "
-        f"CSV{named}, and it holds lines that one did not; a Cost table's lines are totals of "
-        "the period it covers, so a newer download's lines that grew would count twice — "
-        f"refused, nothing imported. To count {listed} from this file instead, import it "
-        'again with "replace the month" (import_billing --replace-months), audited'
+        f"CSV{named} that has other amounts for some of its lines (the same day, project, "
+        "service and SKU); a Cost table's lines are totals of the period it covers, so a "
+        "newer download's lines that grew would count twice — refused, nothing imported. "
+        f"To count {listed} from this file instead, import it again with "
+        '"replace the month" (import_billing --replace-months), audited'
     )
 
 

@@ -8,12 +8,12 @@ CENT = Decimal("0.01")
 
 
 # Digits (ASCII), a point for the decimals, commas only between thousands.
-_WRITTEN = re.compile(r"([-+]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(\.[0-9]+)?")
+_WRITTEN = re.compile(r"([-+]?)([1-9][0-9]{0,2}(?:,[0-9]{3})+|[0-9]+)?(\.[0-9]+)?")
 
 
 def written_amount(text: str) -> Decimal | None:
     """An amount as a person or a spreadsheet writes it: "1,250.50" -> 1250.50; None for
-    anything else ("250,00" — a decimal comma, "1e3", "٣٠٠", "1,2,3")."""
+    anything else ("250,00" or "0,500" — decimal commas, "1e3", "٣٠٠", "1,2,3")."""
     match = _WRITTEN.fullmatch(text.strip())
     if match is None or not (match[2] or match[3]):
         return None

@@ -118,11 +118,14 @@ def select_new() -> int:
         return cursor.fetchone()[0]
 
 
-def new_months() -> set[str]:
-    """The invoice months the new rows fall in."""
+def new_keys_by_month() -> dict[str, list[str]]:
+    """The new rows' rollup keys (their buckets' `key_hash`) per invoice month."""
+    keys: dict[str, list[str]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT invoice_month FROM {NEW}")  # noqa: S608
-        return {month for (month,) in cursor.fetchall()}
+        cursor.execute(f"SELECT DISTINCT invoice_month, key_hash FROM {NEW}")  # noqa: S608
+        for month, digest in cursor.fetchall():
+            keys.setdefault(month, []).append(bytes(digest).hex())
+    return keys
 
 
 def claim_new(billing_import_id: int) -> None:

@@ -117,12 +117,11 @@ def test_a_cost_table_and_an_export_of_the_same_month_never_both_count(
     assert (
         "whose figures come from Cost table CSVs; a BigQuery export file (NDJSON)" in back.message
     )
-    # Another Cost table of the month replaces it, when asked (see the next download's test).
+    # Another Cost table of the month, with lines of its own, adds up.
     more = tmp_path / "more.csv"
     more.write_text(_table(ROWS[2]))
-    assert import_file(more).status == "refused"
-    assert import_file(more, replace_months=True).status == "succeeded"
-    assert month_report("2026-10")["total"]["net"] == "1200.50"
+    assert import_file(more).status == "succeeded"
+    assert month_report("2026-10")["total"]["net"] == "1210.50"
     client.force_login(carol)
     page = client.get("/costs/?month=2026-10").content.decode()
     assert "Source: imported Cost table CSVs." in page
@@ -161,6 +160,11 @@ def test_a_sheets_blank_lines_and_total_line_are_not_rows(platform, tmp_path):
         (
             '"10,51"',
             'Unrounded cost ($): "10,51" is not a number (a comma only separates thousands: '
+            "1,234.56)",
+        ),
+        (
+            '"0,500"',
+            'Unrounded cost ($): "0,500" is not a number (a comma only separates thousands: '
             "1,234.56)",
         ),
         ("1e3", 'Unrounded cost ($): "1e3" is not a number'),
@@ -347,10 +351,11 @@ def test_a_newer_download_of_a_months_cost_table_is_refused_unless_it_replaces_t
 
     assert refused.message == (
         "ct_full.csv: its rows fall in 2026-10, already counted from a Cost table CSV "
-        "(ct_mid.csv), and it holds lines that one did not; a Cost table's lines are totals "
-        "of the period it covers, so a newer download's lines that grew would count twice — "
-        "refused, nothing imported. To count 2026-10 from this file instead, import it again "
-        'with "replace the month" (import_billing --replace-months), audited'
+        "(ct_mid.csv) that has other amounts for some of its lines (the same day, project, "
+        "service and SKU); a Cost table's lines are totals of the period it covers, so a "
+        "newer download's lines that grew would count twice — refused, nothing imported. To "
+        'count 2026-10 from this file instead, import it again with "replace the month" '
+        "(import_billing --replace-months), audited"
     )
     assert month_report("2026-10")["total"]["net"] == "520.00"
     assert import_file(mid).rows_new == 0  # the same download again: adds nothing, no refusal
@@ -364,3 +369,22 @@ def test_a_newer_download_of_a_months_cost_table_is_refused_unless_it_replaces_t
     assert import_file(full).rows_new == 0 and month_report("2026-10")["total"]["net"] == "1020.00"
     event = AuditEvent.objects.filter(action="billing.months_replaced").get()
     assert event.detail["months"] == ["2026-10"] and event.detail["file_name"] == "ct_full.csv"
+
+
+def test_cost_tables_of_two_periods_of_a_month_add_up(platform, tmp_path):
+    columns = "Project ID,Service description,SKU description,Usage start date,Cost ($)"
+    first, second = tmp_path / "ct_a.csv", tmp_path / "ct_b.csv"
+    first.write_text(
+        _minimal(
+            columns,
+            "acme-prod,Compute Engine,Core,2026-10-03,500.00",
+            "acme-prod,Run,CPU,2026-10-04,20.00",
+        )
+    )
+    second.write_text(_minimal(columns, "acme-prod,Compute Engine,Core,2026-10-20,300.00"))
+
+    assert import_file(first).status == "succeeded"
+    record = import_file(second)
+
+    assert record.status == "succeeded", record.message
+    assert month_report("2026-10")["total"]["net"] == "820.00"
