@@ -452,7 +452,7 @@ def _pacific_day(value: str) -> date:
 
 def _invoice_month(value) -> str:
     if value.__class__ is not str:
-        raise FieldError("invoice.month", value, "is not a month like 202610")
+        raise FieldError("invoice.month", value, 'is not a month like "202610" (a string)')
     return _month(value)
 
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import msgspec
 
-from costs.bq_rows import PACIFIC, shown
+from costs.bq_rows import INVOICE_MONTH, PACIFIC, YEAR, shown
 from costs.export_file import HashingReader, lines, refused
 from costs.money import written_amount
 
@@ -47,9 +47,12 @@ KNOWN_COLUMNS = frozenset(
         "invoice month", "currency", "location", "region",
     )
 )  # fmt: skip
-SUMMARY_WORDS = ("total", "subtotal", "tax", "rounding error")  # the sheet's last lines
 _encode = msgspec.json.Encoder(decimal_format="number").encode  # amounts: their digits
-CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₪": "ILS", "₺": "TRY"}
+CURRENCY_SIGNS = {
+    "€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₪": "ILS", "₺": "TRY", "CA$": "CAD",
+    "A$": "AUD", "AU$": "AUD", "NZ$": "NZD", "HK$": "HKD", "S$": "SGD", "R$": "BRL",
+    "MX$": "MXN", "US$": "USD", "CHF": "CHF",
+}  # fmt: skip
 
 
 def _norm(name: str) -> str:
@@ -67,15 +70,16 @@ def _column(columns: dict[str, int], *names: str) -> int | None:
 
 
 def invoice_month(value: str) -> str | None:
-    """ "202610", "2026-10" or "October 2026" -> "202610"; None if it is none of these."""
+    """ "202610", "2026-10", "October 2026" or "Oct 2026" -> "202610"; None if it is none
+    of these (or outside the years an export holds, 1970-2999)."""
     text = value.strip()
-    if re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", text):
+    if INVOICE_MONTH.fullmatch(text):
         return text
-    if match := re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text):
+    if match := re.fullmatch(YEAR + r"-(0[1-9]|1[0-2])", text):
         return match[1] + match[2]
     parts = text.replace(",", " ").split()
-    if len(parts) == 2 and parts[0].lower() in MONTHS and parts[1].isdigit():
-        return f"{int(parts[1]):04d}{MONTHS[parts[0].lower()]:02d}"
+    if len(parts) == 2 and parts[0].lower() in MONTHS and re.fullmatch(YEAR, parts[1]):
+        return f"{parts[1]}{MONTHS[parts[0].lower()]:02d}"
     return None
 
 
@@ -138,9 +142,7 @@ def json_lines(
                 width = len(cells)
                 idx = _indexes(columns)
                 cost_label = cells[idx["cost"]].strip().lstrip("\ufeff")
-                header_currency = _label_currency(cost_label)
-                if header_currency and "currency" not in header:
-                    header["currency"] = (number, header_currency)
+                _label_currency_into(header, cost_label, name)
                 if idx["month"] is None:
                     _check_header_month(header, name)
                 values = {key: value for key, (_, value) in header.items()}
@@ -148,9 +150,9 @@ def json_lines(
             if len(cells) >= 2:  # "Invoice month,October, 2026": the value's commas kept
                 header[_norm(cells[0])] = (number, ",".join(cells[1:]).strip().strip(","))
             continue
-        summary = _summary_line(cells)
+        summary = _summary_line(cells, values)
         if summary is not None:
-            footer = footer or summary in ("total", "subtotal")
+            footer = footer or summary == "total"
             if footer:
                 continue  # Subtotal, Tax, Total: the sheet's own sums, not rows
         if len(cells) != width and (
@@ -184,23 +186,58 @@ def _check_header_month(header: dict[str, tuple[int, str]], name: str) -> None:
 
 
 def _label_currency(label: str) -> str:
-    """The currency a cost column's label names: "Cost (EUR)" or "Cost (€)" -> "EUR"; ""
-    when it names none or an ambiguous sign ($ is many dollars, ¥ yen or yuan)."""
+    """The currency a cost column's label names: "Cost (EUR)", "Cost (eur)" or "Cost (€)"
+    -> "EUR"; "" when it names none or an ambiguous sign ($ is many dollars, ¥ yen or
+    yuan)."""
     match = re.search(r"\(([^()]*)\)\s*$", label)
     sign = match[1].strip() if match else ""
-    if re.fullmatch(r"[A-Z]{3}", sign):
-        return sign
+    if re.fullmatch(r"[A-Za-z]{3}", sign):
+        return sign.upper()
     return CURRENCY_SIGNS.get(sign, "")
 
 
-def _summary_line(cells: list[str]) -> str | None:
-    """A line "Total,,12.34" (its first filled cell a word, every other one an amount):
-    that word, lower-cased; None for any other line."""
-    filled = [cell.strip() for cell in cells if cell.strip()]
-    word = _norm(filled[0])
-    if word not in SUMMARY_WORDS or not all(written_amount(c) is not None for c in filled[1:]):
-        return None
+def _label_currency_into(header: dict[str, tuple[int, str]], label: str, name: str) -> None:
+    """The file's currency from the cost column's label, when the header block has no
+    Currency line; refused when the two disagree."""
+    named = _label_currency(label)
+    if not named:
+        return
+    if "currency" not in header:
+        header["currency"] = (0, named)
+        return
+    line, value = header["currency"]
+    if value.strip().upper() != named:
+        raise refused(
+            f"{name}:{line}",
+            f"Currency: {shown(value)} is not the currency the column {shown(label)} names "
+            f"({named})",
+        )
+
+
+def _summary_line(cells: list[str], header: dict[str, str]) -> str | None:
+    """A line "Total,,12.34", "Total (USD):,USD,,12.34", "Acme,Grand total,12.34": one
+    cell a summary word, every other filled cell an amount, a currency code or a value of
+    the header block (the account's name): "total" or "tax" (the word's kind); None for
+    any other line."""
+    word = None
+    for cell in (c.strip() for c in cells):
+        if not cell or written_amount(cell) is not None:
+            continue
+        kind = _summary_word(cell)
+        if kind is not None and word is None:
+            word = kind
+        elif not (re.fullmatch(r"[A-Z]{3}", cell) or cell in header.values()):
+            return None
     return word
+
+
+def _summary_word(text: str) -> str | None:
+    """ "Total", "Grand total:", "Subtotal (USD)" -> "total"; "Tax", "Tax (8%)", "Rounding
+    error" -> "tax"; None for any other text."""
+    name = re.sub(r"\s*\(.*\)\s*$", "", _norm(text)).rstrip(":").strip()
+    if re.fullmatch(r"(grand |sub)?total( cost| amount)?", name):
+        return "total"
+    return "tax" if name in ("tax", "taxes", "rounding error") else None
 
 
 def _unreadable(error: str) -> str:
@@ -287,7 +324,9 @@ def _row(cells, idx, header, currency, where, cost_label: str) -> bytes:
         "credits": [{"type": credit_type, "name": credit_type, "amount": amount}]
         if credit_type
         else [],
-        "currency": _cell(cells, idx["currency"]) or header.get("currency", "") or currency,
+        "currency": (
+            _cell(cells, idx["currency"]) or header.get("currency", "") or currency
+        ).upper(),
         "usage": {
             "amount": _number(usage_amount, "Usage amount", where),
             "unit": _cell(cells, idx["unit"]),

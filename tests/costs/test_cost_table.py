@@ -307,16 +307,17 @@ def test_small_views_month_spellings_and_cells_with_angle_brackets_are_read(plat
     assert month_report("2026-09")["total"]["net"] == "3.00"
 
 
-def test_a_bad_header_month_is_named_by_its_own_line(platform, tmp_path):
+@pytest.mark.parametrize("month", ["Okt 2026", "October 20260", "October 1969", "2026-13"])
+def test_a_bad_header_month_is_named_by_its_own_line(platform, tmp_path, month):
     path = tmp_path / "costs.csv"
     path.write_text(
-        _minimal("Service description,Cost ($)", "Cloud Run,1.00", month="Invoice month,Okt 2026")
+        _minimal("Service description,Cost ($)", "Cloud Run,1.00", month=f"Invoice month,{month}")
     )
 
     record = import_file(path)
 
     assert record.message == (
-        'costs.csv:1: Invoice month: "Okt 2026" is not a month (202610, 2026-10, October '
+        f'costs.csv:1: Invoice month: "{month}" is not a month (202610, 2026-10, October '
         "2026) — refused, nothing imported"
     )
 
@@ -388,3 +389,61 @@ def test_cost_tables_of_two_periods_of_a_month_add_up(platform, tmp_path):
 
     assert record.status == "succeeded", record.message
     assert month_report("2026-10")["total"]["net"] == "820.00"
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        ["Total (USD),,,120.00"],
+        ["Total:,,,120.00"],
+        ["Grand total,,,120.00"],
+        [",USD,Total,120.00"],
+        ["Acme,,Total,120.00"],  # the account's name, as the header block gives it
+        ["Subtotal,,,120.00", "Tax (8%),,,0.00", "Total,,,120.00"],
+    ],
+)
+def test_the_sheets_total_lines_in_other_words_are_not_rows(platform, tmp_path, footer):
+    path = tmp_path / "costs.csv"
+    path.write_text(
+        _minimal(
+            "Billing account name,Currency,Service description,Cost ($)",
+            "Acme,USD,Compute Engine,100.00",
+            "Acme,USD,Cloud Run,20.00",
+            *footer,
+            month="Billing account name,Acme\nInvoice month,2026-10",
+        )
+    )
+
+    record = import_file(path)
+
+    assert record.status == "succeeded", record.message
+    assert record.rows_read == 2 and month_report("2026-10")["total"]["net"] == "120.00"
+
+
+@pytest.mark.parametrize(
+    ("label", "currency_line", "refusal"),
+    [
+        ("Cost (CA$)", "", 'costs.csv:4: currency: "CAD" is not the billing account'),
+        ("Cost (eur)", "", 'costs.csv:4: currency: "EUR" is not the billing account'),
+        (
+            "Cost (€)",
+            "Currency,USD",
+            'costs.csv:2: Currency: "USD" is not the currency the column "Cost (€)" names (EUR)',
+        ),
+        ("Cost ($)", "Currency,usd", None),  # a code in lower case is the same currency
+    ],
+)
+def test_the_currency_a_cost_column_names_is_the_files(
+    platform, tmp_path, label, currency_line, refusal
+):
+    path = tmp_path / "costs.csv"
+    month = "Invoice month,2026-10" + (f"\n{currency_line}" if currency_line else "")
+    path.write_text(_minimal(f"Service description,{label}", "Cloud Run,100.00", month=month))
+
+    record = import_file(path)
+
+    if refusal is None:
+        assert record.status == "succeeded", record.message
+    else:
+        assert record.message.startswith(refusal), record.message
+        assert not CostDaily.objects.exists()

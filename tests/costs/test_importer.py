@@ -189,7 +189,8 @@ def test_bad_credit_amount_names_the_nested_field(platform, write_export):
     [
         ("usage_start_time", ["2026-10-01"], '["2026-10-01"] is not a timestamp'),
         ("usage_start_time", {"at": 1}, '{"at": 1} is not a timestamp'),
-        ("invoice", {"month": ["202610"]}, '["202610"] is not a month like 202610'),
+        ("invoice", {"month": ["202610"]}, '["202610"] is not a month like "202610" (a string)'),
+        ("invoice", {"month": 202610}, '202610 is not a month like "202610" (a string)'),
         ("invoice", {"month": "2026-10"}, '"2026-10" is not a month like 202610'),
         (
             "usage_start_time",
