@@ -321,6 +321,14 @@ def _format(fmt: str, name: str, start: bytes) -> str:
         )
     if cost_table.looks_like(start):
         return "cost-table-csv"
+    first_line = start.split(b"\n", 1)[0]
+    for separator, said in ((b";", "semicolons"), (b"\t", "tabs")):
+        if separator in first_line:
+            raise refused(
+                name,
+                f"a table separated by {said} (as a spreadsheet saves CSV in some settings); "
+                "a Cost table CSV is separated by commas: save it as CSV with commas",
+            )
     raise refused(
         name,
         "neither a BigQuery billing export in NDJSON (one JSON object a line) nor a "

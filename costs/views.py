@@ -38,7 +38,7 @@ def index(request):
         "month": month,
         "focus_slug": env,
         "focus_name": focus,
-        "month_choices": pages.month_choices(today),
+        "month_choices": sorted({*pages.month_choices(today), month}, reverse=True),
         "can_import": has_role(request.user, Role.FINANCE, anywhere=True),
         "formats": FORMATS,
         "currency": PlatformSettings.load().currency,
@@ -106,8 +106,12 @@ def set_target(request):
         messages.error(request, f"Target not changed: {exc}.")
     else:
         what = f"{env.name} {component}".strip()
-        shown = f"{amount:,.2f}" if amount is not None else "the platform file's"
-        messages.success(request, f"Target of {what} set to {shown}.")
+        if amount is not None:
+            messages.success(request, f"Target of {what} set to {amount:,.2f}.")
+        elif component:  # the platform file sets no component targets
+            messages.success(request, f"Target of {what} removed.")
+        else:
+            messages.success(request, f"Target of {what} set to the platform file's.")
     month = request.POST.get("month", "")
     return redirect(f"{reverse('costs:index')}?month={month}" if is_month(month) else "costs:index")
 

@@ -447,3 +447,17 @@ def test_the_currency_a_cost_column_names_is_the_files(
     else:
         assert record.message.startswith(refusal), record.message
         assert not CostDaily.objects.exists()
+
+
+@pytest.mark.parametrize(("separator", "said"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_table_separated_otherwise_than_by_commas_says_so(platform, tmp_path, separator, said):
+    path = tmp_path / "costs.csv"
+    path.write_text(separator.join(["Service description", "Cost ($)"]) + "\nCloud Run;1.00\n")
+
+    record = import_file(path)
+
+    assert record.message == (
+        f"costs.csv: a table separated by {said} (as a spreadsheet saves CSV in some "
+        "settings); a Cost table CSV is separated by commas: save it as CSV with commas — "
+        "refused, nothing imported"
+    )

@@ -225,3 +225,14 @@ def test_a_rollouts_instant_goes_on_its_pacific_day_of_the_chart():
 
     # 04:00 UTC on Oct 6 is 21:00 on Oct 5 in Pacific time (PDT).
     assert _on_axis(datetime(2026, 10, 6, 4, tzinfo=UTC)) == datetime(2026, 10, 5, 21, tzinfo=UTC)
+
+
+def test_a_month_outside_the_picker_stays_picked_and_an_empty_closed_month_is_no_yet(
+    client, carol, platform
+):
+    client.force_login(carol)
+
+    page = client.get("/costs/?month=2023-04").content.decode()
+
+    assert '<option value="2023-04" selected>' in page
+    assert "No billing data for 2023-04." in page

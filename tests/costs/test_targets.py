@@ -102,3 +102,12 @@ def test_pinning_a_target_at_the_platform_files_value_is_audited(client, carol, 
     )
     _set(client, "")  # and back to following the file
     assert AuditEvent.objects.filter(action="costs.target_updated").count() == 2
+
+
+def test_removing_a_component_target_says_removed(client, carol, platform):
+    client.force_login(carol)
+    _set(client, "40", component="api-server")
+
+    page = _set(client, "", component="api-server").content.decode()
+
+    assert "Target of Staging api-server removed." in page and not CostTarget.objects.exists()
