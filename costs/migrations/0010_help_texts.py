@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='replace_months',
             field=models.BooleanField(default=False, help_text="The user asked to replace the figures of the months this import's rows fall in (whatever they came from) with the file's."),
         ),
+        migrations.AlterField(
+            model_name='billingimport',
+            name='upload_path',
+            field=models.CharField(blank=True, help_text='Where an upload waits (removed as its import ends).', max_length=500),
+        ),
     ]
