@@ -217,12 +217,12 @@ FILE_FORMATS = {
 
 
 def _claim_months(record: BillingImport, months: list[str]) -> list[str]:
-    """The months become this format's files' months. A pulled month, one counted from
-    files of the other format (the same usage, summed differently), or — for a Cost
-    table — one counted from another Cost table that this one adds to (its lines are
-    totals of their period: a newer download's grown lines would count twice), only when
-    the user asked to replace the months: then every month the file falls in is emptied
-    first (audited), and returned. Runs before the new rows are counted."""
+    """The months become this format's files' months. Refused, unless the user asked to
+    replace the months: a pulled month, one counted from files of the other format (the
+    same usage, summed differently), and for a Cost table one whose Cost table lines it
+    gives other amounts (see `_refuse_a_second_cost_table`). Asked to replace, every month
+    the file falls in is emptied first (audited); those are returned. Runs before the new
+    rows are counted."""
     held = list(InvoiceMonth.objects.filter(month__in=months))
     pulled = sorted(m.month for m in held if m.source == ImportSource.PULL)
     other = sorted(

@@ -6,7 +6,8 @@ its history row would say "running" forever. So the process holds a lock named a
 import while it runs: on PostgreSQL a session advisory lock, which the server releases
 when the process's connection ends however it ends; on SQLite (one machine) the row
 names the process, which is looked up. `settle()` records the imports whose holder is
-gone as stopped; the pages showing imports call it.
+gone as stopped, and the queued uploads whose job is gone from Redis as lost; the pages
+showing imports call it.
 """
 
 import contextlib
