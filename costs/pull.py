@@ -138,6 +138,7 @@ def _pull(record: BillingImport, month: str, actor, replace: bool) -> None:
     except gcp.GcpError as exc:
         importer.finish(record, ImportStatus.ERRORED, f"BigQuery: {exc}")
         audit.record("billing.pull_errored", actor=actor, obj=record, detail=_detail(record))
+        exc.billing_import = record  # which pull it ended
         raise
     except Exception as exc:
         importer.failed(record, exc, actor)
@@ -266,9 +267,14 @@ def _detail(record: BillingImport) -> dict:
     }
 
 
+class PullFailed(Exception):
+    """The daily pull could not pull a month (Google failed): RQ records the job failed."""
+
+
 def pull_open_months(day: date | None = None) -> dict[str, str]:
     """The daily job: re-pull the open invoice months. A month from files is skipped
-    (its refusal is in the import history); one failing month does not stop the other."""
+    (its refusal is in the import history); one failing month does not stop the other,
+    and the job fails (PullFailed, after both) when Google failed for one."""
     day = day or today()
     try:
         source()
@@ -284,4 +290,7 @@ def pull_open_months(day: date | None = None) -> dict[str, str]:
         outcome[month] = (
             record.status if not record.message else f"{record.status}: {record.message}"
         )
+    errored = {m: said for m, said in outcome.items() if said.startswith("errored")}
+    if errored:
+        raise PullFailed("; ".join(f"{m}: {said}" for m, said in errored.items()))
     return outcome

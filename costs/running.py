@@ -143,8 +143,13 @@ def stopped(record: BillingImport, status: str = ImportStatus.RUNNING, message: 
         Path(record.upload_path).unlink(missing_ok=True)
     audit.record(
         "billing.stopped",
-        actor=None,
+        actor=record.created_by or record.actor or None,  # who started it
         obj=record,
-        detail={"file_name": record.file_name, "source": record.source, "message": message},
+        detail={
+            "file_name": record.file_name,
+            "month": record.pulled_month,
+            "source": record.source,
+            "message": message,
+        },
     )
     return True

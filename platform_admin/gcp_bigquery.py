@@ -64,8 +64,9 @@ def _rejected(project: str) -> Iterator[None]:
         yield
     except gexc.BadRequest as exc:
         reason = next((e.get("message") for e in exc.errors or [] if e.get("message")), None)
+        said = reason or exc.message.split("\n", 1)[0]  # the client adds Location, Job ID
         raise gcp.GcpInvalidRequest(
-            f"BigQuery rejected the query on project {project}: {reason or exc.message}"
+            f"BigQuery rejected the query on project {project}: {said}"
         ) from exc
 
 

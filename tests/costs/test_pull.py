@@ -204,3 +204,26 @@ def test_groups_bigquery_keeps_apart_but_one_bucket_holds_add_up_not_replace():
     assert labelled["rows"] == bare["rows"] == 4
     assert labelled["credits"] == -2 * 10**9 and labelled["usage"] == 20
     assert labelled["by_type"] == {"FREE_TIER": -2 * 10**9}
+
+
+def test_a_month_google_fails_does_not_stop_the_other_and_fails_the_daily_job(
+    gcp, platform, monkeypatch
+):
+    """BigQuery rejects the first month's query once: the command and the daily job go
+    on with the other month, the errored one is one sentence, and the job fails (RQ
+    records it) instead of reporting success."""
+    monkeypatch.setattr(pull, "today", lambda: date(2026, 11, 3))  # two open months
+    gcp.api_fault(method="POST", path_regex="bigquery", status=400, times=1, message="boom")
+
+    with pytest.raises(CommandError, match="some months were not pulled"):
+        run("pull_billing")
+
+    errored = BillingImport.objects.get(pulled_month="2026-10")
+    assert errored.status == "errored" and "\n" not in errored.message
+    assert errored.message.startswith("BigQuery: BigQuery rejected the query on project")
+    assert BillingImport.objects.get(pulled_month="2026-11").status == "succeeded"
+
+    gcp.api_fault(method="POST", path_regex="bigquery", status=400, times=1, message="boom")
+    with pytest.raises(pull.PullFailed, match="2026-10: errored: BigQuery"):
+        pull.pull_open_months(date(2026, 11, 3))
+    assert BillingImport.objects.filter(pulled_month="2026-11", status="succeeded").count() == 2

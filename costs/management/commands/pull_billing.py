@@ -25,22 +25,24 @@ class Command(BaseCommand):
     def handle(self, *args, month, replace, **options):
         if month is not None and (problem := pull.month_problem(month)):  # records no pull
             raise CommandError(f"{problem} — nothing pulled")
-        try:
-            months = [month] if month else pull.open_months(pull.today())
-            failed = False
-            for each in months:
+        months = [month] if month else pull.open_months(pull.today())
+        failed = False
+        for each in months:  # one failing month does not stop the other
+            try:
                 record = pull.pull_month(each, actor="cli", replace=replace)
-                if record.status != ImportStatus.SUCCEEDED:
-                    failed = True
-                    self.stderr.write(f"{each}: {record.message}")
-                    continue
-                net = record.months[each]
-                self.stdout.write(
-                    f"{each}: {record.rows_read} export rows, net {net['before']} -> {net['after']}"
-                )
-        except gcp.GcpError as exc:
-            raise CommandError(f"BigQuery: {exc}") from exc
-        except KeyboardInterrupt:  # the month being pulled is recorded as stopped
-            raise CommandError("interrupted: the month being pulled is unchanged") from None
+            except gcp.GcpError as exc:  # recorded as errored, with the sentence
+                record = exc.billing_import
+            except KeyboardInterrupt:  # the month being pulled is recorded as stopped
+                raise CommandError("interrupted: the month being pulled is unchanged") from None
+            if record.status != ImportStatus.SUCCEEDED:
+                failed = True
+                self.stderr.write(f"{each}: {record.message}")
+                continue
+            net = record.months[each]
+            self.stdout.write(
+                f"{each}: {record.rows_read} export rows, net {net['before']} -> {net['after']}"
+            )
         if failed:
-            raise CommandError("some months were not pulled (see above)")
+            raise CommandError(
+                "some months were not pulled (see above)" if len(months) > 1 else "not pulled"
+            )
