@@ -33,7 +33,7 @@ class UploadError(Exception):
 
 def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> BillingImport:
     """Import `uploaded` (a Django UploadedFile) now or as a job; returns its history row."""
-    require(user, Role.FINANCE, action="import billing data", anywhere=True)
+    require(user, Role.FINANCE, action="import billing data")  # the bill is every environment's
     if uploaded is None:
         raise UploadError("Choose an export file to upload.")
     if fmt not in FORMATS:

@@ -39,7 +39,7 @@ def index(request):
         "focus_slug": env,
         "focus_name": focus,
         "month_choices": sorted({*pages.month_choices(today), month}, reverse=True),
-        "can_import": has_role(request.user, Role.FINANCE, anywhere=True),
+        "can_import": has_role(request.user, Role.FINANCE),  # on every environment
         "formats": FORMATS,
         "currency": PlatformSettings.load().currency,
         "target_envs": [e for e in environments if has_role(request.user, Role.FINANCE, e)],

@@ -270,3 +270,26 @@ def test_an_upload_waiting_for_another_import_says_so_then_runs(
         what="the import to end",
     )
     assert BillingImport.objects.get().status == "succeeded"
+
+
+@pytest.mark.django_db
+def test_finance_on_one_environment_cannot_import_the_whole_accounts_bill(
+    client, platform, upload_dir
+):
+    """An export holds every environment's rows, and replacing a month empties them all."""
+    from django.contrib.auth import get_user_model
+
+    from platform_admin.models import RoleGrant
+
+    dave = get_user_model().objects.create_user("dave", password="x")
+    RoleGrant.objects.create(user=dave, role="finance", environment=platform["staging"])
+    client.force_login(dave)
+
+    response = _upload(client, "oct.jsonl", ndjson([export_row("0.01")]), replace_months="on")
+
+    assert response.status_code == 403
+    assert "dave needs the finance role on every environment to import billing data" in (
+        response.content.decode()
+    )
+    assert 'name="replace_months"' not in client.get("/costs/").content.decode()  # no form
+    assert not BillingImport.objects.exists() and not CostDaily.objects.exists()
