@@ -58,7 +58,7 @@ def _amount(value: Decimal) -> str:
 
 def lines(month: str) -> Iterator[str]:
     """The CSV text of invoice month YYYY-MM, line by line (streams: memory flat)."""
-    writer = csv.writer(_Echo(), lineterminator="\n")
+    writer = csv.writer(_Echo())  # RFC 4180 line ends: a cell holding a CR alone is quoted too
     first, last = month_bounds(month)
     period = [_iso(first), _iso(last, 1)]
     yield writer.writerow(COLUMNS)

@@ -64,7 +64,7 @@ def _amounts(sums: dict | None) -> dict[str, str]:
 def as_csv(report: dict) -> str:
     """One line per figure: scope (total / environment / service), name, cost, credits, net."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out)  # RFC 4180 line ends: a cell holding a CR alone is quoted too
     writer.writerow(["month", "currency", "scope", "name", "cost", "credits", "net"])
     head = [report["month"], report["currency"]]
     total = report["total"]

@@ -21,7 +21,10 @@
     function refresh() {
       if (busy()) return schedule();
       fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (r) {
+          if (r.redirected) { window.location.reload(); return Promise.reject(r.status); }
+          return r.ok ? r.text() : Promise.reject(r.status);
+        })  // redirected: signed out meanwhile, so the whole page goes to the sign-in
         .then(function (html) { box.innerHTML = html; })
         .catch(function () { /* keep the last view; try again next tick */ })
         .then(schedule);

@@ -80,3 +80,19 @@ def test_the_api_gives_cost_reports_json(client, alice, platform, write_export):
         assert refused.status_code == 400, month
         assert "not a month like 2026-10" in refused.json()["message"]
     assert client.get("/api/v1/costs/months/2026-10").status_code == 401
+
+
+def test_a_carriage_return_in_a_name_stays_inside_its_cell(client, carol, platform, write_export):
+    from django.core.management import call_command
+
+    import_file(write_export([export_row("5.00", labels=STAGING, service="\rCR")]))
+    client.force_login(carol)
+
+    focus = b"".join(client.get("/costs/export.csv?month=2026-10").streaming_content).decode()
+    out = io.StringIO()
+    call_command("cost_report", "--month", "2026-10", "--format", "csv", stdout=out)
+
+    services = {row["ServiceName"] for row in csv.DictReader(io.StringIO(focus, newline=""))}
+    assert services == {"'\rCR"}  # one line, the formula guard's quote before it
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert [row[3] for row in rows if row[2] == "service"] == ["'\rCR"]

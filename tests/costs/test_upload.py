@@ -293,3 +293,18 @@ def test_finance_on_one_environment_cannot_import_the_whole_accounts_bill(
     )
     assert 'name="replace_months"' not in client.get("/costs/").content.decode()  # no form
     assert not BillingImport.objects.exists() and not CostDaily.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_replace_says_nothing_was_replaced_and_the_history_links_to_it(
+    client, carol, platform, upload_dir
+):
+    client.force_login(carol)
+    bad = ndjson([export_row("1.00"), {**export_row("2.00"), "cost": "twelve dollars"}])
+
+    location = _upload(client, "bad.jsonl", bad, replace_months="on")["Location"]
+
+    page = client.get(location).content.decode()
+    assert "“replace the month” was asked; nothing was replaced" in page
+    assert "were emptied first" not in page
+    assert f'<a href="{location}">' in client.get("/costs/").content.decode()
