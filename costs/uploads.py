@@ -35,11 +35,15 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
     """Import `uploaded` (a Django UploadedFile) now or as a job; returns its history row."""
     require(user, Role.FINANCE, action="import billing data")  # the bill is every environment's
     if uploaded is None:
-        raise UploadError("Choose an export file to upload.")
+        raise _refused(user, "", "Choose an export file to upload.")
     if fmt not in FORMATS:
-        raise UploadError(f"Unknown format {fmt[:40]!r}: use one of {', '.join(FORMATS)}.")
+        raise _refused(
+            user, uploaded.name, f"Unknown format {fmt[:40]!r}: use one of {', '.join(FORMATS)}."
+        )
     if not uploaded.size:
-        raise UploadError(f"{uploaded.name}: the file is empty — nothing imported.")
+        raise _refused(
+            user, uploaded.name, f"{uploaded.name}: the file is empty — nothing imported."
+        )
     folder = Path(settings.BILLING_UPLOAD_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.upload"
@@ -85,6 +89,16 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
         detail={"file_name": name, "size_bytes": uploaded.size, "replace_months": replace_months},
     )
     return record
+
+
+def _refused(user, name: str, sentence: str) -> UploadError:
+    """An upload refused before it is recorded: audited, the sentence for the page."""
+    audit.record(
+        "billing.upload_refused",
+        actor=user,
+        detail={"file_name": Path(name).name[:255], "message": sentence},
+    )
+    return UploadError(sentence)
 
 
 def run_queued(import_id: int) -> BillingImport | None:

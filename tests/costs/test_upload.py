@@ -308,3 +308,21 @@ def test_a_refused_replace_says_nothing_was_replaced_and_the_history_links_to_it
     assert "“replace the month” was asked; nothing was replaced" in page
     assert "were emptied first" not in page
     assert f'<a href="{location}">' in client.get("/costs/").content.decode()
+
+
+@pytest.mark.django_db
+def test_an_empty_upload_is_refused_with_a_sentence_and_audited(
+    client, carol, platform, upload_dir
+):
+    from platform_admin.models import AuditEvent
+
+    client.force_login(carol)
+
+    _upload(client, "empty.jsonl", b"")
+
+    assert "empty.jsonl: the file is empty — nothing imported." in (
+        client.get("/costs/").content.decode()
+    )
+    refused = AuditEvent.objects.get(action="billing.upload_refused")
+    assert refused.actor == "carol" and refused.detail["file_name"] == "empty.jsonl"
+    assert not BillingImport.objects.exists() and not upload_dir.exists()  # nothing written
