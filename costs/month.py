@@ -300,6 +300,9 @@ def trend(month: str, count: int = 12) -> tuple[list[str], dict[str, dict[str, D
 LEVELS = ("component", "service_description", "sku_description")
 
 
+DRILL_ITEMS = 100  # lines a drill-down level shows, the last one "N more" when there are more
+
+
 def drill(month: str, environment: Environment | None, path: list[str]) -> list[dict]:
     """The next level down from environment → component → GCP service → SKU: each item's
     net and share of the level. `environment` None = unallocated. One query."""
@@ -319,6 +322,17 @@ def drill(month: str, environment: Environment | None, path: list[str]) -> list[
         for row in per
     ]
     total = sum((i["net"] for i in items), Decimal(0))
+    items.sort(key=lambda i: -i["net"])
+    if len(items) > DRILL_ITEMS:  # a level of thousands of SKUs: the largest, then the rest
+        rest = items[DRILL_ITEMS - 1 :]
+        items = items[: DRILL_ITEMS - 1] + [
+            {
+                "name": f"{len(rest):,} more",
+                "net": sum((i["net"] for i in rest), Decimal(0)),
+                "cost": sum((i["cost"] for i in rest), Decimal(0)),
+                "more": True,
+            }
+        ]
     for item in items:
         item["share"] = float(item["net"] / total) if total else None
-    return sorted(items, key=lambda i: -i["net"])
+    return items

@@ -236,3 +236,22 @@ def test_a_month_outside_the_picker_stays_picked_and_an_empty_closed_month_is_no
 
     assert '<option value="2023-04" selected>' in page
     assert "No billing data for 2023-04." in page
+
+
+def test_a_drill_down_level_of_many_skus_shows_the_largest_and_the_rest_in_one_line(
+    client, carol, platform, write_export
+):
+    rows = [export_row(f"{n}.00", labels=STAGING, sku=f"SKU {n:03d}") for n in range(1, 151)]
+    import_file(write_export(rows))
+
+    items = figures.drill("2026-10", platform["staging"], ["api-server", "Cloud Run"])
+
+    assert len(items) == figures.DRILL_ITEMS and items[0]["name"] == "SKU 150"
+    rest = items[-1]
+    assert rest["name"] == "51 more" and rest["net"] == Decimal(sum(range(1, 52)))
+    assert sum(i["net"] for i in items) == Decimal(sum(range(1, 151)))
+    client.force_login(carol)
+    page = client.get(
+        "/costs/?month=2026-10&env=staging&path=api-server&path=Cloud+Run"
+    ).content.decode()
+    assert '<tr data-item="51 more"><td>51 more</td>' in page
