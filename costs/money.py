@@ -30,10 +30,14 @@ def from_nanos(nanos: int) -> Decimal:
     return Decimal(nanos).scaleb(-9)
 
 
+def in_cents(nanos: int) -> Decimal:
+    """An exact nano amount rounded half-up to cents, as every figure is shown."""
+    return from_nanos(nanos).quantize(CENT, ROUND_HALF_UP) + 0  # + 0: no "-0.00"
+
+
 def cents(nanos: int) -> str:
     """The decimal string of an exact nano amount rounded half-up to cents ("12.35")."""
-    value = from_nanos(nanos).quantize(CENT, ROUND_HALF_UP)
-    return str(value + 0)  # + 0 turns a "-0.00" into "0.00"
+    return str(in_cents(nanos))
 
 
 def shown(amount: Decimal, currency: str) -> str:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from costs.attribution import NO_SERVICE
 from costs.bq_rows import PACIFIC
 from costs.models import CostDaily, CostTarget
-from costs.money import cents, from_nanos, to_nanos
+from costs.money import from_nanos, in_cents, to_nanos
 from costs.report import UNALLOCATED, is_month
 from platform_admin.models import Environment
 
@@ -89,14 +89,14 @@ class Scope:
     @property
     def forecast_over(self) -> bool:
         """The forecast, as shown (in cents), above the target."""
-        return self.target is not None and Decimal(cents(self.forecast_nanos)) > self.target
+        return self.target is not None and in_cents(self.forecast_nanos) > self.target
 
     @property
     def status(self) -> str:
         """Against the target, in the cents the page shows (300.004 of 300.00 is on track)."""
         if self.target is None:
             return NO_TARGET
-        if Decimal(cents(self.net_nanos)) > self.target:
+        if in_cents(self.net_nanos) > self.target:
             return OVER
         return AT_RISK if self.forecast_over else ON_TRACK
 

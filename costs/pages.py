@@ -181,9 +181,10 @@ def estimate_figures(m: figures.Month, snapshot: prices.Snapshot | None) -> dict
     return {"snapshot": snapshot, "gaps": all_gaps, "plans": plans}
 
 
-def month_choices(today: date) -> list[str]:
-    """The month picker: this month and the 23 before it, newest first."""
-    return figures.previous_months(f"{today:%Y-%m}", 24)[::-1]
+def month_choices(today: date, shown: str) -> list[str]:
+    """The month picker: this month and the 23 before it, newest first, and the month
+    shown when it is another (picked by its address), so that it stays picked."""
+    return sorted({*figures.previous_months(f"{today:%Y-%m}", 24), shown}, reverse=True)
 
 
 def estimate_page(env: Environment) -> dict:

@@ -38,7 +38,7 @@ def index(request):
         "month": month,
         "focus_slug": env,
         "focus_name": focus,
-        "month_choices": sorted({*pages.month_choices(today), month}, reverse=True),
+        "month_choices": pages.month_choices(today, month),
         "can_import": has_role(request.user, Role.FINANCE),  # on every environment
         "formats": FORMATS,
         "currency": PlatformSettings.load().currency,

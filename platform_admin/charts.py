@@ -25,13 +25,13 @@ def _fmt(value: float | None, y_format: Callable[[float], str]) -> str:
     return "no data" if value is None else y_format(value)
 
 
-def _scale(values, threshold, floor: float = 0.0) -> tuple[float, float]:
+def _scale(values, threshold) -> tuple[float, float]:
     """(bottom, top) of the y axis: from 0, or below it for negative values (a day of
     refunds), to a tenth above the highest value or threshold."""
     known = [v for v in values if v is not None] + ([threshold] if threshold is not None else [])
     top = max(known, default=0.0)
     bottom = min(known + [0.0])
-    return bottom * 1.1, (max(top * 1.1, floor) or (0.0 if bottom else 1.0))
+    return bottom * 1.1, (max(top * 1.1, 0.0) or (0.0 if bottom else 1.0))
 
 
 def _y(value: float, scale: tuple[float, float], height: int) -> float:
