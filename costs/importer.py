@@ -1,12 +1,15 @@
 """Importing a BigQuery billing export file: atomic, idempotent, exact.
 
-One transaction does everything: the file is streamed line by line (memory flat in its
-size) into temporary staging tables, the database picks the rows not counted before
-(identity = canonical content hash + occurrence within the file, see `BillingRow`),
-their sums go into the daily rollups, and the import and its audit event are recorded.
-A bad line refuses the whole file, naming the line and the field; nothing changes.
+The file is streamed line by line (memory flat in its size) into temporary staging
+tables, private to the connection, outside any transaction: parsing, the long part, holds
+no lock (SQLite's demo database has one writer at a time). Then one transaction, under the
+import lock, does the rest: the database picks the rows not counted before (identity =
+canonical content hash + occurrence within the file, see `BillingRow`), their sums go
+into the daily rollups, and the import and its audit event are recorded. A bad line
+refuses the whole file, naming the line and the field; nothing changes.
 """
 
+import contextlib
 import logging
 import os
 import shutil
@@ -16,7 +19,7 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import Error, connection, transaction
 from django.utils import timezone
 
 from costs import cost_table, fanout, progress, rollup, running, services, staging
@@ -107,8 +110,13 @@ def _spooled(raw, name: str, fmt: str, actor, replace_months: bool, record) -> B
 def _run(path: Path, raw, record: BillingImport, actor, report_progress: bool) -> None:
     reader = HashingReader(raw)
     try:
-        with transaction.atomic():
-            _import(path, record, reader, actor, report_progress)
+        try:
+            staged = _read(path, record, reader, report_progress)
+            with transaction.atomic():
+                _count(record, staged, actor, report_progress)
+        finally:
+            with contextlib.suppress(Error):  # gone with the connection, if that broke
+                staging.drop()
     except RefusedFile as exc:
         _drain(reader, record)
         finish(record, ImportStatus.REFUSED, str(exc))
@@ -141,10 +149,11 @@ def failed(record: BillingImport, exc: Exception, actor) -> None:
     audit.record(kind, actor=actor, obj=record, detail=_detail(record))
 
 
-def _import(
-    path: Path, record: BillingImport, reader: HashingReader, actor, report_progress: bool
-) -> None:
-    lock(record.pk if report_progress else None)
+def _read(
+    path: Path, record: BillingImport, reader: HashingReader, report_progress: bool
+) -> Staged:
+    """The file's rows, checked and staged (nothing outside the staging tables changes);
+    a bad line raises RefusedFile."""
     if not record.size_bytes:
         raise refused(record.file_name, "the file is empty")
     start = sniff(path, record.file_name)
@@ -163,6 +172,12 @@ def _import(
     _check_keys(staged, record.file_name)
     record.sha256 = reader.sha256.hexdigest()
     record.rows_read = staged.rows_read
+    return staged
+
+
+def _count(record: BillingImport, staged: Staged, actor, report_progress: bool) -> None:
+    """Count the staged rows not counted before, in the transaction it runs in."""
+    lock(record.pk if report_progress else None, staged.rows_read, record.size_bytes)
     record.rows_new = staging.select_new()
     record.rows_known = staged.rows_read - record.rows_new
     months = sorted({key.invoice_month for key in staged.keys.values()})
@@ -176,7 +191,6 @@ def _import(
     except rollup.BucketOverflow as exc:
         raise refused(record.file_name, str(exc)) from None
     after = rollup.month_nets(months)
-    staging.drop()
     record.months = {m: {"before": cents(before[m]), "after": cents(after[m])} for m in months}
     finish(record, ImportStatus.SUCCEEDED, _summary(record))
     audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
@@ -376,20 +390,21 @@ def _batched(numbered: Iterator[tuple[int, bytes]], size: int = 1000) -> Iterato
         yield batch
 
 
-def lock(progress_id: int | None = None) -> None:
-    """Serialise imports: two overlapping files at once must not both count a row. While
-    another import holds it, the page of `progress_id` says this one is waiting."""
+def lock(progress_id: int | None = None, rows: int = 0, bytes_read: int = 0) -> None:
+    """Serialise imports, until the transaction ends: two overlapping files at once must
+    not both count a row. While another import holds it, the page of `progress_id` says
+    this one (`rows` and `bytes_read` so far) is waiting."""
     if connection.vendor != "postgresql":
-        return
+        return  # SQLite: the transaction holds the database's one write lock
     with connection.cursor() as cursor:
         if progress_id is not None:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
             if cursor.fetchone()[0]:
                 return
-            progress.report(progress_id, 0, 0, waiting=True)
+            progress.report(progress_id, rows, bytes_read, waiting=True)
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
         if progress_id is not None:
-            progress.report(progress_id, 0, 0)
+            progress.report(progress_id, rows, bytes_read)
 
 
 def _drain(reader: HashingReader, record: BillingImport) -> None:
