@@ -179,11 +179,12 @@ def _count(record: BillingImport, staged: Staged, actor, report_progress: bool) 
     """Count the staged rows not counted before, in the transaction it runs in."""
     lock(record.pk if report_progress else None, staged.rows_read, record.size_bytes)
     record.rows_new = staging.select_new()
-    record.rows_known = staged.rows_read - record.rows_new
     months = sorted({key.invoice_month for key in staged.keys.values()})
     before = rollup.month_nets(months)
-    if _claim_months(record, months):  # emptied: every row of the file counts there now
-        staging.select_new()
+    replaced = _claim_months(record, months)
+    if replaced:  # emptied: every row of the file counts there now
+        record.rows_new = staging.select_new()
+    record.rows_known = staged.rows_read - record.rows_new
     staging.claim_new(record.pk)
     sums = {staged.keys[digest]: s for digest, s in staging.new_sums().items()}
     try:
@@ -191,8 +192,11 @@ def _count(record: BillingImport, staged: Staged, actor, report_progress: bool) 
     except rollup.BucketOverflow as exc:
         raise refused(record.file_name, str(exc)) from None
     after = rollup.month_nets(months)
-    record.months = {m: {"before": cents(before[m]), "after": cents(after[m])} for m in months}
-    finish(record, ImportStatus.SUCCEEDED, _summary(record))
+    record.months = {
+        m: {"before": cents(before[m]), "after": cents(after[m])} | _replaced(m in replaced)
+        for m in months
+    }
+    finish(record, ImportStatus.SUCCEEDED, _summary(record, replaced))
     audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
 
 
@@ -313,8 +317,8 @@ def _refuse_a_second_cost_table(record: BillingImport, held: list[InvoiceMonth])
         f"{record.file_name}: its rows fall in {listed}, already counted from a Cost table "
         f"CSV{named} that has other amounts for some of its lines (the same day, project, "
         "service and SKU); a Cost table's lines are totals of the period it covers, so a "
-        "newer download's lines that grew would count twice — refused, nothing imported. "
-        f"To count {listed} from this file instead, import it again with "
+        "newer download's lines whose amounts changed would count twice — refused, nothing "
+        f"imported. To count {listed} from this file instead, import it again with "
         '"replace the month" (import_billing --replace-months), audited'
     )
 
@@ -424,11 +428,18 @@ def finish(record: BillingImport, status: str, message: str) -> None:
     record.save()
 
 
-def _summary(record: BillingImport) -> str:
-    return (
+def _replaced(replaced: bool) -> dict:
+    return {"replaced": True} if replaced else {}
+
+
+def _summary(record: BillingImport, replaced: list[str]) -> str:
+    said = (
         f"{record.rows_read} row{'' if record.rows_read == 1 else 's'} read: "
         f"{record.rows_new} new, {record.rows_known} already known"
     )
+    if replaced:
+        said += f"; {', '.join(replaced)} replaced (emptied, then counted from this file)"
+    return said
 
 
 def _detail(record: BillingImport) -> dict:

@@ -90,6 +90,20 @@ def test_sandbox_export_imports_and_cost_report_ties_to_google(platform, sandbox
     assert f"{len(lines)} rows read, 0 new, {len(lines)} already known" in again
 
 
+def test_replacing_a_month_prints_its_rows_as_counted_again(platform, write_export):
+    wrong = write_export([export_row("500"), export_row("3")], "wrong.jsonl")
+    right = write_export([export_row("3")], "right.jsonl")
+    run("import_billing", str(wrong))
+
+    printed = run("import_billing", str(right), "--replace-months")
+
+    assert printed.splitlines() == [
+        "right.jsonl: 1 row read, 1 new, 0 already known",
+        "  invoice month 2026-10: net 503.00 -> 3.00 (replaced: emptied, then counted from "
+        "this file)",
+    ]
+
+
 def test_refused_file_exits_non_zero_with_the_sentence(platform, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"cost": 1.0, "invoice": {"month": "202610"}\n')

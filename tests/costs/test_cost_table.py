@@ -354,9 +354,9 @@ def test_a_newer_download_of_a_months_cost_table_is_refused_unless_it_replaces_t
         "ct_full.csv: its rows fall in 2026-10, already counted from a Cost table CSV "
         "(ct_mid.csv) that has other amounts for some of its lines (the same day, project, "
         "service and SKU); a Cost table's lines are totals of the period it covers, so a "
-        "newer download's lines that grew would count twice — refused, nothing imported. To "
-        'count 2026-10 from this file instead, import it again with "replace the month" '
-        "(import_billing --replace-months), audited"
+        "newer download's lines whose amounts changed would count twice — refused, nothing "
+        'imported. To count 2026-10 from this file instead, import it again with "replace the '
+        'month" (import_billing --replace-months), audited'
     )
     assert month_report("2026-10")["total"]["net"] == "520.00"
     assert import_file(mid).rows_new == 0  # the same download again: adds nothing, no refusal
@@ -364,8 +364,10 @@ def test_a_newer_download_of_a_months_cost_table_is_refused_unless_it_replaces_t
     replaced = import_file(full, replace_months=True)
 
     assert replaced.status == "succeeded", replaced.message
-    assert (replaced.rows_new, replaced.rows_known) == (1, 1)
-    assert replaced.months == {"2026-10": {"before": "520.00", "after": "1020.00"}}
+    assert (replaced.rows_new, replaced.rows_known) == (2, 0)
+    assert replaced.months == {
+        "2026-10": {"before": "520.00", "after": "1020.00", "replaced": True}
+    }
     assert month_report("2026-10")["total"]["net"] == "1020.00"
     assert import_file(full).rows_new == 0 and month_report("2026-10")["total"]["net"] == "1020.00"
     event = AuditEvent.objects.filter(action="billing.months_replaced").get()

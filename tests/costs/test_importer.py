@@ -665,8 +665,12 @@ def test_replacing_the_month_counts_it_from_the_file_alone(platform, write_expor
     record = import_file(right, replace_months=True)
 
     assert record.status == "succeeded", record.message
-    assert (record.rows_new, record.rows_known) == (0, 2)
-    assert record.months == {"2026-10": {"before": "512.00", "after": "12.00"}}
+    assert (record.rows_new, record.rows_known) == (2, 0)  # counted again, from this file
+    assert record.message == (
+        "2 rows read: 2 new, 0 already known; 2026-10 replaced (emptied, then counted from "
+        "this file)"
+    )
+    assert record.months == {"2026-10": {"before": "512.00", "after": "12.00", "replaced": True}}
     assert net() == "12.00" and net("2026-09") == "7.00"
     assert BillingRow.objects.filter(invoice_month="2026-10").count() == 2
     assert import_file(right).rows_new == 0 and net() == "12.00"  # its rows are known again

@@ -63,7 +63,14 @@ class Command(BaseCommand):
             f"{record.rows_known} already known"
         )
         for month, net in record.months.items():
-            self.stdout.write(f"  invoice month {month}: net {net['before']} -> {net['after']}")
+            self.stdout.write(
+                f"  invoice month {month}: net {net['before']} -> {net['after']}"
+                + (
+                    " (replaced: emptied, then counted from this file)"
+                    if net.get("replaced")
+                    else ""
+                )
+            )
 
 
 def _interrupt(signum, frame):
