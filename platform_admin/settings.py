@@ -233,6 +233,10 @@ BILLING_IMPORT_WORKERS = env_int("BILLING_IMPORT_WORKERS", min(4, cpus_available
 # amount (billing currency), so a few cents doubling never does.
 COST_ANOMALY_FLOOR = env_decimal("COST_ANOMALY_FLOOR", "1")
 
+# sync_platform's transaction: first each app's locks (`PLATFORM_SYNC_FIRST`, functions of
+# no argument, before any row is written: the import's before the audit trail's), then
+# each app's own sections (`PLATFORM_SYNC_PARTS`, functions `part(spec, actor, report)`).
+PLATFORM_SYNC_FIRST: list[str] = ["costs.sync.wait_for_imports"]
 PLATFORM_SYNC_PARTS: list[str] = ["costs.sync.reattribute"]
 
 # /healthz: (name, dotted path of a check returning (ok, detail), whether the web itself

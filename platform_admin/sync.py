@@ -98,7 +98,10 @@ def sync_platform(spec: PlatformSpec, actor=None) -> SyncReport:
     """Create or update environments, services and billing settings from `spec`, then
     let each app sync its own sections (`settings.PLATFORM_SYNC_PARTS`: dotted paths of
     functions `part(spec, actor, report)`), all in one transaction: a part that refuses
-    the file refuses it whole."""
+    the file refuses it whole. Each app's locks are taken first
+    (`settings.PLATFORM_SYNC_FIRST`), so that no one waits for them holding another."""
+    for lock in settings.PLATFORM_SYNC_FIRST:
+        import_string(lock)()
     report = SyncReport()
     _sync_billing(spec, actor, report)
     by_slug = {}

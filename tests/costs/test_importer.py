@@ -524,6 +524,61 @@ def test_changing_cost_labels_in_the_platform_file_reattributes_history(
     assert AuditEvent.objects.filter(action="billing.reattributed").exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_labels_changed_while_an_import_counts_reattribute_its_rows_too(
+    platform, write_export, tmp_path, monkeypatch
+):
+    """sync_platform during an import: the import attributes with the rules it read, so
+    the reattribution waits for it to commit, then moves its buckets as well."""
+    import threading
+
+    from django.db import connection
+
+    from costs import rollup
+    from platform_admin.platform_file import load_platform
+    from platform_admin.sync import sync_platform
+    from tests.conftest import EXAMPLE_PLATFORM
+
+    text = EXAMPLE_PLATFORM.read_text()
+    edited = text.replace('cost_labels = { env = "staging" }', 'cost_labels = { team = "x" }', 1)
+    changed = tmp_path / "platform.toml"
+    changed.write_text(edited)
+    counting, go_on = threading.Event(), threading.Event()
+    real_add = rollup.add
+
+    def add(*args, **kwargs):  # the import, holding its lock, halts before its rollups
+        counting.set()
+        go_on.wait(30)
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(rollup, "add", add)
+    export = write_export([export_row("5.00", project="someone-elses", labels={"team": "x"})])
+    results = {}
+
+    def run(name, work):
+        try:
+            results[name] = work()
+        finally:
+            connection.close()
+
+    importing = threading.Thread(target=run, args=("import", lambda: import_file(export)))
+    importing.start()
+    assert counting.wait(30)
+    syncing = threading.Thread(
+        target=run, args=("sync", lambda: sync_platform(load_platform(changed)))
+    )
+    syncing.start()
+    syncing.join(1.5)  # the sync, had it not waited, would be done by now
+    go_on.set()
+    importing.join(30)
+    syncing.join(30)
+
+    assert results["import"].status == "succeeded"
+    assert "cost attribution (1 daily cost buckets moved)" in results["sync"].updated
+    figures = month_report("2026-10")["environments"]
+    assert figures["staging"]["net"] == "5.00" and figures["unallocated"]["net"] == "0.00"
+
+
 @pytest.mark.usefixtures("both_parsers")
 def test_a_bad_line_before_broken_gzip_data_is_the_one_named(platform, write_export):
     """The gzip data breaks in the file's third MiB: the bad line 17, read long before
