@@ -48,4 +48,6 @@ def shown(amount: Decimal, currency: str) -> str:
 
 def percent(share) -> str:
     """A share as the Costs pages show it: 0.508 -> "50.8%"; None -> "—"."""
-    return "—" if share is None else f"{share * 100:.1f}%"
+    if share is None:
+        return "—"
+    return f"{round(share * 100, 1) + 0.0:.1f}%"  # + 0.0: no "-0.0%" for a zero share

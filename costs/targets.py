@@ -50,8 +50,9 @@ def _check_component(environment: Environment, component: str) -> None:
     )
 
 
-def set_target(user, environment: Environment, component: str, amount: Decimal | None):
-    """Set (or with None remove) the target of the environment or one of its components."""
+def set_target(user, environment: Environment, component: str, amount: Decimal | None) -> bool:
+    """Set (or with None remove) the target of the environment or one of its components;
+    False if that changed nothing (no target to remove)."""
     require(user, Role.FINANCE, environment, action="change cost targets")
     component = (component or "").strip()
     if len(component) > 120:
@@ -68,7 +69,7 @@ def set_target(user, environment: Environment, component: str, amount: Decimal |
         had_override = current is not None
         if amount is None:
             if current is None:
-                return None
+                return False
             current.delete()
             new = environment.monthly_target if not component else None
         else:
@@ -91,4 +92,4 @@ def set_target(user, environment: Environment, component: str, amount: Decimal |
                     "source": "dashboard" if amount is not None else "platform file",
                 },
             )
-        return current if amount is not None else None
+        return True

@@ -101,12 +101,16 @@ def set_target(request):
     component = request.POST.get("component", "")
     try:
         amount = targets.parse_amount(request.POST.get("amount", ""))
-        targets.set_target(request.user, env, component, amount)
+        changed = targets.set_target(request.user, env, component, amount)
     except targets.TargetError as exc:
         messages.error(request, f"Target not changed: {exc}.")
     else:
         what = f"{env.name} {component}".strip()
-        if amount is not None:
+        if not changed and component:
+            messages.info(request, f"{what} has no target: nothing to remove.")
+        elif not changed:
+            messages.info(request, f"The target of {what} is the platform file's already.")
+        elif amount is not None:
             messages.success(request, f"Target of {what} set to {amount:,.2f}.")
         elif component:  # the platform file sets no component targets
             messages.success(request, f"Target of {what} removed.")

@@ -30,6 +30,9 @@ from pydantic import (
 )
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+RESERVED_SLUGS = {  # environment slugs that name something else where environments are listed
+    "unallocated": "the cost figures name so the rows of no environment",
+}
 # The largest value a PositiveIntegerField column holds (Postgres `integer`).
 MAX_COLUMN_INT = 2_147_483_647
 # The file needs 3 levels of brackets and 6 of keys; a limit keeps the parser's recursion
@@ -510,6 +513,11 @@ class PlatformSpec(_Strict):
                 raise Problem(
                     ("environments", index, "slug"),
                     f"environment slugs must be unique: {env.slug}",
+                )
+            if env.slug in RESERVED_SLUGS:
+                raise Problem(
+                    ("environments", index, "slug"),
+                    f"{env.slug!r} is reserved: {RESERVED_SLUGS[env.slug]}",
                 )
         for index, env in enumerate(self.environments):
             where = ("environments", index, "promote_from")

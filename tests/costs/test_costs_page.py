@@ -255,3 +255,24 @@ def test_a_drill_down_level_of_many_skus_shows_the_largest_and_the_rest_in_one_l
         "/costs/?month=2026-10&env=staging&path=api-server&path=Cloud+Run"
     ).content.decode()
     assert '<tr data-item="51 more"><td>51 more</td>' in page
+
+
+def test_a_component_netting_to_zero_in_an_environment_netting_below_zero_shows_0_share(
+    client, carol, platform, write_export
+):
+    import_file(
+        write_export(
+            [
+                export_row("5.00", labels=STAGING, credits=[("PROMOTION", "-5.00")]),
+                export_row(
+                    "1.00", labels={**STAGING, "app": "realtime"}, credits=[("PROMOTION", "-3")]
+                ),
+            ]
+        )
+    )
+    client.force_login(carol)
+
+    page = client.get("/costs/?month=2026-10&env=staging").content.decode()
+
+    zero = page.split("Drill down")[1].split('data-item="api-server"')[1].split("</tr>")[0]
+    assert "0.0%" in zero and "-0.0%" not in page

@@ -111,3 +111,15 @@ def test_removing_a_component_target_says_removed(client, carol, platform):
     page = _set(client, "", component="api-server").content.decode()
 
     assert "Target of Staging api-server removed." in page and not CostTarget.objects.exists()
+
+
+def test_removing_a_target_that_is_not_there_says_nothing_changed(client, carol, platform):
+    client.force_login(carol)
+
+    component = _set(client, "", component="nosuch-component").content.decode()
+    environment = _set(client, "").content.decode()
+
+    assert "Staging nosuch-component has no target: nothing to remove." in component
+    assert "removed" not in component
+    assert "The target of Staging is the platform file&#x27;s already." in environment
+    assert not AuditEvent.objects.filter(action="costs.target_updated").exists()

@@ -193,6 +193,17 @@ def test_promote_from_must_name_an_environment_in_the_file(tmp_path):
         sync(path)
 
 
+def test_an_environment_cannot_be_named_unallocated(tmp_path):
+    """The cost figures list environments and "unallocated" side by side."""
+    path = tmp_path / "p.toml"
+    text = EXAMPLE_PLATFORM.read_text().replace('slug = "staging"', 'slug = "unallocated"', 1)
+    path.write_text(text.replace('promote_from = "staging"', 'promote_from = "unallocated"'))
+
+    with pytest.raises(CommandError, match="'unallocated' is reserved: the cost figures name"):
+        sync(path)
+    assert not Environment.objects.exists()
+
+
 def record_billing_part(spec, actor, report):
     """An app's part of the sync, as a later issue's `costs` will add one."""
     from platform_admin import audit
