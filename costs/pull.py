@@ -36,7 +36,9 @@ from costs.report import is_month
 from platform_admin import audit, gcp, gcp_bigquery
 from platform_admin.models import PlatformSettings
 
-# Every rollup key of `costs.bq_rows.RowKey`, as BigQuery computes it.
+# Every rollup key of `costs.bq_rows.RowKey`, as BigQuery computes it (the region as a
+# file's row gives it: its region, else its location). Each amount is cast to NUMERIC
+# before it is summed, as a file's rows are read: exact to the nano, never a float sum.
 KEYS = """
   DATE(usage_start_time, "America/Los_Angeles") AS usage_date,
   invoice.month AS invoice_month,
@@ -49,22 +51,22 @@ KEYS = """
   cost_type,
   currency,
   currency_conversion_rate,
-  location.region AS region,
+  COALESCE(NULLIF(location.region, ''), location.location) AS region,
   usage.unit AS usage_unit"""
 GROUP_BY = """usage_date, invoice_month, project_id, labels_json, service_id,
   service_description, sku_id, sku_description, cost_type, currency,
   currency_conversion_rate, region, usage_unit"""
 ROLLUP_SQL = f"""SELECT{KEYS},
-  CAST(SUM(usage.amount) AS NUMERIC) AS usage_amount,
-  CAST(SUM(cost) AS NUMERIC) AS gross_cost,
-  CAST(SUM(IFNULL((SELECT SUM(c.amount) FROM UNNEST(credits) c), 0)) AS NUMERIC) AS credits,
+  SUM(CAST(usage.amount AS NUMERIC)) AS usage_amount,
+  SUM(CAST(cost AS NUMERIC)) AS gross_cost,
+  SUM(IFNULL((SELECT SUM(CAST(c.amount AS NUMERIC)) FROM UNNEST(credits) c), 0)) AS credits,
   COUNT(*) AS row_count
 FROM `{{table}}`
 WHERE invoice.month = @invoice_month
 GROUP BY {GROUP_BY}"""  # noqa: S608 - constants; the table name is checked before use
 CREDITS_SQL = f"""SELECT{KEYS},
   c.type AS credit_type,
-  CAST(SUM(c.amount) AS NUMERIC) AS credit_amount
+  SUM(CAST(c.amount AS NUMERIC)) AS credit_amount
 FROM `{{table}}`, UNNEST(credits) AS c
 WHERE invoice.month = @invoice_month
 GROUP BY {GROUP_BY}, credit_type"""  # noqa: S608

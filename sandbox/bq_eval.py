@@ -3,12 +3,13 @@
 import json
 import math
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from . import billing_rows
 from .bq_sql import Query, invalid_query
 
+NANO = Decimal("1e-9")  # NUMERIC's scale
 EXPORT_SCHEMA_SPEC = [
     ("billing_account_id", "STRING"),
     ("service", [("id", "STRING"), ("description", "STRING")]),
@@ -180,6 +181,8 @@ def run(platform, query: Query, now: datetime) -> tuple[list[dict], list]:
 def _dimension(col, row: dict, credit: dict | None):
     if col.kind == "path":
         return get_path(row, col.arg)
+    if col.kind == "first_of":  # COALESCE(NULLIF(a, ''), b)
+        return get_path(row, col.arg[0]) or get_path(row, col.arg[1])
     if col.kind == "date":
         return _subject_value(row, credit, f"date:{col.arg[0]}:{col.arg[1]}")
     if col.kind == "json":
@@ -189,23 +192,34 @@ def _dimension(col, row: dict, credit: dict | None):
     raise invalid_query(f"{col.name} is not a grouping column")
 
 
-def _credit_sum(row: dict, types) -> float:
-    total = 0.0
+def _credit_sum(row: dict, types, exact: bool = False):
+    total = Decimal(0) if exact else 0.0
     for c in row["credits"]:
         if types is None or (c["type"] in types[1]) == (types[0] == "in"):
-            total += c["amount"]
+            total += _numeric(c["amount"]) if exact else c["amount"]
     return total
 
 
-def _measure(col, row: dict, credit: dict | None) -> float:
+def _numeric(value: float) -> Decimal:
+    """CAST(FLOAT64 AS NUMERIC): 9 decimals, halves away from zero (the export writes
+    each float as its shortest repr, which is what the cast starts from here)."""
+    return Decimal(repr(value)).quantize(NANO, ROUND_HALF_UP)
+
+
+def _measure(col, row: dict, credit: dict | None):
+    """A row's part of an aggregate; exact (Decimal, each amount cast) when NUMERIC."""
+    exact = col.numeric
     if col.kind == "sum":
-        return get_path(row, col.arg) or 0.0
+        value = get_path(row, col.arg) or 0.0
+        return _numeric(value) if exact else value
     if col.kind == "credits":
-        return _credit_sum(row, col.arg)
+        return _credit_sum(row, col.arg, exact)
     if col.kind == "net":
-        return row["cost"] + _credit_sum(row, col.arg)
+        cost = _numeric(row["cost"]) if exact else row["cost"]
+        return cost + _credit_sum(row, col.arg, exact)
     if col.kind == "sum_credit":
-        return credit["amount"] if credit else 0.0
+        amount = credit["amount"] if credit else 0.0
+        return _numeric(amount) if exact else amount
     return 1  # count
 
 
@@ -238,7 +252,7 @@ def _finish(col, values: list):
     if col.kind == "count":
         return len(values)
     if col.numeric:
-        return sum((Decimal(repr(v)) for v in values), Decimal(0)).quantize(Decimal("1e-9"))
+        return sum(values, Decimal(0)).quantize(NANO)
     return math.fsum(values)
 
 

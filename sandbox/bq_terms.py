@@ -58,6 +58,11 @@ def parse_column(item: str, query: Query, n: int) -> Column:
     cast = re.fullmatch(r"cast\((.*)\bas (?:big)?numeric\)", e)
     if cast:
         e, numeric = cast[1], True
+    # Each row's amount cast before it is summed (Google's example queries):
+    # SUM(CAST(cost AS NUMERIC)), SUM(CAST(c.amount AS NUMERIC)) in a credits subquery.
+    uncast = re.sub(r"cast\(([\w.]+) as (?:big)?numeric\)", r"\1", e)
+    if uncast != e and e.startswith(("sum(", "ifnull(")):
+        e, numeric = uncast, True
     col = _classify(e, expr, query)
     if col is None:
         raise invalid_query(f"Unsupported select item {item.strip()!r}. {HELP}")
@@ -79,6 +84,9 @@ def _classify(e: str, original: str, query: Query) -> Column | None:
         return Column("", "sum", m[1], type="FLOAT")
     if m and ca and m[1] == f"{ca}.amount":
         return Column("", "sum_credit", type="FLOAT")
+    m = re.fullmatch(r"coalesce\(nullif\(([\w.]+),''\),([\w.]+)\)", e)
+    if m and m[1] in ALL_PATHS and m[2] in ALL_PATHS:
+        return Column("", "first_of", (m[1], m[2]), type=_path_type(m[1]))
     m = re.fullmatch(r"(any_value|max|min)\(([\w.]+)\)", e)
     if m and m[2] in ALL_PATHS:
         return Column("", "any", (m[1], m[2]), type=_path_type(m[2]))

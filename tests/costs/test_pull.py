@@ -37,12 +37,22 @@ def test_a_pulled_month_equals_the_same_month_from_the_export_file(gcp, platform
     assert InvoiceMonth.objects.get(month=MONTH).source == "pull"
     assert AuditEvent.objects.filter(action="billing.pulled").count() == 1
 
+    buckets = _buckets()
+    assert any(b[0]["region"] == "global" for b in buckets)  # no region: its location
+
     # The same month from the file instead, replacing the pull: the very same figures.
     printed = run("import_billing", str(sandbox_export), "--replace-months")
     assert f"{len(lines)} new" in printed
     assert report.month_report(MONTH) == pulled
+    assert _buckets() == buckets  # every daily bucket, keys and sums
     assert InvoiceMonth.objects.get(month=MONTH).source == "file"
     assert AuditEvent.objects.filter(action="billing.months_replaced").count() == 1
+
+
+def _buckets() -> list[tuple]:
+    fields = [f.name for f in CostDaily._meta.fields if f.name not in ("id", "last_import")]
+    rows = CostDaily.objects.filter(invoice_month=MONTH).values(*fields)
+    return sorted(((r, r.pop("key_hash")) for r in rows), key=lambda pair: pair[1])
 
 
 def test_pulling_again_replaces_the_month_and_never_doubles(gcp, platform):

@@ -101,6 +101,30 @@ def test_daily_rollup_ties_out_with_the_raw_rows(bq_client):
     assert dates == sorted(dates) and dates[-1] == dt.date(2026, 10, 31)
 
 
+def test_each_rows_amount_cast_to_numeric_then_summed_and_a_region_or_its_location(bq_client):
+    """The shapes of Google's example queries: SUM(CAST(cost AS NUMERIC)), and COALESCE of
+    the region with the location (a global service's rows have no region)."""
+    per_row = f"""
+SELECT COALESCE(NULLIF(location.region, ''), location.location) AS region,
+  SUM(CAST(cost AS NUMERIC)) AS gross_cost,
+  SUM(IFNULL((SELECT SUM(CAST(c.amount AS NUMERIC)) FROM UNNEST(credits) c), 0)) AS credits
+FROM {TABLE}
+WHERE invoice.month = @invoice_month
+GROUP BY region"""
+    raw = list(bq_client.query(RAW, job_config=month_config()).result())
+    rows = {r["region"]: r for r in bq_client.query_and_wait(per_row, job_config=month_config())}
+
+    def where(row):
+        location = row["location"] or {}
+        return location.get("region") or location.get("location")
+
+    for region, got in rows.items():
+        mine = [r for r in raw if where(r) == region]
+        assert got["gross_cost"] == sum(exact(r["cost"]) for r in mine)
+        assert got["credits"] == sum(exact(c["amount"]) for r in mine for c in r["credits"])
+    assert "global" in rows and "us-central1" in rows
+
+
 def test_credits_by_type_sum_the_unnested_credits(bq_client):
     raw = list(bq_client.query(RAW, job_config=month_config()).result())
     rows = list(bq_client.query(CREDITS_BY_TYPE, job_config=month_config()).result())
