@@ -84,6 +84,7 @@ class ParsedRow(NamedTuple):
     cost_nanos: int
     credits: list[tuple[str, int]]
     usage_amount: Decimal | None
+    account: str  # billing_account_id ("" when the row has none)
 
 
 def key_digest(key: RowKey) -> bytes:
@@ -208,7 +209,7 @@ def _standard(line: bytes) -> ParsedRow:
         usage_amount is not None and not -MAX_USAGE < usage_amount < MAX_USAGE
     ):
         raise _NotStandard
-    return ParsedRow(row_hash, key, cost_nanos, credits, usage_amount)
+    return ParsedRow(row_hash, key, cost_nanos, credits, usage_amount, row.billing_account_id or "")
 
 
 def _number_text(raw: msgspec.Raw | None) -> str | None:
@@ -275,7 +276,9 @@ def _general(line: bytes) -> ParsedRow:
         row_hash = _row_hash(row, zero_seen=True)
     if row.__class__ is not dict:
         raise FieldError("(row)", row, "is not a JSON object")
-    return ParsedRow(row_hash, _key(row), _number(row, "cost"), _credits(row), _usage(row))
+    key = _key(row)
+    account = _text(row, "billing_account_id")
+    return ParsedRow(row_hash, key, _number(row, "cost"), _credits(row), _usage(row), account)
 
 
 class _IntegerZero(Exception):

@@ -32,6 +32,7 @@ import msgspec
 from costs.bq_rows import INVOICE_MONTH, PACIFIC, YEAR, shown
 from costs.export_file import HashingReader, lines, refused
 from costs.money import written_amount
+from costs.staged_rows import other_account
 
 MONTHS = {calendar.month_name[n].lower(): n for n in range(1, 13)} | {
     calendar.month_abbr[n].lower(): n for n in range(1, 13)
@@ -111,10 +112,11 @@ def _number(value: str, column: str, where: str) -> Decimal:
 
 
 def json_lines(
-    path, reader: HashingReader, name: str, currency: str
+    path, reader: HashingReader, name: str, currency: str, account: str = ""
 ) -> Iterator[tuple[int, bytes]]:
     """(CSV line number, the export row as JSON) of each data line; a bad line raises
-    RefusedFile naming the line and the column."""
+    RefusedFile naming the line and the column, a line (or header block) of another
+    billing account than `account` (when given) too."""
     header: dict[str, tuple[int, str]] = {}  # the header block: name -> (line, value)
     columns: dict[str, int] | None = None
     width = 0
@@ -146,6 +148,9 @@ def json_lines(
                 if idx["month"] is None:
                     _check_header_month(header, name)
                 values = {key: value for key, (_, value) in header.items()}
+                if account and (theirs := values.get("billing account id", account)) != account:
+                    at = f"{name}:{header['billing account id'][0]}"
+                    raise refused(at, other_account("Billing account ID", theirs, account))
                 continue
             if len(cells) >= 2:  # "Invoice month,October, 2026": the value's commas kept
                 header[_norm(cells[0])] = (number, ",".join(cells[1:]).strip().strip(","))
@@ -166,6 +171,9 @@ def json_lines(
             raise refused(
                 where, f"{len(cells)} cells where the header names {width} columns ({hint})"
             )
+        theirs = _cell(cells, idx["account"])
+        if account and theirs and theirs != account:
+            raise refused(where, other_account("Billing account ID", theirs, account))
         yield number, _row(cells, idx, values, currency, where, cost_label)
     if columns is None:
         raise refused(
@@ -285,6 +293,7 @@ def _indexes(columns: dict[str, int]) -> dict[str, int | None]:
     return {
         "cost": unrounded if unrounded is not None else next((i for _, i in costs), None),
         "project": _column(columns, "project id"),
+        "account": _column(columns, "billing account id"),
         "service": _column(columns, "service description"),
         "service_id": _column(columns, "service id"),
         "sku": _column(columns, "sku description"),

@@ -42,11 +42,12 @@ def shared_path(path: Path, opened) -> Path | None:
 
 
 class _Worker:
-    def __init__(self, path: Path, name: str, index: int, count: int):
+    def __init__(self, path: Path, name: str, index: int, count: int, account: str):
         self.index = index
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(  # noqa: S603 - our own module, the file's path
-            [sys.executable, "-m", "costs.parse_worker", str(path), name, str(index), str(count)],
+            [sys.executable, "-m", "costs.parse_worker", str(path), name, str(index), str(count)]
+            + [account],
             cwd=settings.BASE_DIR,  # where `costs` is
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -74,9 +75,10 @@ class _Worker:
         self.stderr.close()
 
 
-def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
+def stage(path: Path, name: str, count: int, progress_id: int | None, account: str) -> Staged:
     """Stage the file at `path` (see `shared_path`) with `count` workers; a bad line
-    raises RefusedFile (the first one in the file, as the importer's own loop would)."""
+    raises RefusedFile (the first one in the file, as the importer's own loop would),
+    a row of another billing account than `account` too."""
     staged = Staged()
     workers: list[_Worker] = []
     rows: list[bytes] = []
@@ -84,7 +86,7 @@ def stage(path: Path, name: str, count: int, progress_id: int | None) -> Staged:
     pending = 0
     try:
         for index in range(count):
-            workers.append(_Worker(path, name, index, count))
+            workers.append(_Worker(path, name, index, count, account))
         turn = 0
         while True:
             frame = workers[turn % count].next_frame()

@@ -361,8 +361,9 @@ def _stage(
     export is parsed by worker processes (`fanout`), the rest here."""
     workers = fanout.worker_count(size) if fmt == "bq-json" else 0
     shared = fanout.shared_path(path, reader.raw) if workers else None
+    account = PlatformSettings.load().billing_account
     if shared is not None:
-        staged = fanout.stage(shared, name, workers, progress_id)
+        staged = fanout.stage(shared, name, workers, progress_id, account)
         while reader.read(CHUNK):  # the file's SHA-256
             pass
         return staged
@@ -373,12 +374,12 @@ def _stage(
     credits: list[tuple] = []
     if fmt == "cost-table-csv":
         currency = PlatformSettings.load().currency
-        source = _batched(cost_table.json_lines(path, reader, name, currency))
+        source = _batched(cost_table.json_lines(path, reader, name, currency, account))
     else:
         source = (enumerate(block, first) for first, block in blocks(path, reader, name))
     for numbered in source:
         before = staged.rows_read
-        staged.rows_read += stage_lines(numbered, name, digests, rows, credits, new_keys)
+        staged.rows_read += stage_lines(numbered, name, digests, rows, credits, new_keys, account)
         if len(rows) >= staging.BATCH:
             staging.write(rows, credits)
             rows, credits = [], []

@@ -1,4 +1,5 @@
-"""A parse worker of a big import: `python -m costs.parse_worker PATH NAME INDEX COUNT`.
+"""A parse worker of a big import: `python -m costs.parse_worker PATH NAME INDEX COUNT
+ACCOUNT` (the billing account its rows must be of; "" for any).
 
 Each of COUNT workers reads the whole file (decompressing it: the cheap part) and
 parses every COUNT-th block of lines from block INDEX (the costly part), so the blocks
@@ -75,7 +76,7 @@ def copy_credits(credits: list[tuple]) -> bytes:
     ).encode()
 
 
-def run(path: Path, name: str, index: int, count: int, out) -> None:
+def run(path: Path, name: str, index: int, count: int, out, account: str = "") -> None:
     digests: dict[RowKey, bytes] = {}
     with open(path, "rb") as raw:
         reader = CountingReader(raw)
@@ -87,7 +88,7 @@ def run(path: Path, name: str, index: int, count: int, out) -> None:
                 credits: list[tuple] = []
                 new_keys: list[tuple[bytes, RowKey]] = []
                 numbered = enumerate(lines, first)
-                staged = stage_lines(numbered, name, digests, rows, credits, new_keys)
+                staged = stage_lines(numbered, name, digests, rows, credits, new_keys, account)
                 staged_text, credits_text = copy_rows(rows), copy_credits(credits)
                 send(out, Block(staged, reader.bytes_read, staged_text, credits_text, new_keys))
         except RefusedFile as exc:
@@ -105,8 +106,8 @@ def send(out, frame: Frame) -> None:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    path, name, index, count = argv
-    run(Path(path), name, int(index), int(count), sys.stdout.buffer)
+    path, name, index, count, account = argv
+    run(Path(path), name, int(index), int(count), sys.stdout.buffer, account)
     return 0
 
 

@@ -463,3 +463,30 @@ def test_a_table_separated_otherwise_than_by_commas_says_so(platform, tmp_path, 
         "settings); a Cost table CSV is separated by commas: save it as CSV with commas — "
         "refused, nothing imported"
     )
+
+
+def test_a_cost_table_of_another_billing_account_is_refused(platform, tmp_path):
+    path = tmp_path / "other.csv"
+    columns = "Billing account ID,Project ID,Service description,Cost ($)"
+    path.write_text(
+        _minimal(
+            columns,
+            "01A2B3-C4D5E6-F7A8B9,acme-prod,Run,10.00",
+            "ZZZZZZ-ZZZZZZ-ZZZZZZ,acme-prod,Run,5.00",
+        )
+    )
+    header = tmp_path / "header.csv"
+    header.write_text(
+        "Billing account ID,ZZZZZZ-ZZZZZZ-ZZZZZZ\n"
+        + _minimal("Project ID,Service description,Cost ($)", "acme-prod,Run,5.00")
+    )
+
+    assert import_file(path).message == (
+        'other.csv:5: Billing account ID: "ZZZZZZ-ZZZZZZ-ZZZZZZ" is not the billing account of '
+        "the platform file (01A2B3-C4D5E6-F7A8B9, [billing] account); an export holds one "
+        "account's rows — refused, nothing imported"
+    )
+    assert import_file(header).message.startswith(
+        'header.csv:1: Billing account ID: "ZZZZZZ-ZZZZZZ-ZZZZZZ" is not the billing account'
+    )
+    assert month_report("2026-10")["total"]["net"] == "0.00"

@@ -331,7 +331,7 @@ def test_a_nul_character_in_a_kept_text_is_refused_naming_it(
         f"export.jsonl:2: {named} holds a NUL character, which cannot be stored — refused, "
         "nothing imported"
     )
-    ignored = {**export_row("3.00"), "billing_account_id": "a\u0000b"}
+    ignored = {**export_row("3.00"), "seller_name": "a\u0000b"}
     assert import_file(write_export([ignored], name="ignored.jsonl")).status == "succeeded"
 
 
@@ -729,3 +729,21 @@ def test_replacing_the_month_counts_it_from_the_file_alone(platform, write_expor
     assert net() == "12.00" and net("2026-09") == "7.00"
     assert BillingRow.objects.filter(invoice_month="2026-10").count() == 2
     assert import_file(right).rows_new == 0 and net() == "12.00"  # its rows are known again
+
+
+@pytest.mark.usefixtures("both_parsers")
+def test_rows_of_another_billing_account_refuse_the_file(platform, write_export):
+    """An export holds one account's rows: another account's would be counted as ours."""
+    ours = export_row("1.00", billing_account_id="01A2B3-C4D5E6-F7A8B9")
+    none = export_row("2.00", billing_account_id=None)
+    theirs = export_row("6.00", billing_account_id="ZZZZZZ-ZZZZZZ-ZZZZZZ")
+
+    record = import_file(write_export([ours, none, ours, theirs, ours]))
+
+    assert record.message == (
+        'export.jsonl:4: billing_account_id: "ZZZZZZ-ZZZZZZ-ZZZZZZ" is not the billing account '
+        "of the platform file (01A2B3-C4D5E6-F7A8B9, [billing] account); an export holds one "
+        "account's rows — refused, nothing imported"
+    )
+    assert not CostDaily.objects.exists()
+    assert import_file(write_export([ours, none])).rows_new == 2
