@@ -35,6 +35,7 @@ from costs.models import (
     InvoiceMonth,
 )
 from costs.money import cents
+from costs.month import open_months
 from costs.month import today as pacific_today
 from costs.staged_rows import Staged, stage_lines
 from platform_admin import audit
@@ -181,6 +182,7 @@ def _count(record: BillingImport, staged: Staged, actor, report_progress: bool) 
     record.rows_new = staging.select_new()
     months = sorted({key.invoice_month for key in staged.keys.values()})
     before = rollup.month_nets(months)
+    unpulled = _open_months_the_pull_would_fill(months)
     replaced = _claim_months(record, months)
     if replaced:  # emptied: every row of the file counts there now
         record.rows_new = staging.select_new()
@@ -193,10 +195,12 @@ def _count(record: BillingImport, staged: Staged, actor, report_progress: bool) 
         raise refused(record.file_name, str(exc)) from None
     after = rollup.month_nets(months)
     record.months = {
-        m: {"before": cents(before[m]), "after": cents(after[m])} | _replaced(m in replaced)
+        m: {"before": cents(before[m]), "after": cents(after[m])}
+        | _flag("replaced", m in replaced)
+        | _flag("pull_leaves", m in unpulled)
         for m in months
     }
-    finish(record, ImportStatus.SUCCEEDED, _summary(record, replaced))
+    finish(record, ImportStatus.SUCCEEDED, _summary(record, replaced, unpulled))
     audit.record("billing.imported", actor=actor, obj=record, detail=_detail(record))
 
 
@@ -429,18 +433,39 @@ def finish(record: BillingImport, status: str, message: str) -> None:
     record.save()
 
 
-def _replaced(replaced: bool) -> dict:
-    return {"replaced": True} if replaced else {}
+def _flag(name: str, value: bool) -> dict:
+    return {name: True} if value else {}
 
 
-def _summary(record: BillingImport, replaced: list[str]) -> str:
+def _open_months_the_pull_would_fill(months: list[str]) -> list[str]:
+    """Of `months`, the open ones no source holds yet while the daily BigQuery pull is
+    configured: once a file's rows are in them, they come from files and the pull
+    leaves them."""
+    if not PlatformSettings.load().export_table:
+        return []
+    held = set(InvoiceMonth.objects.filter(month__in=months).values_list("month", flat=True))
+    return [m for m in months if m in open_months(pacific_today()) and m not in held]
+
+
+def _summary(record: BillingImport, replaced: list[str], unpulled: list[str]) -> str:
     said = (
         f"{record.rows_read} row{'' if record.rows_read == 1 else 's'} read: "
         f"{record.rows_new} new, {record.rows_known} already known"
     )
     if replaced:
         said += f"; {', '.join(replaced)} replaced (emptied, then counted from this file)"
+    if unpulled:
+        said += "; " + pull_leaves(unpulled)
     return said
+
+
+def pull_leaves(months: list[str]) -> str:
+    listed = ", ".join(months)
+    return (
+        f"{listed} now {'comes' if len(months) == 1 else 'come'} from files: the daily "
+        f"BigQuery pull leaves {'it' if len(months) == 1 else 'them'} (pull_billing --month "
+        f"{months[0]} --replace gives {'it' if len(months) == 1 else 'them'} back to the pull)"
+    )
 
 
 def _detail(record: BillingImport) -> dict:

@@ -104,6 +104,23 @@ def test_replacing_a_month_prints_its_rows_as_counted_again(platform, write_expo
     ]
 
 
+def test_a_file_into_an_open_month_says_the_daily_pull_now_leaves_it(platform, write_export):
+    from costs.month import today
+
+    day = today()
+    month = f"{day:%Y-%m}"
+    row = export_row("4.00", month=f"{day:%Y%m}", start=f"{day:%Y-%m}-01 12:00:00 UTC")
+
+    printed = run("import_billing", str(write_export([row], "now.jsonl")))
+    old = run("import_billing", str(write_export([export_row("1.00")], "october.jsonl")))
+
+    assert printed.splitlines()[-1] == (
+        f"  {month} now comes from files: the daily BigQuery pull leaves it (pull_billing "
+        f"--month {month} --replace gives it back to the pull)"
+    )
+    assert "pull" not in old  # a closed month: the pull never fills it again
+
+
 def test_refused_file_exits_non_zero_with_the_sentence(platform, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"cost": 1.0, "invoice": {"month": "202610"}\n')

@@ -6,7 +6,7 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from costs.importer import FORMATS, import_file
+from costs.importer import FORMATS, import_file, pull_leaves
 from costs.models import BillingImport, ImportStatus
 
 
@@ -71,6 +71,9 @@ class Command(BaseCommand):
                     else ""
                 )
             )
+        unpulled = [month for month, net in record.months.items() if net.get("pull_leaves")]
+        if unpulled:
+            self.stdout.write(f"  {pull_leaves(unpulled)}")
 
 
 def _interrupt(signum, frame):
