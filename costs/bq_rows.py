@@ -87,6 +87,36 @@ class ParsedRow(NamedTuple):
     account: str  # billing_account_id ("" when the row has none)
 
 
+# The export's credit types; the console's Cost table writes them in words ("Free tier",
+# "Committed use discount"), which are read as these.
+CREDIT_TYPES = frozenset(
+    {
+        "COMMITTED_USAGE_DISCOUNT",
+        "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE",
+        "DISCOUNT",
+        "FEE_UTILIZATION_OFFSET",
+        "FREE_TIER",
+        "PROMOTION",
+        "RESELLER_MARGIN",
+        "SUBSCRIPTION_BENEFIT",
+        "SUSTAINED_USAGE_DISCOUNT",
+        UNSPECIFIED_CREDIT,
+    }
+)
+_CREDIT_WORDS = {"use": "USAGE", "based": "BASE", "promotions": "PROMOTION"}
+
+
+@lru_cache(maxsize=1_000)
+def credit_type(name: str) -> str:
+    """A credit's type as the export names it: "Committed use discount (dollar based)" ->
+    COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE; a type the words do not name is kept as written."""
+    if name in CREDIT_TYPES:
+        return name
+    words = re.findall(r"[a-z]+", name.lower())
+    named = "_".join(_CREDIT_WORDS.get(word, word.upper()) for word in words)
+    return named if named in CREDIT_TYPES else name
+
+
 def key_digest(key: RowKey) -> bytes:
     """A rollup key's 16-byte digest (its daily bucket's `key_hash`, in hex)."""
     return hashlib.blake2b(orjson.dumps(tuple(key)), digest_size=16).digest()

@@ -4,7 +4,15 @@ parse workers (`parse_worker`), which run without Django."""
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from costs.bq_rows import MAX_NANOS, FieldError, RowKey, key_digest, parse, shown
+from costs.bq_rows import (
+    MAX_NANOS,
+    FieldError,
+    RowKey,
+    credit_type,
+    key_digest,
+    parse,
+    shown,
+)
 from costs.export_file import refused
 
 
@@ -52,7 +60,7 @@ def stage_lines(
             new_keys.append((digest, key))
         total = 0
         for kind, amount in row.credits:
-            credits.append((number, kind, amount))
+            credits.append((number, credit_type(kind), amount))
             total += amount
         if not -MAX_NANOS <= total <= MAX_NANOS:
             raise refused(f"{name}:{number}", "credits: their sum is more than an amount can be")

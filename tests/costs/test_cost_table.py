@@ -2,6 +2,7 @@
 its content, or named with --format; counted exactly once, credits by type, refused
 whole with the line and the column."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -56,7 +57,7 @@ def test_a_cost_table_is_detected_and_counted_exactly(platform, tmp_path):
     assert report["environments"]["production"]["net"] == "2401.00"
     assert report["environments"]["unallocated"]["net"] == "0.70"
     credit_types = {k for b in CostDaily.objects.all() for k in b.credits_by_type}
-    assert credit_types == {"Free tier"}
+    assert credit_types == {"FREE_TIER"}  # "Free tier": the export's name, as the pull's
     assert import_file(path).rows_new == 0  # the same file again adds nothing
 
 
@@ -490,3 +491,32 @@ def test_a_cost_table_of_another_billing_account_is_refused(platform, tmp_path):
         'header.csv:1: Billing account ID: "ZZZZZZ-ZZZZZZ-ZZZZZZ" is not the billing account'
     )
     assert month_report("2026-10")["total"]["net"] == "0.00"
+
+
+def test_a_cost_tables_credit_types_in_words_are_the_exports_types(platform, tmp_path):
+    """The commitments card and credits by type find them as in a pulled month."""
+    path = tmp_path / "credits.csv"
+    columns = "Project ID,Service description,SKU description,Credit type,Cost ($)"
+    path.write_text(
+        _minimal(
+            columns,
+            "acme-prod,Compute Engine,N2 Core,,100.00",
+            "acme-prod,Compute Engine,N2 Core,Committed use discount,-60.00",
+            "acme-prod,Compute Engine,N2 Core,Sustained use discount,-5.00",
+            "acme-prod,Cloud Run,CPU,Committed use discount (dollar based),-3.00",
+            "acme-prod,Cloud Run,CPU,Spending based discounts (contractual),-1.00",
+        )
+    )
+
+    assert import_file(path).status == "succeeded"
+
+    by_type = {}
+    for bucket in CostDaily.objects.all():
+        for kind, amount in bucket.credits_by_type.items():
+            by_type[kind] = by_type.get(kind, 0) + Decimal(amount)
+    assert by_type == {
+        "COMMITTED_USAGE_DISCOUNT": Decimal("-60"),
+        "SUSTAINED_USAGE_DISCOUNT": Decimal("-5"),
+        "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE": Decimal("-3"),
+        "Spending based discounts (contractual)": Decimal("-1"),  # no export type: as written
+    }
