@@ -240,7 +240,8 @@ def _day(value) -> date:
 def _replace(record: BillingImport, month: str, sums: dict[RowKey, dict], actor) -> None:
     before = rollup.month_nets([month])[month]
     CostDaily.objects.filter(invoice_month=month).delete()
-    if InvoiceMonth.objects.filter(month=month, source=ImportSource.FILE).exists():
+    from_files = InvoiceMonth.objects.filter(month=month, source=ImportSource.FILE).exists()
+    if from_files:
         BillingRow.objects.filter(invoice_month=month).delete()  # replacing files' rows
     try:
         rollup.add(sums, Attributor())
@@ -254,7 +255,7 @@ def _replace(record: BillingImport, month: str, sums: dict[RowKey, dict], actor)
     record.rows_read = record.rows_new = sum(s["rows"] for s in sums.values())
     record.months = {month: {"before": cents(before), "after": cents(after)}}
     importer.finish(record, ImportStatus.SUCCEEDED, f"{record.rows_read} export rows in {month}")
-    action = "billing.pulled_replacing_files" if record.replace_months else "billing.pulled"
+    action = "billing.pulled_replacing_files" if from_files else "billing.pulled"
     audit.record(action, actor=actor, obj=record, detail=_detail(record))
 
 

@@ -96,6 +96,12 @@ def test_a_pull_into_a_month_from_files_is_refused_unless_replacing(gcp, platfor
     assert report.month_report(MONTH) == before  # BigQuery agrees with the file
     assert InvoiceMonth.objects.get(month=MONTH).source == "pull"
     assert not BillingRow.objects.filter(invoice_month=MONTH).exists()  # the files' rows go
+    run("pull_billing", "--month", MONTH, "--replace")  # a pulled month: no files replaced
+    actions = AuditEvent.objects.filter(action__startswith="billing.pulled").order_by("id")
+    assert list(actions.values_list("action", flat=True)) == [
+        "billing.pulled_replacing_files",
+        "billing.pulled",
+    ]
 
 
 def test_the_open_months_are_the_current_and_the_previous_until_its_fifth():
