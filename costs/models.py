@@ -80,6 +80,11 @@ class BillingImport(models.Model):
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.file_name or ''} ({self.status})".strip()
 
+    @property
+    def replaced_months(self) -> list[str]:
+        """The months its "replace the month" emptied before counting it."""
+        return [month for month, net in (self.months or {}).items() if net.get("replaced")]
+
 
 class InvoiceMonth(models.Model):
     """Which source an invoice month's figures come from. A month never mixes the two,

@@ -306,8 +306,23 @@ def test_a_refused_replace_says_nothing_was_replaced_and_the_history_links_to_it
 
     page = client.get(location).content.decode()
     assert "“replace the month” was asked; nothing was replaced" in page
-    assert "were emptied first" not in page
+    assert "emptied first" not in page
     assert f'<a href="{location}">' in client.get("/costs/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_replace_names_the_months_it_emptied_or_says_none_held_figures(
+    client, carol, platform, upload_dir
+):
+    client.force_login(carol)
+    first = _upload(client, "a.jsonl", ndjson([export_row("1.00")]), replace_months="on")
+    second = _upload(client, "b.jsonl", ndjson([export_row("2.00")]), replace_months="on")
+
+    nothing_held = client.get(first["Location"]).content.decode()
+    replaced = client.get(second["Location"]).content.decode()
+
+    assert "none of its months held figures, nothing was replaced" in nothing_held
+    assert "2026-10 emptied first, then counted from this file alone" in replaced
 
 
 @pytest.mark.django_db
