@@ -40,7 +40,7 @@ def month_commitments(request, month: str):
     utilisation and coverage (shares 0–1), what a smaller or an extra commitment would
     have saved, and the page's sentences."""
     if not report.is_month(month):
-        raise HttpError(400, f"{month[:20]!r} is not a month like 2026-10")
+        raise HttpError(400, report.not_a_month(month))
     currency = PlatformSettings.load().currency
     lines = commitments.month_lines(month, prices.latest(), currency)
     return {

@@ -22,7 +22,7 @@ from costs.attribution import NO_SERVICE
 from costs.bq_rows import PACIFIC
 from costs.models import CostDaily, CostTarget
 from costs.money import from_nanos, in_cents, to_nanos
-from costs.report import UNALLOCATED, is_month
+from costs.report import UNALLOCATED, is_month, not_a_month
 from platform_admin.models import Environment
 
 RUN_RATE_DAYS = 7
@@ -144,7 +144,7 @@ def targets() -> dict[tuple[int, str], Decimal]:
 def month_figures(month: str, today: date) -> Month:
     """The month's figures (see the module docstring). Four queries."""
     if not is_month(month):
-        raise ValueError(f"{month!r} is not a month like 2026-10")
+        raise ValueError(not_a_month(month))
     first, last = month_bounds(month)
     rows = CostDaily.objects.filter(invoice_month=month)
     span = rows.aggregate(newest=Max("usage_day"), oldest=Min("usage_day"))

@@ -32,7 +32,7 @@ from costs.models import (
 )
 from costs.money import cents, to_nanos
 from costs.month import open_months, today
-from costs.report import is_month
+from costs.report import is_month, not_a_month
 from platform_admin import audit, gcp, gcp_bigquery
 from platform_admin.models import PlatformSettings
 
@@ -114,7 +114,7 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
 def month_problem(month: str) -> str | None:
     """Why `month` cannot be pulled (malformed, or not begun), or None."""
     if not is_month(month):
-        return f"{month!r} is not a month like 2026-10"
+        return not_a_month(month)
     day = today()
     if month > f"{day:%Y-%m}":
         return f"{month} has not begun (today is {day} in US/Pacific): nothing to pull yet"

@@ -24,6 +24,17 @@ def is_month(text: str) -> bool:
     return MONTH.fullmatch(text) is not None
 
 
+_ANY_YEAR = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def not_a_month(text: str) -> str:
+    """Why `text` (which is_month refused) is no month, as the pages, API and commands
+    say it: cut to 20 characters."""
+    if _ANY_YEAR.fullmatch(text):
+        return f"{text!r} is outside the years of any export (1970–2999)"
+    return f"{text[:20]!r} is not a month like 2026-10"
+
+
 UNALLOCATED = "unallocated"
 
 
@@ -31,7 +42,7 @@ def month_report(month: str) -> dict:
     """{"month", "currency", "total", "environments", "services"} of invoice month
     YYYY-MM; a month without data gives zeros. Raises ValueError on a malformed month."""
     if not is_month(month):
-        raise ValueError(f"{month!r} is not a month like 2026-10")
+        raise ValueError(not_a_month(month))
     rows = CostDaily.objects.filter(invoice_month=month)
     sums = {"c": Sum("cost_nanos"), "k": Sum("credits_nanos"), "n": Sum("net_nanos")}
     by_env = {r["environment"]: r for r in rows.values("environment").annotate(**sums).order_by()}

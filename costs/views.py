@@ -10,7 +10,7 @@ from costs import focus, pages, progress, running, targets, uploads
 from costs.bq_rows import PACIFIC
 from costs.importer import FORMATS
 from costs.models import BillingImport, ImportStatus
-from costs.report import UNALLOCATED, is_month
+from costs.report import UNALLOCATED, is_month, not_a_month
 from platform_admin.models import Environment, PlatformSettings, Role
 from platform_admin.roles import has_role
 
@@ -23,7 +23,7 @@ def index(request):
     today = timezone.now().astimezone(PACIFIC).date()
     month = request.GET.get("month") or f"{today:%Y-%m}"
     if not is_month(month):
-        messages.error(request, f"{month[:20]!r} is not a month like 2026-10: showing this month.")
+        messages.error(request, f"{not_a_month(month)}: showing this month.")
         month = f"{today:%Y-%m}"
     env = request.GET.get("env", "")
     path = [p for p in request.GET.getlist("path") if p][:3]
@@ -125,7 +125,7 @@ def export_csv(request):
     month = request.GET.get("month", "")
     if not is_month(month):
         return HttpResponseBadRequest(
-            f"{month[:20]!r} is not a month like 2026-10: the export is of ?month=YYYY-MM.",
+            f"{not_a_month(month)}: the export is of ?month=YYYY-MM.",
             content_type="text/plain; charset=utf-8",
         )
     response = StreamingHttpResponse(focus.lines(month), content_type="text/csv; charset=utf-8")

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from costs import services
-from costs.report import is_month
+from costs.report import is_month, not_a_month
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, month, **options):
         if month and not is_month(month):
-            raise CommandError(f"{month!r} is not a month like 2026-10")
+            raise CommandError(not_a_month(month))
         fired = services.check_alerts([month] if month else None)
         for message in dict.fromkeys(a.message for a in fired):  # a message per post
             self.stdout.write(message)
