@@ -18,7 +18,10 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="What it is for, e.g. github-actions staging")
     days = forms.IntegerField(min_value=1, max_value=MAX_DAYS, initial=DEFAULT_DAYS)
     scopes = forms.MultipleChoiceField(
-        choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple
+        required=False,
+        choices=TokenScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: it only reads (costs, releases, rollouts, health).",
     )
     environments = forms.MultipleChoiceField(
         required=False,

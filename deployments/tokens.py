@@ -49,7 +49,7 @@ class TokenRequest:
         if not 1 <= self.days <= MAX_DAYS:
             raise DeploymentError(f"A token lives 1 to {MAX_DAYS} days (asked: {self.days}).")
         unknown = sorted(set(self.scopes) - set(TokenScope.values))
-        if unknown or not self.scopes:
+        if unknown:  # none: a token that only reads
             choices = ", ".join(TokenScope.values)
             raise DeploymentError(f"Scopes must be some of {choices} (got: {', '.join(unknown)}).")
         known = set(Environment.objects.values_list("slug", flat=True))

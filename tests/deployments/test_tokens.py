@@ -168,3 +168,26 @@ def test_the_command_makes_a_scoped_token_and_refuses_unknown_environments(alice
 
     with pytest.raises(CommandError, match="No environment moon"):
         call_command("create_api_token", "alice", name="x", environment=["moon"], stderr=StringIO())
+
+
+def test_finance_makes_a_read_only_token_that_reads_costs_and_changes_nothing(
+    client, carol, alice, staging, make_release
+):
+    client.force_login(carol)
+    page = client.post(
+        "/deployments/tokens/", {"name": "finance-report", "days": "30"}
+    ).content.decode()
+    reader = _api(client, page.split("data-token>", 1)[1].split("<", 1)[0])
+    out = StringIO()
+    call_command("create_api_token", "alice", name="cron", read_only=True, stdout=out)
+    deployer_reading = _api(client, out.getvalue().strip())
+
+    assert ApiToken.objects.get(name="finance-report").scopes == []
+    assert ApiToken.objects.get(name="cron").scopes == []
+    assert reader("get", "/costs/months/2026-10").status_code == 200
+    make_release("8.0.0")
+    refused = deployer_reading("post", "/rollouts", {"release": "8.0.0", "environment": "staging"})
+    assert refused.status_code == 403 and "its scopes are none" in refused.json()["message"]
+    assert not Rollout.objects.exists()
+    with pytest.raises(CommandError, match="--read-only gives the token no scope"):
+        call_command("create_api_token", "carol", name="x", read_only=True, scope=["deploy"])

@@ -27,20 +27,27 @@ class Command(BaseCommand):
             help="what it may do; repeat for several (default: all)",
         )
         parser.add_argument(
+            "--read-only",
+            action="store_true",
+            help="no scope: it only reads (costs, releases, rollouts, health)",
+        )
+        parser.add_argument(
             "--environment",
             action="append",
             default=[],
             help="an environment it may act on; repeat for several (default: all)",
         )
 
-    def handle(self, *args, username, name, days, scope, environment, **options):
+    def handle(self, *args, username, name, days, scope, environment, read_only, **options):
+        if read_only and scope:
+            raise CommandError("--read-only gives the token no scope: leave out --scope.")
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {username!r}.")
         request = TokenRequest(
             name=name,
             days=days,
-            scopes=tuple(scope or TokenScope.values),
+            scopes=() if read_only else tuple(scope or TokenScope.values),
             environments=tuple(environment),
         )
         try:
