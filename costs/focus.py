@@ -80,21 +80,23 @@ def lines(month: str) -> Iterator[str]:
             safe_cell(b.component),
         ]
         cost = from_nanos(b.cost_nanos)
-        yield writer.writerow(
-            [
-                *period,
-                *charge,
-                _amount(cost),
-                _amount(cost),
-                _amount(cost),
-                b.currency,
-                CATEGORY.get(b.cost_type, "Usage"),
-                safe_cell(b.cost_type),
-                *common,
-                _amount(Decimal(b.usage_amount)),
-                safe_cell(b.usage_unit),
-            ]
-        )
+        credits_only = not b.cost_nanos and not b.usage_amount and b.credits_by_type
+        if not credits_only:  # a Cost table's credit line: its credits, no usage of 0
+            yield writer.writerow(
+                [
+                    *period,
+                    *charge,
+                    _amount(cost),
+                    _amount(cost),
+                    _amount(cost),
+                    b.currency,
+                    CATEGORY.get(b.cost_type, "Usage"),
+                    safe_cell(b.cost_type),
+                    *common,
+                    _amount(Decimal(b.usage_amount)),
+                    safe_cell(b.usage_unit),
+                ]
+            )
         for kind, amount in sorted((b.credits_by_type or {}).items()):
             credit = Decimal(amount)
             yield writer.writerow(

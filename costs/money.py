@@ -50,4 +50,4 @@ def percent(share) -> str:
     """A share as the Costs pages show it: 0.508 -> "50.8%"; None -> "—"."""
     if share is None:
         return "—"
-    return f"{round(share * 100, 1) + 0:.1f}%"  # + 0: no "-0.0%" for a zero share
+    return f"{round(share * 100, 1) + 0:,.1f}%"  # + 0: no "-0.0%" for a zero share

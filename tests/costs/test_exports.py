@@ -103,3 +103,23 @@ def test_a_carriage_return_in_a_name_stays_inside_its_cell(client, carol, platfo
     assert services == {"'\rCR"}  # one line, the formula guard's quote before it
     rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
     assert [row[3] for row in rows if row[2] == "service"] == ["'\rCR"]
+
+
+def test_a_bucket_of_credits_alone_is_credit_lines_in_the_csv_not_a_usage_of_zero(
+    client, carol, platform, tmp_path
+):
+    table = tmp_path / "table.csv"
+    table.write_text(
+        "Invoice month,2026-10\n\nProject ID,Service description,SKU description,Credit type,"
+        "Cost ($)\nacme-prod,Cloud Run,CPU,,10.00\nacme-prod,Cloud Run,Requests,Free tier,-1.00\n"
+    )
+    import_file(table)
+    client.force_login(carol)
+
+    response = client.get("/costs/export.csv?month=2026-10")
+
+    lines = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(r["ChargeCategory"], r["BilledCost"]) for r in lines] == [
+        ("Usage", "10"),
+        ("Credit", "-1"),
+    ]
