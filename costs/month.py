@@ -202,7 +202,8 @@ def month_figures(month: str, today: date) -> Month:
             net = from_nanos(component["net_nanos"])
             component["net"] = net
             component["share"] = float(net / scope.net) if scope.net else None
-            component["target"] = env_target_of.get(component["name"])
+            target = component["target"] = env_target_of.get(component["name"])
+            component["over"] = target is not None and in_cents(component["net_nanos"]) > target
         scope.components.sort(key=lambda c: -c["net_nanos"])
     ordered = [scopes[env.pk] for env in envs] + [scopes[None]]
     total = Scope("total", "All environments", _sum_targets(ordered))

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from costs import focus, pages, progress, running, targets, uploads
@@ -38,6 +39,7 @@ def index(request):
         "month": month,
         "focus_slug": env,
         "focus_name": focus,
+        "focus_path": path,
         "month_choices": pages.month_choices(today, month),
         "can_import": has_role(request.user, Role.FINANCE),  # on every environment
         "formats": FORMATS,
@@ -116,8 +118,16 @@ def set_target(request):
             messages.success(request, f"Target of {what} removed.")
         else:
             messages.success(request, f"Target of {what} set to the platform file's.")
-    month = request.POST.get("month", "")
-    return redirect(f"{reverse('costs:index')}?month={month}" if is_month(month) else "costs:index")
+    return redirect(_back_to(request.POST))
+
+
+def _back_to(form) -> str:
+    """The Costs page the form was sent from: its month, environment and drill-down."""
+    month = form.get("month", "")
+    query = {"month": month} if is_month(month) else {}
+    if env := form.get("env", ""):
+        query |= {"env": env, "path": [p for p in form.getlist("path") if p][:3]}
+    return reverse("costs:index") + (f"?{urlencode(query, doseq=True)}" if query else "")
 
 
 def export_csv(request):

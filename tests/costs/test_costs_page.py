@@ -281,3 +281,23 @@ def test_a_component_netting_to_zero_in_an_environment_netting_below_zero_shows_
 
     zero = page.split("Drill down")[1].split('data-item="api-server"')[1].split("</tr>")[0]
     assert "0.0%" in zero and "-0.0%" not in page
+
+
+def test_a_component_past_its_target_is_marked_over(client, carol, platform, write_export):
+    import_file(
+        write_export(
+            [
+                export_row("17.62", labels=STAGING),
+                export_row("3", labels={**STAGING, "app": "agent"}),
+            ]
+        )
+    )
+    CostTarget.objects.create(environment=platform["staging"], component="api-server", amount=10)
+    CostTarget.objects.create(environment=platform["staging"], component="agent", amount=3)
+    client.force_login(carol)
+
+    page = client.get("/costs/?month=2026-10").content.decode()
+
+    over = page.split('data-component="api-server"')[1].split("</tr>")[0]
+    at_target = page.split('data-component="agent"')[1].split("</tr>")[0]
+    assert 'data-status="over"' in over and 'data-status="over"' not in at_target

@@ -123,3 +123,25 @@ def test_removing_a_target_that_is_not_there_says_nothing_changed(client, carol,
     assert "removed" not in component
     assert "The target of Staging is the platform file&#x27;s already." in environment
     assert not AuditEvent.objects.filter(action="costs.target_updated").exists()
+
+
+def test_a_target_set_from_a_drill_down_returns_to_it(client, carol, platform):
+    client.force_login(carol)
+    drilled = client.get("/costs/?month=2026-10&env=staging&path=api-server").content.decode()
+    assert '<input type="hidden" name="path" value="api-server">' in drilled
+
+    response = client.post(
+        "/costs/targets/",
+        {
+            "environment": "staging",
+            "component": "api-server",
+            "amount": "40",
+            "month": "2026-10",
+            "env": "staging",
+            "path": ["api-server", "Cloud Run & co"],
+        },
+    )
+
+    assert response["Location"] == (
+        "/costs/?month=2026-10&env=staging&path=api-server&path=Cloud+Run+%26+co"
+    )
