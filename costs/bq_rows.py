@@ -189,6 +189,8 @@ def _standard(line: bytes) -> ParsedRow:
         raise _NotStandard
     row.cost = _normal(cost)
     row.currency_conversion_rate = rate = None if rate is None else _normal_rate(rate)
+    if rate is not None and (rate[0] == "-" or rate == "0"):
+        raise _NotStandard  # no conversion rate: the general reading names it
     row.cost_at_list = _normal_raw(row.cost_at_list)
     usage_amount = None
     unit = ""
@@ -377,6 +379,8 @@ def _key(row: dict) -> RowKey:
     rate = row.get("currency_conversion_rate")
     if rate is not None and not _is_number(rate):
         raise FieldError("currency_conversion_rate", rate, "is not a number")
+    if rate is not None and rate <= 0:
+        raise FieldError("currency_conversion_rate", rate, "is not a conversion rate (above 0)")
     return RowKey._make(
         (
             _usage_day(row.get("usage_start_time")),

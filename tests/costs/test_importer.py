@@ -731,6 +731,19 @@ def test_replacing_the_month_counts_it_from_the_file_alone(platform, write_expor
     assert import_file(right).rows_new == 0 and net() == "12.00"  # its rows are known again
 
 
+@pytest.mark.parametrize("rate", ["0", "-0.0", "-1.2"])
+@pytest.mark.usefixtures("both_parsers")
+def test_a_conversion_rate_of_zero_or_below_refuses_the_file(platform, write_export, rate):
+    rows = [export_row("1.00"), export_row("2.00", currency_conversion_rate=Decimal(rate))]
+
+    record = import_file(write_export(rows))
+
+    assert record.message == (
+        f"export.jsonl:2: currency_conversion_rate: {rate} is not a conversion rate (above 0) "
+        "— refused, nothing imported"
+    )
+
+
 @pytest.mark.usefixtures("both_parsers")
 def test_rows_of_another_billing_account_refuse_the_file(platform, write_export):
     """An export holds one account's rows: another account's would be counted as ours."""

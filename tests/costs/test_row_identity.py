@@ -67,6 +67,7 @@ NUMBERS = [
 ]
 # Amounts the import holds (the others are refused, whichever way they are written).
 AMOUNTS = [n for n in NUMBERS if abs(Decimal(n)) <= Decimal(MAX_NANOS).scaleb(-9)]
+RATES = [n for n in NUMBERS if Decimal(n) > 0]  # a conversion rate is above 0
 
 
 def _text(rnd: random.Random, depth: int = 0) -> str:
@@ -106,7 +107,7 @@ def _identity(line: bytes) -> bytes:
 def test_a_rows_identity_and_amounts_do_not_depend_on_how_its_numbers_are_written():
     rnd = random.Random(20261207)
     for _ in range(3000):
-        cost, credit, rate = rnd.choice(AMOUNTS), rnd.choice(AMOUNTS), rnd.choice(NUMBERS)
+        cost, credit, rate = rnd.choice(AMOUNTS), rnd.choice(AMOUNTS), rnd.choice(RATES)
         line = (
             f'{{"x": {_text(rnd)}, "cost": {cost}, "currency": "USD", '
             f'"currency_conversion_rate": {rate}, "invoice": {{"month": "202610"}}, '
@@ -250,8 +251,9 @@ def _value(rnd: random.Random, name: str, kind, odd: float) -> str:
         return rnd.choice(OTHER_KINDS)
     if roll < odd + 0.06:
         return "null"
-    if kind == "number":
-        return rnd.choice(NUMBERS)
+    if kind == "number":  # a conversion rate above 0, mostly: else the file is refused
+        rates = name == "currency_conversion_rate" and rnd.random() > odd
+        return rnd.choice(RATES if rates else NUMBERS)
     if kind == "bool":
         return rnd.choice(["true", "false"])
     if kind == "str":
