@@ -254,12 +254,19 @@ def _claim_months(record: BillingImport, months: list[str]) -> list[str]:
     )
     if pulled and not record.replace_months:
         listed = ", ".join(pulled)
+        others = [m for m in months if m not in pulled]
+        also = (
+            f", which counts {', '.join(others)} too from this file alone. To keep the "
+            f"pull's figures and import the rest, leave the file's rows of {listed} out"
+            if others
+            else ""
+        )
         raise RefusedFile(
             f"{record.file_name}: its rows fall in {listed}, whose figures come from the "
             "BigQuery pull (the whole month, every export row already in it); importing the "
             "file would count them twice — refused, nothing imported. To replace the pulled "
             f'figures of {listed} with files, import it again with "replace the month" '
-            "(import_billing --replace-months), audited"
+            f"(import_billing --replace-months), audited{also}"
         )
     if other and not record.replace_months:
         listed = ", ".join(other)

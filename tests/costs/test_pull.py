@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from costs import pull, report
 from costs.models import BillingImport, BillingRow, CostDaily, InvoiceMonth
 from platform_admin.models import AuditEvent, PlatformSettings
+from tests.costs.conftest import export_row
 from tests.costs.test_commands import cents, google_canonical, sandbox_export  # noqa: F401
 from tests.deployments.conftest import gcp, sandbox_server  # noqa: F401
 
@@ -79,6 +80,23 @@ def test_a_file_into_a_pulled_month_is_refused_and_changes_nothing(gcp, platform
     assert "nothing imported" in message and "--replace-months" in message
     assert report.month_report(MONTH) == before
     assert BillingImport.objects.filter(status="refused").count() == 1
+
+
+def test_a_file_also_into_a_pulled_month_says_what_replacing_would_do_and_the_other_way(
+    gcp, platform, write_export
+):
+    pull.pull_month(MONTH)
+    late = export_row("4.44", month=MONTH.replace("-", ""), start="2026-10-31 12:00:00 UTC")
+    path = write_export([export_row("7.00", month="202609", start="2026-09-30 12:00:00 UTC"), late])
+
+    with pytest.raises(CommandError) as refused:
+        run("import_billing", str(path))
+
+    assert str(refused.value).endswith(
+        f"(import_billing --replace-months), audited, which counts 2026-09 too from this file "
+        f"alone. To keep the pull's figures and import the rest, leave the file's rows of "
+        f"{MONTH} out"
+    )
 
 
 def test_a_pull_into_a_month_from_files_is_refused_unless_replacing(gcp, platform, sandbox_export):
