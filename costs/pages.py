@@ -130,6 +130,7 @@ def costs_page(month: str, today: date, env_slug: str = "", path: list[str] | No
         ],
         "alerts": services.month_alerts(month),
         "imports": list(BillingImport.objects.select_related("created_by")[:HISTORY]),
+        "imports_total": BillingImport.objects.count(),
         **_source(month),
         "zero": Decimal(0),
         "commitments": commitments.month_lines(month, snapshot, currency),

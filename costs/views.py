@@ -1,6 +1,7 @@
 """The Costs page: thin views over `costs.pages` (database only, never Google)."""
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,6 +15,8 @@ from costs.models import BillingImport, ImportStatus
 from costs.report import UNALLOCATED, is_month, not_a_month
 from platform_admin.models import Environment, PlatformSettings, Role
 from platform_admin.roles import has_role
+
+HISTORY_PAGE = 50  # imports a page of the history shows
 
 
 def index(request):
@@ -70,6 +73,14 @@ def upload(request):
         messages.error(request, str(exc))
         return redirect("costs:index")
     return redirect("costs:import", pk=record.pk)
+
+
+def import_history(request):
+    """Every import and pull, newest first, a page at a time (?page=N)."""
+    running.settle()
+    imports = BillingImport.objects.select_related("created_by")
+    page = Paginator(imports, HISTORY_PAGE).get_page(request.GET.get("page"))
+    return render(request, "costs/imports.html", {"page": page})
 
 
 def import_detail(request, pk: int):

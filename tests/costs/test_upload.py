@@ -341,3 +341,25 @@ def test_an_empty_upload_is_refused_with_a_sentence_and_audited(
     refused = AuditEvent.objects.get(action="billing.upload_refused")
     assert refused.actor == "carol" and refused.detail["file_name"] == "empty.jsonl"
     assert not BillingImport.objects.exists() and not upload_dir.exists()  # nothing written
+
+
+@pytest.mark.django_db
+def test_the_whole_import_history_pages_from_the_costs_page(client, alice, platform):
+    from costs.pages import HISTORY
+
+    for n in range(HISTORY + 40):
+        BillingImport.objects.create(
+            source="file", file_name=f"f{n:03}.jsonl", status="refused", actor="carol"
+        )
+    client.force_login(alice)  # reading the history is everyone's
+
+    costs = client.get("/costs/").content.decode()
+    first = client.get("/costs/imports/").content.decode()
+    second = client.get("/costs/imports/?page=2").content.decode()
+    past_the_end = client.get("/costs/imports/?page=x9").content.decode()
+
+    assert f"All {HISTORY + 40} imports →" in costs and "f059.jsonl" in costs
+    assert "f019.jsonl" not in costs
+    assert "f059.jsonl" in first and "f010.jsonl" in first and "f009.jsonl" not in first
+    assert "f009.jsonl" in second and "f000.jsonl" in second and "page 2 of 2" in second
+    assert "f059.jsonl" in past_the_end  # a page that is no number: the first
