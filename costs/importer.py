@@ -76,10 +76,11 @@ def import_file(
             "actor": audit._actor_name(actor),
             "status": ImportStatus.QUEUED,  # running once its process holds it
             "replace_months": replace_months,
+            "client_ip": audit.current_ip(),
         }
         if record is None:
             record = BillingImport.objects.create(**fields)
-        with running.holding(record):
+        with running.holding(record), audit.acting_from(record.client_ip):
             BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
             record.status = ImportStatus.RUNNING
             _run(path, raw, record, actor, report_progress)

@@ -60,6 +60,12 @@ class BillingImport(models.Model):
         "fall in (whatever they came from) with the file's.",
     )
     pulled_month = models.CharField(max_length=7, blank=True, help_text="A pull: its month.")
+    client_ip = models.GenericIPAddressField(
+        null=True,
+        blank=True,
+        help_text="Where it was asked from (the upload's or page's address): the audit's "
+        "where for its events, also when a worker runs it.",
+    )
     upload_path = models.CharField(
         max_length=500,
         blank=True,

@@ -103,6 +103,7 @@ def pull_month(month: str, *, actor=None, replace: bool = False) -> BillingImpor
         actor=audit._actor_name(actor),
         status=ImportStatus.QUEUED,  # running once its process holds it
         replace_months=replace,
+        client_ip=audit.current_ip(),
     )
     with running.holding(record):
         BillingImport.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)

@@ -141,15 +141,16 @@ def stopped(record: BillingImport, status: str = ImportStatus.RUNNING, message: 
         return False  # it finished meanwhile
     if record.upload_path:
         Path(record.upload_path).unlink(missing_ok=True)
-    audit.record(
-        "billing.stopped",
-        actor=record.created_by or record.actor or None,  # who started it
-        obj=record,
-        detail={
-            "file_name": record.file_name,
-            "month": record.pulled_month,
-            "source": record.source,
-            "message": message,
-        },
-    )
+    with audit.acting_from(record.client_ip):  # where it was started, not who noticed
+        audit.record(
+            "billing.stopped",
+            actor=record.created_by or record.actor or None,  # who started it
+            obj=record,
+            detail={
+                "file_name": record.file_name,
+                "month": record.pulled_month,
+                "source": record.source,
+                "message": message,
+            },
+        )
     return True

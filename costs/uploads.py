@@ -61,6 +61,7 @@ def accept(user, uploaded, fmt: str = "auto", replace_months: bool = False) -> B
         actor=user.get_username(),
         status=ImportStatus.QUEUED,
         replace_months=replace_months,
+        client_ip=audit.current_ip(),
         upload_path=str(path),  # removed with the record's end, however its process ends
     )
     if inline:

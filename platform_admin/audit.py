@@ -11,6 +11,7 @@ taken in four round trips, each one waiting for the writer thread to get the GIL
 it was the queue that 50 rollouts started at once stood in.
 """
 
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -37,6 +38,21 @@ _NO_REQUEST = RequestContext()
 _request_context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
     "audit_request_context", default=_NO_REQUEST
 )
+
+
+def current_ip() -> str | None:
+    """The address of the request being served (None outside one)."""
+    return _request_context.get().ip
+
+
+@contextlib.contextmanager
+def acting_from(ip: str | None):
+    """Events recorded inside are from `ip` (a job run for a request made earlier)."""
+    token = _request_context.set(RequestContext(ip=ip))
+    try:
+        yield
+    finally:
+        _request_context.reset(token)
 
 
 def set_request_context(ctx: RequestContext) -> contextvars.Token:

@@ -144,13 +144,17 @@ def test_a_queued_upload_whose_worker_is_killed_shows_stopped_and_its_file_goes(
     client.force_login(carol)
     path = _big_export(tmp_path / "upload.jsonl")
     with open(path, "rb") as fh:
-        location = client.post("/costs/import/", {"file": fh, "format": "auto"})["Location"]
+        location = client.post(
+            "/costs/import/", {"file": fh, "format": "auto"}, REMOTE_ADDR="203.0.113.9"
+        )["Location"]
     record = BillingImport.objects.get(file_name="upload.jsonl")
     wait_for(lambda: progress.read(record.pk).get("rows"), timeout=60, what="rows to be read")
 
     billing_worker.kill()  # the worker and its work horse, as a restart would
 
-    part = client.get(location + "part/").content.decode()
+    part = client.get(location + "part/", REMOTE_ADDR="198.51.100.7").content.decode()
+    stopped = AuditEvent.objects.get(action="billing.stopped")
+    assert stopped.ip == "203.0.113.9"  # where it was started, not who noticed
     record.refresh_from_db()
     assert record.status == "errored" and "stopped before it finished" in part
     assert 'data-active="false"' in part  # the page stops polling

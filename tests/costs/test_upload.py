@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from costs.models import BillingImport, CostDaily, ImportSource, InvoiceMonth
 from costs.report import month_report
+from platform_admin.models import AuditEvent
 from tests.costs.conftest import export_row, ndjson
 from tests.deployments.conftest import wait_for
 
@@ -115,7 +116,11 @@ def test_a_large_upload_runs_as_a_job_and_shows_its_progress(
     ]
     client.force_login(carol)
 
-    location = _upload(client, "big.jsonl", ndjson(rows))["Location"]
+    location = client.post(
+        "/costs/import/",
+        {"file": SimpleUploadedFile("big.jsonl", ndjson(rows)), "format": "auto"},
+        REMOTE_ADDR="203.0.113.9",
+    )["Location"]
 
     record = BillingImport.objects.get(file_name="big.jsonl")
     assert record.job_id
@@ -133,6 +138,8 @@ def test_a_large_upload_runs_as_a_job_and_shows_its_progress(
     assert seen, "the page never showed the import's progress"
     expected = sum(i % 100 for i in range(60_000))
     assert month_report("2026-10")["environments"]["staging"]["net"] == f"{expected / 100:.2f}"
+    # The worker's events are where the upload came from.
+    assert AuditEvent.objects.get(action="billing.imported").ip == "203.0.113.9"
 
 
 @pytest.mark.django_db
