@@ -219,8 +219,6 @@ DEPLOYMENTS_CRASH_BACKOFF_SECONDS = env_float("DEPLOYMENTS_CRASH_BACKOFF_SECONDS
 # How often the rollout tick looks for due rollouts (the database is the schedule).
 DEPLOYMENTS_TICK_SECONDS = env_int("DEPLOYMENTS_TICK_SECONDS", 1)
 
-# The platform file: each app's part of `sync_platform`, after environments and services
-# (dotted paths of `part(spec, actor, report)`, run in the sync's transaction).
 # Billing export files uploaded on the Costs page wait here for their import (the web and
 # the worker must share it); one up to BILLING_INLINE_IMPORT_BYTES is imported at once.
 BILLING_UPLOAD_DIR = env_str("BILLING_UPLOAD_DIR", str(BASE_DIR / "var" / "uploads"))
@@ -233,9 +231,10 @@ BILLING_IMPORT_WORKERS = env_int("BILLING_IMPORT_WORKERS", min(4, cpus_available
 # amount (billing currency), so a few cents doubling never does.
 COST_ANOMALY_FLOOR = env_decimal("COST_ANOMALY_FLOOR", "1")
 
-# sync_platform's transaction: first each app's locks (`PLATFORM_SYNC_FIRST`, functions of
-# no argument, before any row is written: the import's before the audit trail's), then
-# each app's own sections (`PLATFORM_SYNC_PARTS`, functions `part(spec, actor, report)`).
+# The platform file, in sync_platform's transaction: first each app's locks
+# (`PLATFORM_SYNC_FIRST`, functions of no argument, before any row is written: the
+# import's before the audit trail's), then each app's part after environments and services
+# (`PLATFORM_SYNC_PARTS`, functions `part(spec, actor, report)`).
 PLATFORM_SYNC_FIRST: list[str] = ["costs.sync.wait_for_imports"]
 PLATFORM_SYNC_PARTS: list[str] = ["costs.sync.reattribute"]
 
