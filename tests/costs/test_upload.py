@@ -370,3 +370,27 @@ def test_the_whole_import_history_pages_from_the_costs_page(client, alice, platf
     assert "f059.jsonl" in first and "f010.jsonl" in first and "f009.jsonl" not in first
     assert "f009.jsonl" in second and "f000.jsonl" in second and "page 2 of 2" in second
     assert "f059.jsonl" in past_the_end  # a page that is no number: the first
+
+
+def test_a_gzip_upload_is_counted_by_what_it_may_hold_and_runs_as_a_job(
+    client, carol, platform, billing_worker, settings
+):
+    """An export compresses about tenfold: a gzip of half the inline size holds far more
+    than the inline size, and is imported with its progress page, not inside the request."""
+    rows = ndjson([export_row(f"{n}.00", sku=f"S{n}") for n in range(3000)])
+    packed = gzip.compress(rows)
+    settings.BILLING_INLINE_IMPORT_BYTES = 2 * len(packed)
+    assert len(rows) > settings.BILLING_INLINE_IMPORT_BYTES
+    client.force_login(carol)
+
+    location = _upload(client, "oct.jsonl.gz", packed)["Location"]
+
+    record = BillingImport.objects.get(file_name="oct.jsonl.gz")
+    assert record.job_id  # queued for the worker
+    wait_for(
+        lambda: 'data-active="false"' in client.get(location + "part/").content.decode(),
+        timeout=60,
+        what="the import job",
+    )
+    record.refresh_from_db()
+    assert record.status == "succeeded" and record.rows_new == 3000
