@@ -55,13 +55,15 @@ def import_file(
     replace_months: bool = False,
     record: BillingImport | None = None,
     report_progress: bool = False,
+    spooled: bool = False,
 ) -> BillingImport:
     """Import an export file. Returns its BillingImport: succeeded, or refused with the
     sentence in `message`. A crash is recorded as errored and re-raised.
 
     Rows falling in an invoice month whose figures come from the BigQuery pull refuse
     the file, unless `replace_months`: then those months' pulled figures are replaced by
-    the files' (audited). `record`: a queued upload's history row, to run it;
+    the files' (audited). `record`: a queued upload's history row, to run it; `spooled`:
+    the file is a copy the import owns (removed if its process dies, see `running`);
     `report_progress`: rows and bytes read so far go to `costs.progress` as it streams."""
     path = Path(path)
     with open(path, "rb") as raw:  # first: a file that cannot be opened records nothing
@@ -77,6 +79,7 @@ def import_file(
             "status": ImportStatus.QUEUED,  # running once its process holds it
             "replace_months": replace_months,
             "client_ip": audit.current_ip(),
+            "upload_path": str(path) if spooled else "",
         }
         if record is None:
             record = BillingImport.objects.create(**fields)
@@ -106,6 +109,7 @@ def _spooled(raw, name: str, fmt: str, actor, replace_months: bool, record) -> B
             fmt=fmt,
             replace_months=replace_months,
             record=record,
+            spooled=record is None,  # an upload's record names its own copy
         )
 
 

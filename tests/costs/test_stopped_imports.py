@@ -122,6 +122,42 @@ def test_a_terminated_import_from_standard_input_says_so_and_leaves_no_spooled_c
     _nothing_imported()
 
 
+def test_a_killed_import_of_a_pipe_leaves_no_spooled_copy_once_seen_stopped(
+    client, carol, platform, tmp_path
+):
+    """`zcat export.gz | import_billing -`, kill -9: no exit code runs; the copy of the
+    pipe goes when the import is found stopped."""
+    import threading
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    command = _command(
+        "import_billing", "-", stdin=subprocess.PIPE, TMPDIR=str(spool), stderr=subprocess.PIPE
+    )
+    data = _big_export(tmp_path / "big.jsonl").read_bytes()
+
+    def feed():
+        try:
+            command.stdin.write(data)
+            command.stdin.close()
+        except OSError:  # the command was killed
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    record = _running("stdin")
+    assert list(spool.iterdir())  # the pipe's copy, while it imports
+
+    os.killpg(command.pid, signal.SIGKILL)
+    command.wait(timeout=10)
+    client.force_login(carol)
+    client.get("/costs/")
+
+    record.refresh_from_db()
+    assert record.status == "errored" and record.message.startswith("stopped before it finished")
+    assert not list(spool.iterdir())
+    _nothing_imported()
+
+
 def test_an_import_that_is_running_is_not_taken_for_stopped(client, carol, platform, tmp_path):
     command = _command("import_billing", str(_big_export(tmp_path / "big.jsonl")))
     record = _running("big.jsonl")
