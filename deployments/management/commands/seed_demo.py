@@ -108,20 +108,20 @@ class Command(BaseCommand):
 
     def _demo_billing(self) -> None:
         """A year of costs on first start: the last 12 invoice months and the current one
-        to date, through the BigQuery pull (the sandbox's export table)."""
+        to date, through the BigQuery pull (the sandbox's export table); on a later start,
+        the months of them no source holds (a first start interrupted)."""
         from costs import pull
         from costs.models import ImportStatus, InvoiceMonth
         from platform_admin import gcp
 
-        if InvoiceMonth.objects.exists():
-            return
         today = pull.today()
         first = date(today.year - 1, today.month, 1)
         months = []
         while first <= today:
             months.append(f"{first:%Y-%m}")
             first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        for month in months:
+        held = set(InvoiceMonth.objects.values_list("month", flat=True))
+        for month in [m for m in months if m not in held]:  # a first start cut short too
             try:
                 record = pull.pull_month(month, actor="seed_demo")
             except gcp.GcpError as exc:
@@ -195,6 +195,14 @@ class Command(BaseCommand):
                 secret = password or secrets.token_urlsafe(9)
                 user.set_password(secret)
                 user.save()
+                detail = {"user": username}
+                audit.record(
+                    "user.created" if created else "user.updated",
+                    actor="seed_demo",
+                    obj=user,
+                    detail=detail
+                    | ({"password": "set"} if created else {"changes": {"password": "changed"}}),
+                )
             if superuser:
                 admin = user
             out.append((username, secret))
