@@ -166,8 +166,9 @@ def _check_currency(month: str, sums: dict[RowKey, dict]) -> None:
 def _check_source(month: str, replace: bool) -> None:
     held = InvoiceMonth.objects.filter(month=month).first()
     if held is not None and held.source == ImportSource.FILE and not replace:
+        files = importer.FILE_FORMATS.get(held.file_format, ("", "imported files"))[1]
         raise PullRefused(
-            f"{month}'s figures come from imported export files; a pull replaces the whole "
+            f"{month}'s figures come from {files}; a pull replaces the whole "
             f"month, files included. To replace them with BigQuery's figures, run "
             f"`pull_billing --month {month} --replace` (audited) — nothing was changed"
         )

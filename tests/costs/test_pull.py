@@ -106,7 +106,7 @@ def test_a_pull_into_a_month_from_files_is_refused_unless_replacing(gcp, platfor
     with pytest.raises(CommandError):
         run("pull_billing", "--month", MONTH)
     refused = BillingImport.objects.filter(source="pull").get()
-    assert "come from imported export files" in refused.message
+    assert "come from BigQuery export files (NDJSON); a pull replaces" in refused.message
     assert f"pull_billing --month {MONTH} --replace" in refused.message
     assert report.month_report(MONTH) == before
 
@@ -120,6 +120,23 @@ def test_a_pull_into_a_month_from_files_is_refused_unless_replacing(gcp, platfor
         "billing.pulled_replacing_files",
         "billing.pulled",
     ]
+
+
+def test_a_pull_into_a_cost_table_month_names_the_cost_table(gcp, platform, tmp_path):
+    from costs.importer import import_file
+
+    table = tmp_path / "table.csv"
+    table.write_text(
+        "Invoice month,2026-10\n\nProject ID,Service description,Cost ($)\n"
+        "acme-prod,Cloud Run,10.00\n"
+    )
+    assert import_file(table).status == "succeeded"
+
+    refused = pull.pull_month(MONTH)
+
+    assert refused.message.startswith(
+        f"{MONTH}'s figures come from Cost table CSVs; a pull replaces the whole month"
+    )
 
 
 def test_the_open_months_are_the_current_and_the_previous_until_its_fifth():
