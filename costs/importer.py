@@ -414,18 +414,16 @@ def _batched(numbered: Iterator[tuple[int, bytes]], size: int = 1000) -> Iterato
 def lock(progress_id: int | None = None, rows: int = 0, bytes_read: int = 0) -> None:
     """Serialise imports, until the transaction ends: two overlapping files at once must
     not both count a row. While another import holds it, the page of `progress_id` says
-    this one (`rows` and `bytes_read` so far) is waiting."""
-    if connection.vendor != "postgresql":
-        return  # SQLite: the transaction holds the database's one write lock
-    with connection.cursor() as cursor:
-        if progress_id is not None:
+    this one (`rows` and `bytes_read` so far) is waiting; then that it counts its rows."""
+    if connection.vendor == "postgresql":  # SQLite: the transaction holds its write lock
+        with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
-            if cursor.fetchone()[0]:
-                return
-            progress.report(progress_id, rows, bytes_read, waiting=True)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
-        if progress_id is not None:
-            progress.report(progress_id, rows, bytes_read)
+            if not cursor.fetchone()[0]:
+                if progress_id is not None:
+                    progress.report(progress_id, rows, bytes_read, waiting=True)
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+    if progress_id is not None:
+        progress.report(progress_id, rows, bytes_read, counting=True)
 
 
 def _drain(reader: HashingReader, record: BillingImport) -> None:

@@ -17,16 +17,25 @@ def _key(import_id: int) -> str:
     return f"costs:import-progress:{import_id}"
 
 
-def report(import_id: int, rows: int, bytes_read: int, waiting: bool = False) -> None:
-    """Rows and bytes read so far; `waiting`: for another import to finish first."""
+def report(
+    import_id: int, rows: int, bytes_read: int, waiting: bool = False, counting: bool = False
+) -> None:
+    """Rows and bytes read so far; `waiting`: for another import to finish first;
+    `counting`: the file is read, its rows are being counted into the month."""
     conn = django_rq.get_connection("billing")
-    conn.hset(_key(import_id), mapping={"rows": rows, "bytes": bytes_read, "waiting": int(waiting)})
+    mapping = {
+        "rows": rows,
+        "bytes": bytes_read,
+        "waiting": int(waiting),
+        "counting": int(counting),
+    }
+    conn.hset(_key(import_id), mapping=mapping)
     conn.expire(_key(import_id), KEEP_SECONDS)
 
 
 def read(import_id: int) -> dict[str, int]:
-    """{"rows", "bytes", "waiting"} so far ({} before the first report, or while Redis does not
-    answer: the page goes on without the figures)."""
+    """{"rows", "bytes", "waiting", "counting"} so far ({} before the first report, or
+    while Redis does not answer: the page goes on without the figures)."""
     try:
         raw = django_rq.get_connection("billing").hgetall(_key(import_id))
     except RedisError:

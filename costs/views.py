@@ -103,6 +103,7 @@ def _import_context(pk: int) -> dict:
         "running": busy,
         "rows_so_far": seen.get("rows", 0),
         "waiting": bool(seen.get("waiting")),
+        "counting": bool(seen.get("counting")),
         "percent": round(100 * seen.get("bytes", 0) / size) if size and seen else 0,
     }
 

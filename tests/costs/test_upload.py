@@ -394,3 +394,25 @@ def test_a_gzip_upload_is_counted_by_what_it_may_hold_and_runs_as_a_job(
     )
     record.refresh_from_db()
     assert record.status == "succeeded" and record.rows_new == 3000
+
+
+def test_an_upload_whose_file_is_read_says_it_counts_its_rows(
+    client, carol, platform, billing_worker
+):
+    """The last part of an import (its rows against those counted before, then into the
+    month) takes seconds for a big file: its page says so rather than "100% read"."""
+    from django.db import transaction
+
+    from costs import running
+    from costs.importer import lock
+
+    record = BillingImport.objects.create(
+        source="file", file_name="big.jsonl", status="running", size_bytes=10, actor="carol"
+    )
+    client.force_login(carol)
+    with running.holding(record), transaction.atomic():
+        lock(record.pk, rows=5, bytes_read=10)  # as the import does once its file is read
+
+        part = client.get(f"/costs/imports/{record.pk}/part/").content.decode()
+
+    assert "Counting: all 5 rows read; finding those not counted before" in part
