@@ -301,3 +301,24 @@ def test_a_component_past_its_target_is_marked_over(client, carol, platform, wri
     over = page.split('data-component="api-server"')[1].split("</tr>")[0]
     at_target = page.split('data-component="agent"')[1].split("</tr>")[0]
     assert 'data-status="over"' in over and 'data-status="over"' not in at_target
+
+
+def test_alerts_posted_as_one_message_show_it_once(client, carol, platform):
+    from costs.models import CostAlert
+
+    said = "staging: the forecast of 2026-10 is $310.00, crossed 100% (and 50%, 90%)"
+    for threshold in (50, 90, 100):
+        CostAlert.objects.create(
+            kind="budget",
+            environment=platform["staging"],
+            invoice_month="2026-10",
+            measure="forecast",
+            threshold=threshold,
+            amount_nanos=310 * 10**9,
+            message=said,
+        )
+    client.force_login(carol)
+
+    page = client.get("/costs/?month=2026-10").content.decode()
+
+    assert page.count(said) == 1 and page.count("posted as one message with the line above") == 2
