@@ -83,13 +83,23 @@ def _create(buckets: list[CostDaily]) -> None:
 
 def _update(buckets: list[CostDaily], names: list[str]) -> None:
     """Save these fields of the buckets: on PostgreSQL, COPY into a temporary table and
-    one UPDATE from it."""
+    one UPDATE from it; elsewhere (SQLite) one prepared UPDATE run for each."""
     if not buckets:
         return
-    if connection.vendor != "postgresql":
-        CostDaily.objects.bulk_update(buckets, names)
-        return
     meta = CostDaily._meta
+    if connection.vendor != "postgresql":  # one prepared UPDATE a bucket
+        fields = [meta.get_field(name) for name in names]
+        sets = ", ".join(f"{f.column} = %s" for f in fields)
+        rows = [
+            [f.get_db_prep_save(getattr(b, f.attname), connection) for f in fields] + [b.pk]
+            for b in buckets
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {meta.db_table} SET {sets} WHERE {meta.pk.column} = %s",  # noqa: S608
+                rows,
+            )
+        return
     fields = [meta.pk, *(meta.get_field(name) for name in names)]
     columns = ", ".join(f.column for f in fields)
     sets = ", ".join(f"{f.column} = v.{f.column}" for f in fields[1:])

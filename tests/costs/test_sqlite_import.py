@@ -40,15 +40,26 @@ def staging_lines(*args, **kwargs):
 importer.stage_lines = staging_lines
 record = importer.import_file(sys.argv[2])
 print(record.status, record.rows_new, signed_in[0], sep="|")
+more = importer.import_file(sys.argv[3])  # new rows into the buckets the first made
+from costs.models import CostDaily
+from costs.report import month_report
+report = month_report("2026-10")
+credits = [b.credits_by_type for b in CostDaily.objects.order_by("id")]
+print(more.rows_new, CostDaily.objects.count(), report["total"]["net"], credits, sep="|")
 """
 
 
 def test_a_sign_in_while_an_import_reads_its_file_does_not_wait_for_it(tmp_path):
     export = tmp_path / "oct.jsonl"
     export.write_bytes(ndjson([export_row("1.25", labels=STAGING)] * 3))
+    more = tmp_path / "more.jsonl"
+    credited = export_row("1.00", labels=STAGING, credits=[("PROMOTION", "-0.25")])
+    more.write_bytes(
+        ndjson([export_row("1.25", labels=STAGING)] * 5 + [credited, export_row("0.10")])
+    )
     database = tmp_path / "demo.sqlite3"
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(database), str(export)],
+        [sys.executable, "-c", SCRIPT, str(database), str(export), str(more)],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
         capture_output=True,
@@ -56,4 +67,9 @@ def test_a_sign_in_while_an_import_reads_its_file_does_not_wait_for_it(tmp_path)
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "succeeded|3|signed in"
+    assert done.stdout.strip().splitlines()[-2:] == [
+        "succeeded|3|signed in",
+        # Into the first file's bucket: two more of its row and one with a credit (3.75 +
+        # 2.50 + 0.75); and a bucket of its own (0.10).
+        "4|2|7.10|[{'PROMOTION': '-0.250000000'}, {}]",
+    ]
