@@ -26,7 +26,10 @@ def manage(*args, **env):
 def test_missing_secret_key_with_debug_off_fails_start_up():
     result = manage("check", DEBUG="off")
     assert result.returncode != 0
-    assert "ImproperlyConfigured: SECRET_KEY must be set when DEBUG is off" in result.stderr
+    assert result.stderr == (  # one sentence a person at a terminal reads, no traceback
+        "Configuration: SECRET_KEY must be set when DEBUG is off (or set SECRET_KEY_FILE to a "
+        "file that holds it). (README: Configuration)\n"
+    )
 
 
 def test_mistyped_boolean_fails_start_up():
