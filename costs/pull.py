@@ -278,15 +278,23 @@ class PullFailed(Exception):
 
 def pull_open_months(day: date | None = None) -> dict[str, str]:
     """The daily job: re-pull the open invoice months. A month from files is skipped
-    (its refusal is in the import history); one failing month does not stop the other,
-    and the job fails (PullFailed, after both) when Google failed for one."""
+    without a history row (the import that made it one said the pull would leave it; a
+    refusal a day would push the imports out of the history's newest); one failing
+    month does not stop the other, and the job fails (PullFailed, after both) when Google
+    failed for one."""
     day = day or today()
     try:
         source()
     except PullRefused as exc:  # not configured: files only, nothing to record daily
         return {"(none)": str(exc)}
     outcome = {}
+    from_files = set(
+        InvoiceMonth.objects.filter(source=ImportSource.FILE).values_list("month", flat=True)
+    )
     for month in open_months(day):
+        if month in from_files:
+            outcome[month] = "skipped: its figures come from files"
+            continue
         try:
             record = pull_month(month)
         except gcp.GcpError as exc:

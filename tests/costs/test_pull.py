@@ -158,6 +158,22 @@ def test_the_daily_job_pulls_the_open_months(gcp, platform, settings):
     assert set(InvoiceMonth.objects.values_list("month", flat=True)) == {"2026-10", "2026-11"}
 
 
+def test_the_daily_job_leaves_an_open_month_from_files_without_a_row_a_day(
+    gcp, platform, write_export
+):
+    from costs.importer import import_file
+
+    import_file(write_export([export_row("4.00", month="202611", start="2026-11-02 12:00:00 UTC")]))
+    history = BillingImport.objects.count()
+
+    outcome = pull.pull_open_months(date(2026, 11, 3))
+
+    assert outcome["2026-11"] == "skipped: its figures come from files"
+    assert outcome["2026-10"].startswith("succeeded")
+    assert BillingImport.objects.count() == history + 1  # October's pull alone
+    assert report.month_report("2026-11")["total"]["net"] == "4.00"
+
+
 def test_a_table_in_another_currency_than_the_accounts_is_refused(gcp, platform):
     """The sandbox's table is in USD; the platform file says EUR."""
     PlatformSettings.objects.update(currency="EUR")
