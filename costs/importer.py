@@ -187,8 +187,9 @@ def _count(record: BillingImport, staged: Staged, actor, report_progress: bool) 
     record.rows_new = staging.select_new()
     months = sorted({key.invoice_month for key in staged.keys.values()})
     before = rollup.month_nets(months)
-    unpulled = _open_months_the_pull_would_fill(months)
-    replaced = _claim_months(record, months)
+    held = list(InvoiceMonth.objects.filter(month__in=months))  # their sources so far
+    unpulled = _open_months_the_pull_would_fill(months, held)
+    replaced = _claim_months(record, months, held)
     if replaced:  # emptied: every row of the file counts there now
         record.rows_new = staging.select_new()
     record.rows_known = staged.rows_read - record.rows_new
@@ -243,14 +244,13 @@ FILE_FORMATS = {
 }
 
 
-def _claim_months(record: BillingImport, months: list[str]) -> list[str]:
+def _claim_months(record: BillingImport, months: list[str], held: list[InvoiceMonth]) -> list[str]:
     """The months become this format's files' months. Refused, unless the user asked to
     replace the months: a pulled month, one counted from files of the other format (the
     same usage, summed differently), and for a Cost table one whose Cost table lines it
     gives other amounts (see `_refuse_a_second_cost_table`). Asked to replace, every month
     the file falls in is emptied first (audited); those are returned. Runs before the new
-    rows are counted."""
-    held = list(InvoiceMonth.objects.filter(month__in=months))
+    rows are counted. `held`: the months' InvoiceMonth rows, those that have one."""
     pulled = sorted(m.month for m in held if m.source == ImportSource.PULL)
     other = sorted(
         m.month
@@ -447,14 +447,14 @@ def _flag(name: str, value: bool) -> dict:
     return {name: True} if value else {}
 
 
-def _open_months_the_pull_would_fill(months: list[str]) -> list[str]:
+def _open_months_the_pull_would_fill(months: list[str], held: list[InvoiceMonth]) -> list[str]:
     """Of `months`, the open ones no source holds yet while the daily BigQuery pull is
     configured: once a file's rows are in them, they come from files and the pull
     leaves them."""
     if not PlatformSettings.load().export_table:
         return []
-    held = set(InvoiceMonth.objects.filter(month__in=months).values_list("month", flat=True))
-    return [m for m in months if m in open_months(pacific_today()) and m not in held]
+    sourced = {m.month for m in held}
+    return [m for m in months if m in open_months(pacific_today()) and m not in sourced]
 
 
 def _summary(record: BillingImport, replaced: list[str], unpulled: list[str]) -> str:
